@@ -1,0 +1,90 @@
+"""The transport port: the only view of a chat network that handlers and the app have.
+
+Adapters (wechaty, replay, the console, tests) turn their own message types into
+``IncomingMessage`` and implement ``Transport`` for sending.  Rooms are addressed by
+their *key*: the group name or room id exactly as written in config.toml; an adapter
+resolves the key to its own room object.  Contacts are addressed by contact id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """One text message received by the bot.
+
+    ``room_id``/``room_topic`` are both None for a direct chat with the bot.
+    ``mentions`` holds contact ids that the sender @mentioned (the bot excluded).
+    ``quote`` is the text of a quoted (引用) message, if the network gave one.
+    """
+
+    id: str
+    sender_id: str
+    sender_name: str
+    text: str
+    at: datetime
+    room_id: str | None = None
+    room_topic: str | None = None
+    mentions: tuple[str, ...] = ()
+    quote: str | None = None
+
+    @property
+    def is_direct(self) -> bool:
+        return self.room_id is None and self.room_topic is None
+
+
+class SendError(Exception):
+    """Raised by a transport when a message could not be delivered.
+
+    ``permanent`` marks failures that retrying will not fix (not a friend, unknown room).
+    """
+
+    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+
+
+class Transport(Protocol):
+    """What the bot needs from a chat network to talk back."""
+
+    async def send_room(self, room: str, text: str, mentions: tuple[str, ...] = ()) -> None:
+        """Send ``text`` to the room with key ``room``, @mentioning contact ids ``mentions``."""
+
+    async def send_direct(self, contact: str, text: str) -> None:
+        """Send ``text`` to the contact id ``contact`` as a direct message."""
+
+
+@dataclass
+class SentMessage:
+    """A message as a transport delivered it (used by recording transports)."""
+
+    room: str | None
+    contact: str | None
+    text: str
+    mentions: tuple[str, ...] = ()
+    at: datetime | None = None
+
+
+@dataclass
+class RecordingTransport:
+    """A transport that records what it sends; used by replay, the console and tests."""
+
+    sent: list[SentMessage] = field(default_factory=list)
+    clock: object | None = None
+    fail_direct: set[str] = field(default_factory=set)
+
+    def _now(self) -> datetime | None:
+        return self.clock.now() if self.clock is not None else None  # type: ignore[attr-defined]
+
+    async def send_room(self, room: str, text: str, mentions: tuple[str, ...] = ()) -> None:
+        self.sent.append(SentMessage(room, None, text, tuple(mentions), self._now()))
+
+    async def send_direct(self, contact: str, text: str) -> None:
+        if contact in self.fail_direct:
+            raise SendError(f"contact {contact} is not a friend", permanent=True)
+        self.sent.append(SentMessage(None, contact, text, (), self._now()))

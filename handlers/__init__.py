@@ -1,0 +1,1 @@
+"""Handlers: one module per concern.  Parsers (``handlers.parse``) return data; handlers act."""
