@@ -1,0 +1,91 @@
+"""The ``linggong`` command line (also ``python -m bot``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+from bot.config import Config, ConfigError, load_config
+from bot.logs import setup_logging
+from bot.replay import ReplayError, replay_file
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="linggong", description="零工派单助手 — community odd-job market bot")
+    p.add_argument("--config", help="path to config.toml (default: ./config.toml)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("replay", help="feed a recorded chat (JSON lines) through the bot")
+    r.add_argument("chat", type=Path)
+    r.add_argument("--db", help="database file (default: a fresh temporary one)")
+    r.add_argument("--out", type=Path, help="write outgoing messages here (default: stdout)")
+
+    o = sub.add_parser("orders", help="list orders")
+    o.add_argument("--db", help="database file (default: bot.database from config)")
+    o.add_argument("--json", action="store_true", help="one JSON object per line")
+    o.add_argument("--status", choices=["posted", "dispatched", "taken", "done", "cancelled"])
+    o.add_argument("--community")
+
+    c = sub.add_parser("console", help="chat with the bot in this terminal")
+    c.add_argument("--db", help="database file (default: bot.database from config)")
+
+    d = sub.add_parser("demo", help="replay a scripted morning of the demo community and print it")
+    d.add_argument("--db", help="database file (default: a fresh temporary one)")
+
+    w = sub.add_parser("workers", help="import or export the worker roster as CSV")
+    w.add_argument("action", choices=["import", "export"])
+    w.add_argument("file", type=Path)
+    w.add_argument("--db", help="database file (default: bot.database from config)")
+    w.add_argument("--community", help="community name (default: the first in config)")
+    return p
+
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    setup_logging(logging.INFO if args.command in ("run", "gateway") else logging.WARNING)
+    try:
+        config = load_config(args.config)
+        return asyncio.run(_run(args, config))
+    except (ConfigError, ReplayError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _run(args: argparse.Namespace, config: Config) -> int:
+    if args.command == "replay":
+        return await _replay(args, config)
+    if args.command == "orders":
+        from bot.listing import print_orders
+        return await print_orders(config, args.db or config.bot.database, json_lines=args.json,
+                                  status=args.status, community=args.community)
+    if args.command == "console":
+        from bot.console import run_console
+        return await run_console(config, args.db or config.bot.database)
+    if args.command == "demo":
+        from bot.demo import run_demo
+        return await run_demo(config, args.db)
+    if args.command == "workers":
+        from bot.listing import workers_command
+        return await workers_command(config, args.db or config.bot.database, args.action, args.file,
+                                     args.community)
+    raise AssertionError(args.command)
+
+
+async def _replay(args: argparse.Namespace, config: Config) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        database = args.db or str(Path(tmp) / "replay.db")
+        _, out = await replay_file(config, args.chat, database)
+    text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in out)
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -1,0 +1,286 @@
+"""config.toml: loading and validation.
+
+Every error names the file and the key path (``config.toml: communities[0].grids[2].groups:
+expected a list of group names``) so community staff can fix it without reading code.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from handlers.parse import CategorySpec
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(Exception):
+    """A config value is missing or of the wrong form; the message names the key."""
+
+
+@dataclass(frozen=True)
+class WorkerSeed:
+    name: str
+    wechat: str
+    phone: str
+    skills: tuple[str, ...]
+    team: str | None
+    pledge_date: str | None
+
+
+@dataclass(frozen=True)
+class Grid:
+    name: str
+    groups: tuple[str, ...]
+    staff: tuple[str, ...]
+    residents: tuple[str, ...] = ()  # demo members for the local gateway only
+
+
+@dataclass(frozen=True)
+class Community:
+    name: str
+    market_groups: tuple[str, ...]
+    grids: tuple[Grid, ...]
+    admins: tuple[str, ...] = ()
+    workers: tuple[WorkerSeed, ...] = ()
+
+    @property
+    def market_group(self) -> str:
+        return self.market_groups[0]
+
+    def staff_grids(self, sender_id: str, sender_name: str) -> list[Grid]:
+        return [g for g in self.grids if sender_id in g.staff or sender_name in g.staff]
+
+
+@dataclass(frozen=True)
+class DispatchConfig:
+    auto: bool = False
+    max_active_per_worker: int = 3
+    require_skill: bool = False
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    mask_in_market: bool = True
+
+
+@dataclass(frozen=True)
+class OutboxConfig:
+    min_interval: float = 1.5  # seconds between two sends to one conversation
+    per_minute: int = 40  # global cap on sends per minute
+    max_attempts: int = 5
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    name: str = "零工派单助手"
+    timezone: str = "Asia/Shanghai"
+    database: str = "data/linggong.db"
+    admins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    bot: BotConfig
+    communities: tuple[Community, ...]
+    categories: tuple[CategorySpec, ...]
+    dispatch: DispatchConfig = field(default_factory=DispatchConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    source: str = "config.toml"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.bot.timezone)
+
+    def community(self, name: str) -> Community | None:
+        return next((c for c in self.communities if c.name == name), None)
+
+    def is_admin(self, sender_id: str, sender_name: str) -> bool:
+        return sender_id in self.bot.admins or sender_name in self.bot.admins
+
+
+class _Reader:
+    """Typed access to a TOML table with key-path error messages."""
+
+    def __init__(self, source: str, table: dict[str, Any], path: str) -> None:
+        self.source, self.table, self.path = source, table, path
+
+    def _key(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def fail(self, key: str, what: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {self._key(key)}: {what}")
+
+    def get(self, key: str, kind: type | tuple[type, ...], what: str, default: Any = ...) -> Any:
+        if key not in self.table:
+            if default is ...:
+                raise self.fail(key, f"missing; expected {what}")
+            return default
+        value = self.table[key]
+        if kind in (int, float) and isinstance(value, bool):
+            raise self.fail(key, f"expected {what}")
+        if kind is float and isinstance(value, int):
+            value = float(value)
+        if not isinstance(value, kind):
+            raise self.fail(key, f"expected {what}")
+        return value
+
+    def text(self, key: str, what: str = "a text in quotes", default: Any = ...) -> str:
+        value = self.get(key, str, what, default)
+        if isinstance(value, str) and not value.strip():
+            raise self.fail(key, f"must not be empty; expected {what}")
+        return value.strip() if isinstance(value, str) else value
+
+    def texts(self, key: str, what: str, default: Any = ..., non_empty: bool = True) -> tuple[str, ...]:
+        value = self.get(key, list, what, default)
+        if not isinstance(value, list):
+            return value
+        if non_empty and not value:
+            raise self.fail(key, f"must not be empty; expected {what}")
+        if not all(isinstance(v, str) and v.strip() for v in value):
+            raise self.fail(key, f"expected {what}")
+        return tuple(v.strip() for v in value)
+
+    def tables(self, key: str, what: str, default: Any = ...) -> list["_Reader"]:
+        value = self.get(key, list, what, default)
+        if not all(isinstance(v, dict) for v in value):
+            raise self.fail(key, f"expected {what}")
+        return [_Reader(self.source, v, f"{self._key(key)}[{i}]") for i, v in enumerate(value)]
+
+    def sub(self, key: str) -> "_Reader":
+        value = self.get(key, dict, "a table", {})
+        return _Reader(self.source, value, self._key(key))
+
+    def unknown(self, allowed: set[str]) -> None:
+        for key in self.table:
+            if key not in allowed:
+                raise self.fail(key, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _worker(r: _Reader) -> WorkerSeed:
+    r.unknown({"name", "wechat", "phone", "skills", "team", "pledge_date"})
+    name = r.text("name", "the worker's name")
+    phone = r.text("phone", "an 11-digit mobile number")
+    if not (phone.isdigit() and len(phone) == 11 and phone.startswith("1")):
+        raise r.fail("phone", "expected an 11-digit mobile number such as 13800000000")
+    return WorkerSeed(
+        name=name,
+        wechat=r.text("wechat", "a wechat id or nickname", name),
+        phone=phone,
+        skills=r.texts("skills", "a list of category names", ()),
+        team=r.text("team", "a team name", None),
+        pledge_date=r.text("pledge_date", "a date such as 2026-03-01", None),
+    )
+
+
+def _grid(r: _Reader) -> Grid:
+    r.unknown({"name", "groups", "staff", "residents"})
+    return Grid(
+        name=r.text("name", "the grid's name"),
+        groups=r.texts("groups", "a list of group names"),
+        staff=r.texts("staff", "a list of staff display names or wechat ids"),
+        residents=r.texts("residents", "a list of resident names", (), non_empty=False),
+    )
+
+
+def _community(r: _Reader, categories: set[str]) -> Community:
+    r.unknown({"name", "market_groups", "grids", "admins", "workers"})
+    community = Community(
+        name=r.text("name", "the community's name"),
+        market_groups=r.texts("market_groups", "a list of group names"),
+        grids=tuple(_grid(g) for g in r.tables("grids", "a list of [[communities.grids]] tables")),
+        admins=r.texts("admins", "a list of names", (), non_empty=False),
+        workers=tuple(_worker(w) for w in r.tables("workers", "[[communities.workers]] tables", [])),
+    )
+    if not community.grids:
+        raise r.fail("grids", "at least one [[communities.grids]] table is needed")
+    for i, worker in enumerate(community.workers):
+        for skill in worker.skills:
+            if skill not in categories:
+                raise r.fail(f"workers[{i}].skills", f"unknown category {skill!r}")
+    return community
+
+
+def parse_config(data: dict[str, Any], source: str = "config.toml") -> Config:
+    """Validate a parsed TOML document and build a Config."""
+    root = _Reader(source, data, "")
+    root.unknown({"bot", "communities", "categories", "dispatch", "privacy", "outbox"})
+    b = root.sub("bot")
+    b.unknown({"name", "timezone", "database", "admins"})
+    bot = BotConfig(
+        name=b.text("name", "the bot's name", BotConfig.name),
+        timezone=b.text("timezone", "a timezone such as Asia/Shanghai", BotConfig.timezone),
+        database=b.text("database", "a file path such as data/linggong.db", BotConfig.database),
+        admins=b.texts("admins", "a list of names", (), non_empty=False),
+    )
+    try:
+        ZoneInfo(bot.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise b.fail("timezone", f"unknown timezone {bot.timezone!r}; try Asia/Shanghai") from None
+    cats = []
+    for c in root.tables("categories", "a list of [[categories]] tables"):
+        c.unknown({"name", "keywords"})
+        cats.append(CategorySpec(c.text("name", "the category's name"), c.texts("keywords", "a list of keywords")))
+    if not cats:
+        raise root.fail("categories", "at least one [[categories]] table is needed")
+    communities = tuple(
+        _community(c, {x.name for x in cats})
+        for c in root.tables("communities", "a list of [[communities]] tables")
+    )
+    if not communities:
+        raise root.fail("communities", "at least one [[communities]] table is needed")
+    _check_unique(root, communities)
+    d = root.sub("dispatch")
+    d.unknown({"auto", "max_active_per_worker", "require_skill"})
+    dispatch = DispatchConfig(
+        auto=d.get("auto", bool, "true or false", False),
+        max_active_per_worker=d.get("max_active_per_worker", int, "a whole number", 3),
+        require_skill=d.get("require_skill", bool, "true or false", False),
+    )
+    if dispatch.max_active_per_worker < 1:
+        raise d.fail("max_active_per_worker", "must be at least 1")
+    p = root.sub("privacy")
+    p.unknown({"mask_in_market"})
+    privacy = PrivacyConfig(mask_in_market=p.get("mask_in_market", bool, "true or false", True))
+    o = root.sub("outbox")
+    o.unknown({"min_interval", "per_minute", "max_attempts"})
+    outbox = OutboxConfig(
+        min_interval=o.get("min_interval", float, "seconds, e.g. 1.5", 1.5),
+        per_minute=o.get("per_minute", int, "a whole number", 40),
+        max_attempts=o.get("max_attempts", int, "a whole number", 5),
+    )
+    if outbox.min_interval < 0 or outbox.per_minute < 1 or outbox.max_attempts < 1:
+        raise o.fail("min_interval", "min_interval must be >= 0, per_minute and max_attempts >= 1")
+    return Config(bot, communities, tuple(cats), dispatch, privacy, outbox, source)
+
+
+def _check_unique(root: _Reader, communities: tuple[Community, ...]) -> None:
+    seen: dict[str, str] = {}
+    names = set()
+    for i, c in enumerate(communities):
+        if c.name in names:
+            raise root.fail(f"communities[{i}].name", f"duplicate community {c.name!r}")
+        names.add(c.name)
+        keys = [(f"communities[{i}].market_groups", g) for g in c.market_groups]
+        keys += [(f"communities[{i}].grids[{j}].groups", g) for j, gr in enumerate(c.grids) for g in gr.groups]
+        for key, group in keys:
+            if group in seen:
+                raise root.fail(key, f"group {group!r} is already used at {seen[group]}")
+            seen[group] = key
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load config.toml from ``path``, the working directory, or the project root."""
+    candidates = [Path(path)] if path else [Path("config.toml"), PROJECT_ROOT / "config.toml"]
+    for candidate in candidates:
+        if candidate.is_file():
+            try:
+                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{candidate}: not valid TOML: {exc}") from None
+            return parse_config(data, str(candidate))
+    raise ConfigError(f"{candidates[0]}: file not found")

@@ -1,0 +1,46 @@
+"""``linggong demo``: a scripted morning in the demo community, printed as a conversation."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from bot.config import Config
+from bot.render import Renderer
+from bot.replay import ReplaySession, parse_lines
+
+SCRIPT = Path(__file__).with_name("demo_morning.jsonl")
+
+
+async def run_demo(config: Config, database: str | None, script: Path = SCRIPT) -> int:
+    renderer = Renderer(config.tz)
+    lines = parse_lines(script.read_text(encoding="utf-8").splitlines(), config, str(script))
+    with tempfile.TemporaryDirectory() as tmp:
+        session = await ReplaySession.open(config, database or str(Path(tmp) / "demo.db"), lines[0].at)
+        try:
+            shown = 0
+
+            def show_sent() -> None:
+                nonlocal shown
+                for sent in session.transport.sent[shown:]:
+                    out = session.output(sent)
+                    print(renderer.render("demo_line", {"at": out["at"][11:], "room": out["room"], "who": None,
+                                                        "bot": config.bot.name, "text": out["text"],
+                                                        "dm": out["dm"], "mentions": out["mentions"]}))
+                shown = len(session.transport.sent)
+
+            for line in lines:
+                await session.advance_to(line.at)
+                show_sent()
+                if line.message is not None:
+                    m = line.message
+                    print(renderer.render("demo_line", {"at": line.at.strftime("%H:%M:%S"), "room": m.room_topic,
+                                                        "who": m.sender_name, "bot": None, "text": m.text,
+                                                        "dm": None, "mentions": []}))
+                await session.feed(line)
+                show_sent()
+            await session.advance_to(None)
+            show_sent()
+        finally:
+            await session.close()
+    return 0

@@ -1,0 +1,117 @@
+"""Helpers shared by handlers: loading an order the sender may act on, and order card data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handlers.base import Context, Reply
+from handlers.parse import mask_phone, redact_need_text
+from handlers.commands import Need
+from storage.models import Order, Worker
+
+STATUS_TEXT_KEYS = ("posted", "dispatched", "taken", "done", "cancelled")
+
+
+async def load_order(ctx: Context, no: int) -> Order | None:
+    """The order ``#no`` of the context's community, or None after replying why not."""
+    if ctx.community is None:
+        ctx.reply("refuse", reason="no_community")
+        return None
+    order = await ctx.tx.get_order(ctx.community.name, no)
+    if order is None:
+        ctx.reply("refuse", reason="no_such_order", no=no)
+    return order
+
+
+def refuse_unless_staff(ctx: Context) -> bool:
+    """True (after replying) when the sender is not staff of the context's community."""
+    if ctx.community is not None and ctx.is_staff():
+        return False
+    ctx.reply("refuse", reason="staff_only")
+    return True
+
+
+def need_of(order: Order) -> Need:
+    return Need(text=order.need_text, category=order.category, phones=order.phones, address=order.address,
+                coarse_address=order.coarse_address, time_wish=order.time_wish, budget=order.budget)
+
+
+def card(ctx: Context, order: Order) -> dict[str, Any]:
+    """Order data for a market-group card: no phone, no door number when privacy asks so."""
+    mask = ctx.config.privacy.mask_in_market
+    return {
+        "no": order.no, "category": order.category or "其他", "grid": order.grid,
+        "location": order.coarse_address if mask else order.address,
+        "time_wish": order.time_wish, "budget": order.budget, "reward": order.reward, "note": order.note,
+        "text": redact_need_text(order.need_text, need_of(order)) if mask else order.need_text,
+    }
+
+
+def details(order: Order) -> dict[str, Any]:
+    """Everything the taker needs: full address and phone (direct message only)."""
+    return {
+        "no": order.no, "category": order.category or "其他", "grid": order.grid, "text": order.need_text,
+        "address": order.address, "phones": list(order.phones), "time_wish": order.time_wish,
+        "budget": order.budget, "reward": order.reward, "note": order.note, "resident": order.resident_name,
+    }
+
+
+def worker_public(worker: Worker | None) -> dict[str, Any] | None:
+    if worker is None:
+        return None
+    return {"name": worker.name, "phone": mask_phone(worker.phone), "team": worker.team}
+
+
+async def post_card(ctx: Context, order: Order, kind: str) -> None:
+    """Post the order card to the community market group (kind: new|again|escalated)."""
+    assert ctx.community is not None
+    ctx.to_room(ctx.market_room(), "order_card", kind=kind, order=card(ctx, order))
+
+
+def is_worker_of(worker: Worker | None, order: Order) -> bool:
+    return worker is not None and order.taker_id == worker.id
+
+
+async def find_worker_named(ctx: Context, name: str) -> Worker | None:
+    """A worker of the community by mention, wechat id, exact name, or an unambiguous 某师傅."""
+    assert ctx.community is not None
+    community = ctx.community.name
+    for mention in ctx.msg.mentions:
+        found = await ctx.tx.find_worker(community, wechat=mention)
+        if found:
+            return found
+    found = await ctx.tx.find_worker(community, wechat=name, name=name)
+    if found or not name.endswith("师傅") or len(name) < 3:
+        return found
+    surname = name[: -len("师傅")]
+    matches = [w for w in await ctx.tx.list_workers(community) if w.name.startswith(surname)]
+    return matches[0] if len(matches) == 1 else None
+
+
+async def worker_refusal(ctx: Context, worker: Worker | None, order: Order) -> str | None:
+    """Why ``worker`` may not take ``order`` (a refuse reason), or None if they may."""
+    if worker is None:
+        return "not_registered"
+    if worker.status == "pending":
+        return "pending"
+    if worker.status == "suspended":
+        return "suspended"
+    if ctx.config.dispatch.require_skill and order.category and order.category not in worker.skills:
+        return "no_skill"
+    if await ctx.tx.count_active(worker.id) >= ctx.config.dispatch.max_active_per_worker:
+        return "too_many"
+    return None
+
+
+async def announce_taken(ctx: Context, order: Order, worker: Worker, how: str) -> None:
+    """Tell the market who took it, give the taker the details, tell the resident who is coming."""
+    order.taker = worker
+    data = dict(no=order.no, worker=worker_public(worker), seconds=order.claim_seconds, how=how)
+    ctx.to_room(ctx.market_room(), "taken_market", mentions=(worker.wechat,), **data)
+    fallback = Reply("dm_fallback", {"no": order.no, "grid": order.grid}, room=ctx.market_room(),
+                     mentions=(worker.wechat,))
+    ctx.to_contact(worker.wechat, "taken_details", fallback=fallback, order=details(order), how=how)
+    room = ctx.order_room(order)
+    if room is not None:
+        ctx.to_room(room, "taken_resident", mentions=(order.resident_id,), **data)
+

@@ -1,0 +1,61 @@
+"""Workers: self-registration (pending), staff approval (承诺书 date recorded) and suspension."""
+
+from __future__ import annotations
+
+from handlers.base import Context
+from handlers.commands import Approve, Register, Suspend
+from handlers.common import find_worker_named, refuse_unless_staff
+
+
+async def register(ctx: Context, cmd: Register) -> None:
+    if ctx.community is None:
+        ctx.reply("refuse", reason="register_where")
+        return
+    unknown = [s for s in cmd.skills if s not in {c.name for c in ctx.config.categories}]
+    if unknown:
+        ctx.reply("refuse", reason="unknown_skill", skills=unknown,
+                  categories=[c.name for c in ctx.config.categories])
+        return
+    existing = await ctx.tx.find_worker(ctx.community.name, wechat=ctx.msg.sender_id, name=cmd.name)
+    if existing is not None and existing.status != "pending":
+        ctx.reply("refuse", reason=f"register_{existing.status}", name=existing.name)
+        return
+    values = {"name": cmd.name, "wechat": ctx.msg.sender_id, "phone": cmd.phone, "skills": cmd.skills,
+              "team": cmd.team}
+    if existing is None:
+        await ctx.tx.add_worker(dict(values, community=ctx.community.name, status="pending",
+                                     pledge_date=None, registered_at=ctx.ts))
+    else:
+        await ctx.tx.update_worker(existing.id, values)
+    await ctx.audit(None, "worker_registered", cmd.name)
+    ctx.reply("register_ok", name=cmd.name, skills=list(cmd.skills), team=cmd.team)
+
+
+async def _set_status(ctx: Context, name: str, status: str) -> None:
+    if refuse_unless_staff(ctx):
+        return
+    worker = await find_worker_named(ctx, name)
+    if worker is None:
+        ctx.reply("refuse", reason="no_such_worker", name=name)
+        return
+    if worker.status == status:
+        ctx.reply("worker_status", name=worker.name, status=status, unchanged=True)
+        return
+    values: dict = {"status": status}
+    if status == "active" and not worker.pledge_date:
+        values["pledge_date"] = ctx.now.date().isoformat()
+    await ctx.tx.update_worker(worker.id, values)
+    await ctx.audit(None, f"worker_{status}", worker.name)
+    ctx.reply("worker_status", name=worker.name, status=status, unchanged=False)
+    ctx.to_contact(worker.wechat, "worker_status_dm", name=worker.name, status=status)
+
+
+async def approve(ctx: Context, cmd: Approve) -> None:
+    await _set_status(ctx, cmd.name, "active")
+
+
+async def suspend(ctx: Context, cmd: Suspend) -> None:
+    await _set_status(ctx, cmd.name, "suspended")
+
+
+ROUTES = {Register: register, Approve: approve, Suspend: suspend}

@@ -1,0 +1,103 @@
+"""Plain data rows shared by every backend."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+ACTIVE = ("dispatched", "taken")
+
+
+@dataclass
+class Worker:
+    id: int
+    community: str
+    name: str
+    wechat: str
+    phone: str
+    skills: tuple[str, ...]
+    team: str | None
+    pledge_date: str | None
+    status: str
+    registered_at: float
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "Worker":
+        data = dict(row)
+        data["skills"] = tuple(json.loads(data["skills"] or "[]"))
+        return cls(**data)
+
+
+@dataclass
+class Order:
+    id: int
+    community: str
+    no: int
+    grid: str
+    origin_room: str | None
+    source: str
+    status: str
+    category: str | None
+    raw_text: str
+    need_text: str
+    phones: tuple[str, ...]
+    address: str | None
+    coarse_address: str | None
+    time_wish: str | None
+    budget: str | None
+    reward: str | None
+    note: str | None
+    resident_id: str
+    resident_name: str
+    posted_by: str | None
+    dispatcher: str | None
+    taker_id: int | None
+    created_at: float
+    dispatched_at: float | None
+    taken_at: float | None
+    done_at: float | None
+    cancelled_at: float | None
+    cancel_reason: str | None
+    rating: int | None
+    rated_at: float | None
+    taker: Worker | None = field(default=None, compare=False)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "Order":
+        names = {f.name for f in fields(cls)} - {"taker"}
+        data = {k: v for k, v in row.items() if k in names}
+        data["phones"] = tuple(json.loads(data["phones"] or "[]"))
+        return cls(**data)
+
+    @property
+    def claim_seconds(self) -> float | None:
+        if self.taken_at is None or self.dispatched_at is None:
+            return None
+        return max(0.0, self.taken_at - self.dispatched_at)
+
+
+@dataclass
+class Event:
+    id: int
+    order_id: int | None
+    community: str
+    at: float
+    actor: str
+    kind: str
+    detail: str
+
+
+@dataclass
+class OutMessage:
+    """A rendered message waiting in (or taken from) the outbox."""
+
+    text: str
+    room: str | None = None
+    contact: str | None = None
+    mentions: tuple[str, ...] = ()
+    coalesce_key: str | None = None
+    fallback: dict[str, Any] | None = None  # where to go when a direct message fails
+    id: int | None = None
+    attempts: int = 0
+    created_at: float = 0.0

@@ -1,0 +1,74 @@
+"""The Repository protocol: what the app needs from storage, whatever the backend.
+
+All reads and writes happen inside ``async with repo.transaction() as tx``; a transaction
+either applies completely or not at all.  Backends serialise write transactions (SQLite:
+one write connection) and decide claims with one conditional update.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol, Sequence
+
+from storage.models import Event, Order, OutMessage, Worker
+
+ORDER_TIME_COLUMNS = ("created_at", "dispatched_at", "taken_at", "done_at", "cancelled_at", "rated_at")
+
+
+class Tx(Protocol):
+    """One transaction's worth of storage operations."""
+
+    async def is_processed(self, message_id: str) -> bool: ...
+    async def mark_processed(self, message_id: str, at: float) -> None: ...
+
+    async def next_order_no(self, community: str) -> int: ...
+    async def insert_order(self, values: dict[str, Any]) -> Order: ...
+    async def get_order(self, community: str, no: int) -> Order | None: ...
+    async def get_order_by_id(self, order_id: int) -> Order | None: ...
+    async def update_order(
+        self, order_id: int, values: dict[str, Any], *, expect_status: Sequence[str] | None = None
+    ) -> bool:
+        """Apply ``values``; with ``expect_status`` only if the order is in one of those states."""
+
+    async def claim_order(self, order_id: int, worker_id: int, at: float) -> bool:
+        """Make ``worker_id`` the taker if the order is still dispatched; True if this call won."""
+
+    async def find_orders(
+        self,
+        community: str | None = None,
+        *,
+        statuses: Sequence[str] | None = None,
+        grid: str | None = None,
+        taker_id: int | None = None,
+        resident_id: str | None = None,
+        time_column: str = "created_at",
+        start: float | None = None,
+        end: float | None = None,
+        limit: int | None = None,
+    ) -> list[Order]: ...
+    async def count_active(self, worker_id: int) -> int: ...
+
+    async def add_event(
+        self, order_id: int | None, community: str, at: float, actor: str, kind: str, detail: str = ""
+    ) -> None: ...
+    async def events_for(self, order_id: int) -> list[Event]: ...
+
+    async def find_worker(self, community: str, *, wechat: str | None = None, name: str | None = None) -> Worker | None: ...
+    async def get_worker(self, worker_id: int) -> Worker | None: ...
+    async def add_worker(self, values: dict[str, Any]) -> Worker: ...
+    async def update_worker(self, worker_id: int, values: dict[str, Any]) -> None: ...
+    async def list_workers(self, community: str | None = None) -> list[Worker]: ...
+
+    async def enqueue(self, message: OutMessage, at: float) -> None:
+        """Add a message to the outbox; a pending message with the same coalesce key absorbs it."""
+
+    async def pending_outbox(self, now: float, limit: int = 50) -> list[OutMessage]: ...
+    async def mark_sent(self, message_id: int, at: float) -> None: ...
+    async def mark_retry(self, message_id: int, error: str, next_at: float, *, give_up: bool) -> None: ...
+    async def outbox_rows(self) -> list[dict[str, Any]]: ...
+
+
+class Repository(Protocol):
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    def transaction(self) -> AbstractAsyncContextManager[Tx]: ...

@@ -1,0 +1,106 @@
+"""Conversation fixtures: ``await grid1.say("张阿姨", "…")`` returns what the bot sent back."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from bot.app import App
+from bot.clock import FakeClock
+from bot.config import Config, load_config
+from bot.transport import IncomingMessage, RecordingTransport, SentMessage
+from storage.sqlite import SqliteRepository
+
+ROOT = Path(__file__).resolve().parent.parent
+START = "2026-11-23 08:00:00"
+
+
+@pytest.fixture
+def config() -> Config:
+    base = load_config(ROOT / "config.toml")
+    return replace(base, outbox=replace(base.outbox, min_interval=0.0, per_minute=10_000))
+
+
+class Chat:
+    """The bot plus a recording transport, driven message by message on a fake clock."""
+
+    def __init__(self, app: App, clock: FakeClock, transport: RecordingTransport) -> None:
+        self.app, self.clock, self.transport = app, clock, transport
+        self._ids = itertools.count(1)
+
+    def message(self, room: str | None, who: str, text: str, *, quote: str | None = None,
+                mentions: tuple[str, ...] = (), msg_id: str | None = None) -> IncomingMessage:
+        return IncomingMessage(id=msg_id or f"t{next(self._ids)}", sender_id=who, sender_name=who, text=text,
+                               at=self.clock.now(), room_id=room, room_topic=room, mentions=mentions, quote=quote)
+
+    async def send(self, message: IncomingMessage) -> list[SentMessage]:
+        before = len(self.transport.sent)
+        await self.app.process(message)
+        await self.app.outbox.flush()
+        return self.transport.sent[before:]
+
+    async def say(self, room: str | None, who: str, text: str, **kw) -> list[SentMessage]:
+        return await self.send(self.message(room, who, text, **kw))
+
+    def group(self, key: str) -> "Group":
+        return Group(self, key)
+
+    async def orders(self):
+        async with self.app.repo.transaction() as tx:
+            return await tx.find_orders()
+
+    async def order(self, no: int, community: str = "洗马社区"):
+        async with self.app.repo.transaction() as tx:
+            return await tx.get_order(community, no)
+
+
+class Group:
+    def __init__(self, chat: Chat, key: str | None) -> None:
+        self.chat, self.key = chat, key
+
+    async def say(self, who: str, text: str, **kw) -> list[SentMessage]:
+        return await self.chat.say(self.key, who, text, **kw)
+
+
+@pytest.fixture
+async def chat(config: Config, tmp_path: Path):
+    clock = FakeClock(datetime.strptime(START, "%Y-%m-%d %H:%M:%S"), config.tz)
+    repo = SqliteRepository(str(tmp_path / "test.db"))
+    await repo.open()
+    transport = RecordingTransport(clock=clock)
+    app = App(config, repo, clock, transport)
+    await app.setup()
+    yield Chat(app, clock, transport)
+    await repo.close()
+
+
+@pytest.fixture
+def grid1(chat: Chat) -> Group:
+    return chat.group("洗马社区第一网格群")
+
+
+@pytest.fixture
+def grid3(chat: Chat) -> Group:
+    return chat.group("洗马社区第三网格群")
+
+
+@pytest.fixture
+def market(chat: Chat) -> Group:
+    return chat.group("洗马社区零工市场群")
+
+
+@pytest.fixture
+def dm(chat: Chat) -> Group:
+    return chat.group(None)
+
+
+def to_room(sent: list[SentMessage], room: str) -> list[SentMessage]:
+    return [s for s in sent if s.room == room]
+
+
+def to_contact(sent: list[SentMessage], contact: str) -> list[SentMessage]:
+    return [s for s in sent if s.contact == contact]

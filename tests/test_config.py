@@ -1,0 +1,54 @@
+"""config.toml validation: every error names the key."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+
+from bot.config import ConfigError, parse_config
+from tests.conftest import ROOT
+
+
+def demo() -> dict:
+    return tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))
+
+
+def test_demo_config_is_valid_and_realistic():
+    config = parse_config(demo())
+    xima = config.community("洗马社区")
+    assert len(xima.grids) == 7 and sum(len(g.staff) for g in xima.grids) == 14
+    assert {"搬家配送", "家电水电维修", "家政护工保洁"} <= {c.name for c in config.categories}
+    assert len(config.communities) == 2 and xima.workers
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d["communities"][0]["grids"][2].__setitem__("groups", "群"),
+         "config.toml: communities[0].grids[2].groups: expected a list of group names"),
+        (lambda d: d["communities"][0].pop("market_groups"),
+         "config.toml: communities[0].market_groups: missing; expected a list of group names"),
+        (lambda d: d["bot"].__setitem__("timezone", "Mars/Base"),
+         "config.toml: bot.timezone: unknown timezone 'Mars/Base'"),
+        (lambda d: d["dispatch"].__setitem__("auto", "yes"), "config.toml: dispatch.auto: expected true or false"),
+        (lambda d: d["dispatch"].__setitem__("max_active_per_worker", 0),
+         "config.toml: dispatch.max_active_per_worker: must be at least 1"),
+        (lambda d: d["communities"][0]["workers"][0].__setitem__("phone", "123"),
+         "config.toml: communities[0].workers[0].phone: expected an 11-digit mobile number"),
+        (lambda d: d["communities"][0]["workers"][0].__setitem__("skills", ["飞行"]),
+         "config.toml: communities[0].workers[0].skills: unknown category '飞行'"),
+        (lambda d: d["communities"][1]["grids"][0].__setitem__("groups", ["洗马社区第一网格群"]),
+         "config.toml: communities[1].grids[0].groups: group '洗马社区第一网格群' is already used"),
+        (lambda d: d["privacy"].__setitem__("mask_in_markt", True), "config.toml: privacy.mask_in_markt: unknown key"),
+        (lambda d: d.__setitem__("categories", []), "config.toml: categories: at least one"),
+    ],
+    ids=["groups-not-list", "missing-market", "bad-timezone", "auto-not-bool", "max-active-zero",
+         "worker-phone", "worker-skill", "duplicate-group", "typo-key", "no-categories"],
+)
+def test_bad_config_names_the_key(mutate, message):
+    data = demo()
+    mutate(data)
+    with pytest.raises(ConfigError) as err:
+        parse_config(data)
+    assert str(err.value).startswith(message)
