@@ -103,7 +103,7 @@ class App:
             community = room.community if room else await self._direct_community(tx, msg)
             ctx = Context(msg, tx, self.config, self.directory, now, room, community)
             await self.router.handle(ctx, command)
-            await self._enqueue(tx, ctx.replies, now, community)
+            await self.enqueue(tx, ctx.replies, now, community)
             await tx.mark_processed(msg.id, now.timestamp())
 
     async def _report_failure(self, msg: IncomingMessage) -> None:
@@ -116,7 +116,7 @@ class App:
                 room = self.directory.room(msg.room_id, msg.room_topic)
                 reply = (Reply("error", {}, room=room.key, mentions=(msg.sender_id,)) if room
                          else Reply("error", {}, contact=msg.sender_id))
-                await self._enqueue(tx, [reply], now, None)
+                await self.enqueue(tx, [reply], now, None)
                 await tx.mark_processed(msg.id, now.timestamp())
         except Exception:
             log.exception("could not record the failure of message %s", msg.id)
@@ -127,7 +127,7 @@ class App:
             mentions=reply.mentions, coalesce_key=reply.coalesce_key,
         )
 
-    async def _enqueue(self, tx: Tx, replies: list[Reply], now: datetime, community: Community | None) -> None:
+    async def enqueue(self, tx: Tx, replies: list[Reply], now: datetime, community: Community | None) -> None:
         for reply in replies:
             out = self.render(reply)
             if reply.fallback is not None:

@@ -7,7 +7,7 @@ expected a list of group names``) so community staff can fix it without reading 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -40,12 +40,39 @@ class Grid:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """When the periodic jobs run (crontab: minute hour day month weekday) and their deadlines."""
+
+    daily_tally: str = "0 20 * * *"
+    weekly_ranking: str = "0 9 * * mon"
+    monthly_ranking: str = "0 9 1 * *"
+    yearly_ranking: str = "0 9 1 1 *"
+    escalate_after_minutes: int = 10
+    admins_after_minutes: int = 30
+    stale_after_hours: int = 24
+    followup_after_hours: int = 2
+    followup_window: tuple[str, str] = ("09:00", "21:00")
+    followup_unanswered_hours: int = 24
+    export_dir: str = "data/exports"
+
+
+CRON_KEYS = ("daily_tally", "weekly_ranking", "monthly_ranking", "yearly_ranking")
+
+
+@dataclass(frozen=True)
+class RankingConfig:
+    confirmed_only: bool = False
+    award_top: int = 10
+
+
+@dataclass(frozen=True)
 class Community:
     name: str
     market_groups: tuple[str, ...]
     grids: tuple[Grid, ...]
     admins: tuple[str, ...] = ()
     workers: tuple[WorkerSeed, ...] = ()
+    schedule: Schedule = field(default_factory=Schedule)
 
     @property
     def market_group(self) -> str:
@@ -90,6 +117,7 @@ class Config:
     dispatch: DispatchConfig = field(default_factory=DispatchConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    rankings: RankingConfig = field(default_factory=RankingConfig)
     source: str = "config.toml"
 
     @property
@@ -187,14 +215,49 @@ def _grid(r: _Reader) -> Grid:
     )
 
 
-def _community(r: _Reader, categories: set[str]) -> Community:
-    r.unknown({"name", "market_groups", "grids", "admins", "workers"})
+def _schedule(r: _Reader, base: Schedule, tz: str) -> Schedule:
+    from apscheduler.triggers.cron import CronTrigger
+
+    r.unknown(set(Schedule.__dataclass_fields__))
+    values: dict[str, Any] = {}
+    for key in CRON_KEYS:
+        if key in r.table:
+            expr = r.text(key, "a crontab such as \"0 20 * * *\" (minute hour day month weekday)")
+            try:
+                CronTrigger.from_crontab(expr, timezone=tz)
+            except ValueError as exc:
+                raise r.fail(key, f"not a valid crontab ({exc}); e.g. \"0 20 * * *\" is 20:00 every day") from None
+            values[key] = expr
+    for key in ("escalate_after_minutes", "admins_after_minutes", "stale_after_hours", "followup_after_hours",
+                "followup_unanswered_hours"):
+        if key in r.table:
+            values[key] = r.get(key, int, "a whole number", None)
+            if values[key] < 1:
+                raise r.fail(key, "must be at least 1")
+    if "followup_window" in r.table:
+        window = r.texts("followup_window", "two times such as [\"09:00\", \"21:00\"]")
+        if len(window) != 2 or not all(_is_hhmm(t) for t in window):
+            raise r.fail("followup_window", "expected two times such as [\"09:00\", \"21:00\"]")
+        values["followup_window"] = window
+    if "export_dir" in r.table:
+        values["export_dir"] = r.text("export_dir", "a folder path")
+    return replace(base, **values)
+
+
+def _is_hhmm(text: str) -> bool:
+    parts = text.split(":")
+    return len(parts) == 2 and all(p.isdigit() for p in parts) and int(parts[0]) < 24 and int(parts[1]) < 60
+
+
+def _community(r: _Reader, categories: set[str], schedule: Schedule, tz: str) -> Community:
+    r.unknown({"name", "market_groups", "grids", "admins", "workers", "schedule"})
     community = Community(
         name=r.text("name", "the community's name"),
         market_groups=r.texts("market_groups", "a list of group names"),
         grids=tuple(_grid(g) for g in r.tables("grids", "a list of [[communities.grids]] tables")),
         admins=r.texts("admins", "a list of names", (), non_empty=False),
         workers=tuple(_worker(w) for w in r.tables("workers", "[[communities.workers]] tables", [])),
+        schedule=_schedule(r.sub("schedule"), schedule, tz),
     )
     if not community.grids:
         raise r.fail("grids", "at least one [[communities.grids]] table is needed")
@@ -208,7 +271,7 @@ def _community(r: _Reader, categories: set[str]) -> Community:
 def parse_config(data: dict[str, Any], source: str = "config.toml") -> Config:
     """Validate a parsed TOML document and build a Config."""
     root = _Reader(source, data, "")
-    root.unknown({"bot", "communities", "categories", "dispatch", "privacy", "outbox"})
+    root.unknown({"bot", "communities", "categories", "dispatch", "privacy", "outbox", "schedule", "rankings"})
     b = root.sub("bot")
     b.unknown({"name", "timezone", "database", "admins"})
     bot = BotConfig(
@@ -227,8 +290,9 @@ def parse_config(data: dict[str, Any], source: str = "config.toml") -> Config:
         cats.append(CategorySpec(c.text("name", "the category's name"), c.texts("keywords", "a list of keywords")))
     if not cats:
         raise root.fail("categories", "at least one [[categories]] table is needed")
+    schedule = _schedule(root.sub("schedule"), Schedule(), bot.timezone)
     communities = tuple(
-        _community(c, {x.name for x in cats})
+        _community(c, {x.name for x in cats}, schedule, bot.timezone)
         for c in root.tables("communities", "a list of [[communities]] tables")
     )
     if not communities:
@@ -255,7 +319,13 @@ def parse_config(data: dict[str, Any], source: str = "config.toml") -> Config:
     )
     if outbox.min_interval < 0 or outbox.per_minute < 1 or outbox.max_attempts < 1:
         raise o.fail("min_interval", "min_interval must be >= 0, per_minute and max_attempts >= 1")
-    return Config(bot, communities, tuple(cats), dispatch, privacy, outbox, source)
+    rk = root.sub("rankings")
+    rk.unknown({"confirmed_only", "award_top"})
+    rankings = RankingConfig(confirmed_only=rk.get("confirmed_only", bool, "true or false", False),
+                             award_top=rk.get("award_top", int, "a whole number", 10))
+    if rankings.award_top < 1:
+        raise rk.fail("award_top", "must be at least 1")
+    return Config(bot, communities, tuple(cats), dispatch, privacy, outbox, rankings, source)
 
 
 def _check_unique(root: _Reader, communities: tuple[Community, ...]) -> None:

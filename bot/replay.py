@@ -4,7 +4,9 @@ Input line:  {"at": "2026-11-23 08:01:05", "room": "洗马社区第一网格群"
   ``"dm": true`` instead of ``"room"`` for a direct chat with the bot; optional ``"from_id"``
   (defaults to the name), ``"quote"`` (quoted text), ``"id"`` (message id; default derived
   from the line), ``"mentions"`` (names or ids the sender @mentioned).
-  ``{"at": "…", "advance": true}`` only moves the clock.
+  ``{"at": "…", "advance": true}`` only moves the clock (scheduled jobs due on the way fire).
+  ``{"at": "…", "restart": true}``: the bot was down since the previous line and starts again
+  at this time: nothing fires in between, then the start-up catch-up runs.
 Output line: {"at": "…", "room": topic or null, "dm": name or null, "text": "…", "mentions": [names]}
 ``at`` is local time in the configured timezone.
 """
@@ -21,6 +23,7 @@ from typing import Any, Iterable
 from bot.app import App
 from bot.clock import FakeClock
 from bot.config import Config
+from bot.scheduler import SimulatedScheduler, build_jobs, catch_up
 from bot.transport import IncomingMessage, RecordingTransport, SentMessage
 from storage import open_repository
 from storage.repository import Repository
@@ -36,7 +39,8 @@ class ReplayError(Exception):
 class ReplayLine:
     lineno: int
     at: datetime
-    message: IncomingMessage | None  # None for an "advance" line
+    message: IncomingMessage | None  # None for an "advance" or "restart" line
+    restart: bool = False
 
 
 def _parse_time(value: Any, where: str, config: Config) -> datetime:
@@ -66,8 +70,8 @@ def parse_lines(lines: Iterable[str], config: Config, source: str = "chat.jsonl"
         if not isinstance(data, dict):
             raise ReplayError(f"{where}: expected a JSON object")
         at = _parse_time(data.get("at"), where, config)
-        if data.get("advance"):
-            parsed.append(ReplayLine(lineno, at, None))
+        if data.get("advance") or data.get("restart"):
+            parsed.append(ReplayLine(lineno, at, None, restart=bool(data.get("restart"))))
             continue
         for key in ("from", "text"):
             if not isinstance(data.get(key), str) or (key == "from" and not data[key].strip()):
@@ -90,43 +94,75 @@ def parse_lines(lines: Iterable[str], config: Config, source: str = "chat.jsonl"
             text=data["text"], at=at, room_id=room, room_topic=room, mentions=tuple(mentions), quote=quote,
         )
         parsed.append(ReplayLine(lineno, at, message))
+    for before, after in zip(parsed, parsed[1:]):
+        if after.at < before.at:
+            raise ReplayError(f"{source}:{after.lineno}: 'at' goes back in time (line {before.lineno} is later)")
     return parsed
 
 
 class ReplaySession:
     """An app on a fake clock and a recording transport; lines are fed in time order."""
 
-    def __init__(self, config: Config, repo: Repository, start: datetime) -> None:
+    def __init__(self, config: Config, repo: Repository, start: datetime, *, jobs: bool = True) -> None:
         self.config = config
         self.repo = repo
         self.clock = FakeClock(start, config.tz)
         self.transport = RecordingTransport(clock=self.clock)
-        self.app = App(config, repo, self.clock, self.transport)
+        self.with_jobs = jobs
+        self._boot()
         self.names: dict[str, str] = {}
         for community in config.communities:
             for worker in community.workers:
                 self.names[worker.wechat] = worker.name
 
+    def _boot(self) -> None:
+        """A new bot process: a fresh app (empty in-memory pacing) and scheduler on the same database."""
+        self.app = App(self.config, self.repo, self.clock, self.transport)
+        self.jobs = build_jobs(self.config) if self.with_jobs else []
+        self.scheduler = SimulatedScheduler(self.app, self.jobs)
+
+    async def start(self) -> None:
+        await self.app.setup()
+        if self.with_jobs:
+            await catch_up(self.app, self.jobs)
+
     @classmethod
-    async def open(cls, config: Config, database: str, start: datetime) -> "ReplaySession":
-        session = cls(config, await open_repository(database), start)
-        await session.app.setup()
+    async def open(cls, config: Config, database: str, start: datetime, *, jobs: bool = True) -> "ReplaySession":
+        session = cls(config, await open_repository(database), start, jobs=jobs)
+        await session.start()
         return session
+
+    async def restart(self, at: datetime) -> None:
+        """The bot was down until ``at``: move the clock without firing anything, then start again."""
+        self.clock.set(at)
+        self._boot()
+        await self.start()
 
     async def close(self) -> None:
         await self.repo.close()
 
     async def advance_to(self, when: datetime | None) -> None:
-        """Move the clock to ``when`` (None: until the outbox is empty), sending at due times."""
+        """Move the clock to ``when``, sending messages and firing jobs at their due times.
+
+        ``when=None`` only drains the outbox (jobs recur forever)."""
         while True:
-            next_due = await self.app.outbox.flush()
-            if next_due is None or (when is not None and next_due > when.timestamp()):
+            send_at = await self.app.outbox.flush()
+            job = await self.scheduler.next_due() if when is not None else None
+            times = [t for t in (send_at, job[0].timestamp() if job else None) if t is not None]
+            if not times or (when is not None and min(times) > when.timestamp()):
                 break
-            self.clock.set(datetime.fromtimestamp(next_due, self.config.tz))
+            earliest = min(times)
+            self.clock.set(datetime.fromtimestamp(earliest, self.config.tz))
+            if job is not None and job[0].timestamp() == earliest:
+                await self.scheduler.run(*job)
         if when is not None:
             self.clock.set(when)
 
     async def feed(self, line: ReplayLine) -> None:
+        if line.restart:
+            await self.restart(line.at)
+            await self.app.outbox.flush()
+            return
         await self.advance_to(line.at)
         if line.message is not None:
             self.names.setdefault(line.message.sender_id, line.message.sender_name)

@@ -36,9 +36,11 @@ def need_of(order: Order) -> Need:
                 coarse_address=order.coarse_address, time_wish=order.time_wish, budget=order.budget)
 
 
-def card(ctx: Context, order: Order) -> dict[str, Any]:
-    """Order data for a market-group card: no phone, no door number when privacy asks so."""
-    mask = ctx.config.privacy.mask_in_market
+def card(source: Any, order: Order) -> dict[str, Any]:
+    """Order data for a market-group card: no phone, no door number when privacy asks so.
+
+    ``source`` is anything with the app's ``config`` (a handler Context or the App)."""
+    mask = source.config.privacy.mask_in_market
     return {
         "no": order.no, "category": order.category or "其他", "grid": order.grid,
         "location": order.coarse_address if mask else order.address,

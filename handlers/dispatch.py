@@ -63,7 +63,8 @@ async def redispatch(ctx: Context, cmd: Redispatch) -> None:
         return
     previous = order.taker
     await ctx.tx.update_order(order.id, {"status": "dispatched", "taker_id": None, "taken_at": None,
-                                         "dispatched_at": ctx.ts}, expect_status=("dispatched", "taken"))
+                                         "dispatched_at": ctx.ts, "escalation_level": 0, "escalated_at": None,
+                                         "stale_reminded_at": None}, expect_status=("dispatched", "taken"))
     order = await ctx.tx.get_order_by_id(order.id)
     assert order is not None
     await ctx.audit(order, "redispatched", previous.name if previous else "")

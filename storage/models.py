@@ -61,6 +61,10 @@ class Order:
     cancel_reason: str | None
     rating: int | None
     rated_at: float | None
+    escalation_level: int = 0
+    escalated_at: float | None = None
+    stale_reminded_at: float | None = None
+    followup_sent_at: float | None = None
     taker: Worker | None = field(default=None, compare=False)
 
     @classmethod

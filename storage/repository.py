@@ -12,7 +12,8 @@ from typing import Any, Protocol, Sequence
 
 from storage.models import Event, Order, OutMessage, Worker
 
-ORDER_TIME_COLUMNS = ("created_at", "dispatched_at", "taken_at", "done_at", "cancelled_at", "rated_at")
+ORDER_TIME_COLUMNS = ("created_at", "dispatched_at", "taken_at", "done_at", "cancelled_at", "rated_at",
+                      "followup_sent_at")
 
 
 class Tx(Protocol):
@@ -66,6 +67,14 @@ class Tx(Protocol):
     async def mark_sent(self, message_id: int, at: float) -> None: ...
     async def mark_retry(self, message_id: int, error: str, next_at: float, *, give_up: bool) -> None: ...
     async def outbox_rows(self) -> list[dict[str, Any]]: ...
+
+    async def claim_job_run(self, job: str, community: str, period: str, due_at: float, ran_at: float,
+                            late: bool) -> bool:
+        """Record a periodic report's run; False if that job already ran for that period."""
+
+    async def job_runs(self, job: str | None = None) -> list[dict[str, Any]]: ...
+    async def get_meta(self, key: str) -> str | None: ...
+    async def set_meta(self, key: str, value: str) -> None: ...
 
 
 class Repository(Protocol):

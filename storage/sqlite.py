@@ -281,3 +281,28 @@ class SqliteTx:
 
     async def outbox_rows(self) -> list[dict[str, Any]]:
         return await self._all("SELECT * FROM outbox ORDER BY id")
+
+    # scheduled jobs -----------------------------------------------------------------------
+    async def claim_job_run(self, job: str, community: str, period: str, due_at: float, ran_at: float,
+                            late: bool) -> bool:
+        cur = await self.db.execute(
+            "INSERT INTO job_runs (job, community, period, due_at, ran_at, late) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (job, community, period) DO NOTHING",
+            (job, community, period, due_at, ran_at, int(late)),
+        )
+        return cur.rowcount == 1
+
+    async def job_runs(self, job: str | None = None) -> list[dict[str, Any]]:
+        if job is None:
+            return await self._all("SELECT * FROM job_runs ORDER BY due_at")
+        return await self._all("SELECT * FROM job_runs WHERE job = ? ORDER BY due_at", (job,))
+
+    async def get_meta(self, key: str) -> str | None:
+        row = await self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        return row["value"] if row else None
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self.db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )

@@ -1,0 +1,192 @@
+"""Scheduled job bodies: daily tally, rankings, and the sweep (escalation, stale, follow-up).
+
+Each body is an ordinary coroutine taking the app, the community and the time it was due,
+so tests call them directly and both schedulers (real and simulated) run the same code.
+Periodic reports record their run in ``job_runs`` first: a period is reported once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.config import Community
+from bot.reports import period_bounds, ranking, tally
+from handlers.base import Reply
+from handlers.common import card
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+
+FOLLOWUP_HORIZON = 7 * 86400  # orders completed longer ago than this get no follow-up any more
+RANKING_JOBS = {"weekly_ranking": "week", "monthly_ranking": "month", "yearly_ranking": "year"}
+
+
+def report_period(job: str, due: datetime) -> tuple[str, datetime, datetime]:
+    """The period a report due at ``due`` covers: its key and [start, end).
+
+    The daily tally covers the day it is due; a ranking covers the last whole period that ended
+    at or before its due time (Monday 09:00 -> last week)."""
+    if job == "daily_tally":
+        start, end = period_bounds(due, "day")
+        return start.date().isoformat(), start, end
+    kind = RANKING_JOBS[job]
+    current_start, _ = period_bounds(due, kind)
+    start, end = period_bounds(current_start - timedelta(seconds=1), kind)
+    key = {"week": f"{start.date().isoformat()}W", "month": start.strftime("%Y-%m"), "year": str(start.year)}[kind]
+    return key, start, end
+
+
+async def run_report(app: "App", job: str, community: Community, due: datetime, *, late: bool = False) -> bool:
+    """Post report ``job`` for the period that ``due`` covers, once; True if it was posted now."""
+    now = app.clock.now()
+    period, start, end = report_period(job, due)
+    async with app.repo.transaction() as tx:
+        if not await tx.claim_job_run(job, community.name, period, due.timestamp(), now.timestamp(), late):
+            log.info("%s for %s %s already ran; skipped", job, community.name, period)
+            return False
+        replies: list[Reply] = []
+        if job == "daily_tally":
+            replies = await _tally_replies(app, tx, community, start, end, now, late)
+        else:
+            kind = RANKING_JOBS[job]
+            rows = await ranking(tx, community.name, start, end, limit=max(10, app.config.rankings.award_top),
+                                 confirmed_only=app.config.rankings.confirmed_only)
+            replies.append(Reply("ranking", dict(
+                period=kind, rows=[r.__dict__ for r in rows[:10]], start=start.timestamp(),
+                end=(end - timedelta(seconds=1)).timestamp(), late=late, final=True,
+                awards=[r.__dict__ for r in rows[: app.config.rankings.award_top]] if kind == "year" else [],
+            ), room=community.market_group))
+        await app.enqueue(tx, replies, now, community)
+    log.info("%s for %s %s posted%s", job, community.name, period, " late" if late else "")
+    if job == "daily_tally":
+        await write_daily_export(app, community, start, end)
+    return True
+
+
+async def _tally_replies(app: "App", tx, community: Community, start: datetime, end: datetime, now: datetime,
+                         late: bool) -> list[Reply]:
+    data = await tally(tx, community.name, start, end, now=now)
+    replies = [Reply("tally", {"t": data.as_data(), "late": late, "grid": None}, room=community.market_group)]
+    for grid in community.grids:
+        grid_data = await tally(tx, community.name, start, end, now=now, grid=grid.name)
+        replies.append(Reply("tally", {"t": grid_data.as_data(), "late": late, "grid": grid.name},
+                             room=grid.groups[0]))
+    cutoff = now.timestamp() - community.schedule.followup_unanswered_hours * 3600
+    unanswered = [o for o in await tx.find_orders(community.name, statuses=("done",),
+                                                  time_column="followup_sent_at", end=cutoff)
+                  if o.rating is None and o.followup_sent_at is not None and o.followup_sent_at > cutoff - 7 * 86400]
+    for grid in community.grids:
+        items = [dict(card(app, o), resident=o.resident_name, done_at=o.done_at,
+                      taker=o.taker.name if o.taker else "") for o in unanswered if o.grid == grid.name]
+        if items:
+            for staff in grid.staff:
+                replies.append(Reply("followup_list", {"grid": grid.name, "items": items}, contact=staff))
+    return replies
+
+
+async def write_daily_export(app: "App", community: Community, start: datetime, end: datetime) -> Path | None:
+    """Write that day's order table as xlsx into the community's export folder."""
+    from bot.export import export_orders
+
+    folder = Path(community.schedule.export_dir)
+    path = folder / f"{community.name}-{start.date().isoformat()}.xlsx"
+    try:
+        await export_orders(app.repo, app.config, community.name, start, end, path, "xlsx")
+    except OSError as exc:
+        log.error("could not write the daily export %s: %s", path, exc)
+        return None
+    return path
+
+
+def followup_due(community: Community, done_at: float, tz) -> float:
+    """When to ask for the rating: N hours after completion, moved into the daytime window."""
+    due = datetime.fromtimestamp(done_at, tz) + timedelta(hours=community.schedule.followup_after_hours)
+    opens, closes = (time.fromisoformat(t) for t in community.schedule.followup_window)
+    if due.time() < opens:
+        due = due.replace(hour=opens.hour, minute=opens.minute, second=0, microsecond=0)
+    elif due.time() >= closes:
+        due = (due + timedelta(days=1)).replace(hour=opens.hour, minute=opens.minute, second=0, microsecond=0)
+    return due.timestamp()
+
+
+async def sweep(app: "App", community: Community) -> None:
+    """Escalate unclaimed orders, remind stale ones, ask for follow-up ratings: all that is due."""
+    now = app.clock.now()
+    ts = now.timestamp()
+    sched = community.schedule
+    replies: list[Reply] = []
+    async with app.repo.transaction() as tx:
+        for order in await tx.find_orders(community.name, statuses=("dispatched",)):
+            waited = ts - (order.dispatched_at or order.created_at)
+            grid_room = app.directory.grid_room(community, order.grid)
+            staff = tuple(app.directory.staff_ids(community, order.grid))
+            if order.escalation_level == 0 and waited >= sched.escalate_after_minutes * 60:
+                await tx.update_order(order.id, {"escalation_level": 1, "escalated_at": ts})
+                await tx.add_event(order.id, community.name, ts, "bot", "escalated", "market+staff")
+                replies.append(Reply("order_card", {"kind": "escalated", "order": card(app, order)},
+                                     room=community.market_group))
+                if grid_room:
+                    replies.append(Reply("escalate_staff", {"no": order.no, "minutes": int(waited // 60)},
+                                         room=grid_room, mentions=staff))
+            elif order.escalation_level == 1 and waited >= sched.admins_after_minutes * 60:
+                await tx.update_order(order.id, {"escalation_level": 2, "escalated_at": ts})
+                await tx.add_event(order.id, community.name, ts, "bot", "escalated", "admins")
+                admins = list(dict.fromkeys([*community.admins, *app.config.bot.admins]))
+                for admin in admins:
+                    replies.append(Reply("escalate_admin", {"no": order.no, "grid": order.grid,
+                                                            "minutes": int(waited // 60),
+                                                            "order": card(app, order)}, contact=admin))
+        stale_cut = ts - sched.stale_after_hours * 3600
+        for order in await tx.find_orders(community.name, statuses=("taken",), time_column="taken_at",
+                                          end=stale_cut + 0.001):  # end is exclusive; due means <= cut
+            if order.stale_reminded_at is not None or order.taker is None:
+                continue
+            await tx.update_order(order.id, {"stale_reminded_at": ts})
+            await tx.add_event(order.id, community.name, ts, "bot", "stale_reminded", order.taker.name)
+            data = {"no": order.no, "hours": int((ts - (order.taken_at or ts)) // 3600), "worker": order.taker.name}
+            replies.append(Reply("stale_taker", data, contact=order.taker.wechat))
+            grid_room = app.directory.grid_room(community, order.grid)
+            if grid_room:
+                replies.append(Reply("stale_staff", data, room=grid_room,
+                                     mentions=tuple(app.directory.staff_ids(community, order.grid))))
+        for order in await tx.find_orders(community.name, statuses=("done",), time_column="done_at",
+                                          start=ts - FOLLOWUP_HORIZON):
+            if order.rating is not None or order.followup_sent_at is not None or order.done_at is None:
+                continue
+            if followup_due(community, order.done_at, app.config.tz) > ts:
+                continue
+            await tx.update_order(order.id, {"followup_sent_at": ts})
+            await tx.add_event(order.id, community.name, ts, "bot", "followup", "")
+            room = order.origin_room or app.directory.grid_room(community, order.grid)
+            data = {"no": order.no, "worker": order.taker.name if order.taker else "", "category": order.category,
+                    "proxy": order.source == "proxy"}
+            if room:
+                mentions = (order.resident_id,)
+                replies.append(Reply("followup_ask", data, room=room, mentions=mentions))
+        await app.enqueue(tx, replies, now, community)
+
+
+async def next_sweep_deadline(app: "App", community: Community) -> float | None:
+    """The earliest time at which ``sweep`` would have something to do (None: nothing pending)."""
+    sched = community.schedule
+    deadlines: list[float] = []
+    async with app.repo.transaction() as tx:
+        for order in await tx.find_orders(community.name, statuses=("dispatched",)):
+            base = order.dispatched_at or order.created_at
+            if order.escalation_level == 0:
+                deadlines.append(base + sched.escalate_after_minutes * 60)
+            elif order.escalation_level == 1:
+                deadlines.append(base + sched.admins_after_minutes * 60)
+        for order in await tx.find_orders(community.name, statuses=("taken",)):
+            if order.stale_reminded_at is None and order.taken_at is not None:
+                deadlines.append(order.taken_at + sched.stale_after_hours * 3600)
+        for order in await tx.find_orders(community.name, statuses=("done",), time_column="done_at",
+                                          start=app.clock.now().timestamp() - FOLLOWUP_HORIZON):
+            if order.rating is None and order.followup_sent_at is None and order.done_at is not None:
+                deadlines.append(followup_due(community, order.done_at, app.config.tz))
+    return min(deadlines) if deadlines else None
