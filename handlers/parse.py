@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from handlers.commands import (
     Approve, Assign, Cancel, Claim, Command, Complete, Dispatch, Help, Malformed, MyOrders, Need,
@@ -45,6 +45,8 @@ _PROXY_RE = re.compile(r"#?\s*(?:代发单|代发\s*:)\s*[:,]?\s*")
 _EXPLICIT_RE = re.compile(
     r"(?:#\s*发单|发单(?![了吗呢啊的子员])|[【\[](?:需求|求助|发单)[】\]]|需求\s*:|求助\s*(?=[:,!。\s]|$))"
     r"\s*[:,!。]?\s*")
+
+
 def extract_need(text: str, categories: Sequence[CategorySpec]) -> Need:
     """Category, phones, address, time wish and budget of a need; a leading marker is removed."""
     text = normalize(text)
@@ -175,7 +177,7 @@ _RATE_RE = re.compile(r"评价" + _PRE + _NO + r"\s*[,:]?\s*(?P<score>[0-9]+(?![
 _LABELS_RE = re.compile(r"姓名|名字|联系电话|电话|手机号?|联系方式|技能|工种|特长")
 _TEAM_RE = re.compile(r"(?:所属团队|团队|队伍|班组)\s*:?\s*(?P<team>[^\s,、;:]+)?")
 _SPLIT_RE = re.compile(r"[\s,、;:/]+")
-_NAME_RE = re.compile(r"[\u4e00-\u9fff]{2,4}(?<![了吗呢吧啊的])")
+_NAME_RE = re.compile(r"(?:(?![了吗呢吧啊的很也都是没不过率后])[\u4e00-\u9fff]){2,4}")  # 通过熊明祥, not 通过率很高
 
 
 def _number(word: str, usage: str, m: re.Match[str]) -> int | Malformed:
@@ -225,7 +227,7 @@ def _rate(text: str) -> Command | None:
         return no
     score = to_int(m.group("score"), limit=5) if m.group("score") else None
     if score is None or score < 1:
-        return Malformed("评价", "rate", m.group("score"))
+        return Malformed("评价", "rate", (m.group("score") or "")[:32] or None)
     return Rate(no, score, score >= 3)
 
 
@@ -245,7 +247,7 @@ def _register(text: str) -> Command | None:
     return Register(tokens[0], phone.number, tuple(dict.fromkeys(tokens[1:])), team)
 
 
-def _named(cls: type[Approve] | type[Suspend]):
+def _named(cls: type[Approve] | type[Suspend]) -> Callable[[str], Command | None]:
     def parse(text: str) -> Command | None:
         rest = text[2:]
         if rest[:1] in (" ", "\n", ":", "@"):
