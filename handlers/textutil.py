@@ -126,12 +126,11 @@ def is_mobile(number: str) -> bool:
 
 def mask_phone(s: str) -> str:
     """``13812345678`` -> ``138****5678``; ``0851-28888888`` -> ``0851-****8888``."""
-    phones = list(find_phones(normalize(s)))
-    number = phones[0].number if phones else normalize(s)
-    if "-" in number:
-        area, local = number.split("-", 1)
-        return f"{area}-{'*' * max(len(local) - 4, 0)}{local[-4:]}"
-    digits = "".join(c for c in number if c.isascii() and c.isdigit())
+    phone = next(find_phones(normalize(s)), None)
+    if phone is not None and "-" in phone.number:
+        area, local = phone.number.split("-", 1)
+        return f"{area}-{'*' * (len(local) - 4)}{local[-4:]}"
+    digits = phone.number if phone else "".join(c for c in normalize(s) if c in "0123456789")
     if len(digits) < 7:
         return s
     return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
@@ -157,7 +156,7 @@ _ANCHOR_RE = re.compile(
 _PART_RE = re.compile(
     rf"[ -]?(?:(?P<building>{_NUM}(?:号楼|栋|幢|座))|(?P<unit>{_NUM}单元)|(?P<floor>{_NUM}(?:楼|层))"
     r"|(?P<triple>(?P<tb>[0-9]{1,3})-[0-9]{1,2}-[0-9]{1,5}(?![0-9]))"
-    r"|(?P<room>[0-9]{1,5}(?:室|房|号)?)(?![0-9*元块点个人分米斤岁年月日天:.]))"
+    r"|(?P<room>[0-9]{1,5}(?:室|房|号)?)(?![0-9*元块点个人分米斤岁年月日天:.-]))"
 )
 _PART_ORDER = ("building", "unit", "floor", "room")  # a part must come after the previous one
 # Words that end the lead-in before a place name: 家住 / 我们 / 到 ... 阳光小区.
@@ -321,13 +320,13 @@ _NOTICE_RE = re.compile(r"(?:【[^】]{0,12}】|\[[^\]]{0,12}\]|紧急通知|重
 _INTENT_RE = re.compile(
     r"(?<!不)需要|急需|(?<![申邀])请|找(?![到我回])|求|帮忙|帮我|帮帮|谁会|谁能|谁可以|谁有空|有谁"
     r"|有没有|有无|想找|想请|想要|来个|来一个|来位|要个|要一个|哪位|哪里有|哪儿有|哪里可以|麻烦"
-    r"|能不能|可不可以|怎么办|急")
+    r"|能不能|可不可以|怎么办|快来|来人|急")
 _STRONG_INTENT_RE = re.compile(
     r"(?<!不)需要|急需|想找|想请|谁会|谁能|谁可以|谁有空|有没有|哪位|哪里有|来个|要个|来位|能不能|可不可以")
 # Thanks, praise and group-wide notices are needs only with a strong intent word.
 _WEAK_RE = re.compile(r"谢谢|感谢|多谢|辛苦了|点赞|好评|修好了|弄好了|搞定了|已经好了|完工了|各位|大家|全体|停水|停电|检修")
 _NOT_A_NEED_RE = re.compile(
-    r"接\s*#?[0-9]|#\s*[0-9]|[0-9]\s*号?单(?!元)|派单|接单|抢单|不需要|不用了|有需要的|联系我|承接|本人专业")
+    r"接\s*#?[0-9]|#\s*[0-9]|[0-9]\s*号?单(?!元)|派单|接单|抢单|不需要|不用了|有需要的|需要的联系|联系我|承接|本人专业|出售|转让|二手")
 
 
 def looks_like_request(text: str) -> bool:

@@ -67,6 +67,7 @@ CASES = [
     ("repair-water-heater", "热水器不出热水了 有没有师傅会修", need("家电水电维修")),
     ("repair-washer", "请问哪位会修洗衣机，不脱水了", need("家电水电维修")),
     ("repair-leak-urgent", "卫生间漏水漏到楼下了，急！", need("家电水电维修")),
+    ("repair-burst-pipe", "水管爆了！！！快来人啊", need("家电水电维修")),
     ("repair-hello-group", "大家好，有没有会修空调的", need("家电水电维修")),
     ("clean-carer", "我妈住院需要找个护工陪护几天，价格好商量", need("家政护工保洁")),
     ("clean-cleaner", "需要一个保洁阿姨打扫卫生 两室一厅 明天上午 200块", need("家政护工保洁")),
@@ -116,6 +117,7 @@ CASES = [
     ("chat-who-claims", "有没有人接12", None),
     ("chat-who-claims-keyword", "有没有人接12号单，搬家的", None),
     ("chat-advert", "本人专业开锁换锁，有需要的联系我", None),
+    ("chat-for-sale", "出售二手冰箱，需要的联系", None),
     ("chat-no-longer", "空调不需要修了，谢谢", None),
     ("chat-dispatched", "我已经派单了", None),
     ("chat-dispatch-question", "派单了吗", None),
@@ -476,6 +478,7 @@ def test_mask_text(text: str, masked: str) -> None:
     pytest.param("洗马路12号灯泡坏了", "洗马路12号灯泡坏了", id="street-number-kept"),
     pytest.param("我住2单元501，另外3栋502也要修", "我住,另外3栋也要修", id="second-address"),
     pytest.param("501室漏水 0851-28888888", "漏水 0851-****8888", id="door-only"),
+    pytest.param("3栋 0851-28888888", "3栋 0851-****8888", id="landline-after-building"),
 ])
 def test_redact_need_text(text: str, redacted: str) -> None:
     assert redact_need_text(text, extract_need(text, CATEGORIES)) == redacted
