@@ -174,9 +174,10 @@ class Malformed:
 
 
 # The usage keys a ``Malformed`` may name; templates/usage.txt has one entry per key.
+# "post" is the explicit intake (发单/【需求】/求助：) sent with no need text.
 USAGE_KEYS = frozenset({
     "dispatch", "assign", "redispatch", "cancel", "claim", "complete", "release", "rate",
-    "show", "register", "approve", "suspend", "proxy",
+    "show", "register", "approve", "suspend", "proxy", "post",
 })
 
 Command = (
