@@ -6,6 +6,7 @@ from typing import Any
 
 from handlers.base import Context, Reply
 from handlers.parse import mask_phone, redact_need_text
+from handlers.textutil import restore_punct
 from handlers.commands import Need
 from storage.models import Order, Worker
 
@@ -45,7 +46,7 @@ def card(source: Any, order: Order) -> dict[str, Any]:
         "no": order.no, "category": order.category or "其他", "grid": order.grid,
         "location": order.coarse_address if mask else order.address,
         "time_wish": order.time_wish, "budget": order.budget, "reward": order.reward, "note": order.note,
-        "text": redact_need_text(order.need_text, need_of(order)) if mask else order.need_text,
+        "text": restore_punct(redact_need_text(order.need_text, need_of(order))) if mask else order.need_text,
     }
 
 

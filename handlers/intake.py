@@ -5,6 +5,7 @@ from __future__ import annotations
 from handlers.base import Context
 from handlers.commands import Need, PostNeed, ProxyPost
 from handlers.common import post_card
+from handlers.textutil import restore_punct
 
 
 async def create_order(ctx: Context, need: Need, *, source: str, grid: str, room: str | None,
@@ -16,7 +17,7 @@ async def create_order(ctx: Context, need: Need, *, source: str, grid: str, room
     order = await ctx.tx.insert_order({
         "community": community, "no": await ctx.tx.next_order_no(community), "grid": grid,
         "origin_room": room, "source": source, "status": "dispatched" if auto else "posted",
-        "category": need.category, "raw_text": ctx.msg.text, "need_text": need.text, "phones": need.phones,
+        "category": need.category, "raw_text": ctx.msg.text, "need_text": restore_punct(need.text), "phones": need.phones,
         "address": need.address, "coarse_address": need.coarse_address, "time_wish": need.time_wish,
         "budget": need.budget, "resident_id": resident_id, "resident_name": resident_name,
         "posted_by": posted_by, "created_at": ctx.ts, "dispatched_at": ctx.ts if auto else None,

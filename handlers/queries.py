@@ -70,6 +70,9 @@ async def rank(ctx: Context, cmd: Ranking) -> None:
 
 
 async def malformed(ctx: Context, cmd: Malformed) -> None:
+    if cmd.detail is not None and cmd.detail.isdigit() and int(cmd.detail) > 10**9:  # beyond any order
+        ctx.reply("refuse", reason="no_such_order", no=cmd.detail)
+        return
     ctx.reply("usage", command=cmd.command, usage=cmd.usage, detail=cmd.detail)
 
 

@@ -338,3 +338,25 @@ def looks_like_request(text: str) -> bool:
         _NOTICE_RE.match(text) or _NOT_A_NEED_RE.search(text) or not _INTENT_RE.search(text)
         or (_WEAK_RE.search(text) and not _STRONG_INTENT_RE.search(text))
     )
+
+
+# --- display -------------------------------------------------------------------------------
+
+_ASCII_TO_CJK_PUNCT = {",": "，", "!": "！", "?": "？", ":": "：", ";": "；", "(": "（", ")": "）"}
+
+
+def _is_cjk(ch: str) -> bool:
+    return "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
+
+
+def restore_punct(text: str) -> str:
+    """Undo NFKC's ASCII punctuation next to Chinese text, so residents' words read naturally."""
+    out = []
+    for i, ch in enumerate(text):
+        if ch in _ASCII_TO_CJK_PUNCT:
+            before = text[i - 1] if i > 0 else ""
+            after = text[i + 1] if i + 1 < len(text) else ""
+            if _is_cjk(before) or _is_cjk(after):
+                ch = _ASCII_TO_CJK_PUNCT[ch]
+        out.append(ch)
+    return "".join(out)
