@@ -13,6 +13,7 @@ from pathlib import Path
 from bot.config import Config, ConfigError, load_config
 from bot.logs import setup_logging
 from bot.replay import ReplayError, replay_file
+from bot.reportcli import UsageError, export_command, report_command
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,6 +43,21 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("file", type=Path)
     w.add_argument("--db", help="database file (default: bot.database from config)")
     w.add_argument("--community", help="community name (default: the first in config)")
+
+    rp = sub.add_parser("report", help="print a tally or ranking as the bot would post it")
+    rp.add_argument("kind", choices=["daily", "ranking"])
+    rp.add_argument("--period", choices=["week", "month", "year"], default="week")
+    rp.add_argument("--date", help="a day in the period, e.g. 2026-11-23 (default: today / the last period)")
+    rp.add_argument("--community", help="community name (default: the first in config)")
+    rp.add_argument("--db", help="database file (default: bot.database from config)")
+
+    ex = sub.add_parser("export", help="write the order table (xlsx or csv)")
+    ex.add_argument("--from", dest="start", required=True, help="first day, e.g. 2026-11-01")
+    ex.add_argument("--to", dest="end", required=True, help="last day, e.g. 2026-11-30")
+    ex.add_argument("--format", choices=["xlsx", "csv"], default="xlsx")
+    ex.add_argument("--out", type=Path, help="output file (default: orders-FROM-TO.xlsx)")
+    ex.add_argument("--community", help="only this community")
+    ex.add_argument("--db", help="database file (default: bot.database from config)")
     return p
 
 
@@ -52,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config)
         return asyncio.run(_run(args, config))
-    except (ConfigError, ReplayError) as exc:
+    except (ConfigError, ReplayError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -76,6 +92,12 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
         from bot.listing import workers_command
         return await workers_command(config, args.db or config.bot.database, args.action, args.file,
                                      args.community)
+    if args.command == "report":
+        return await report_command(config, args.db or config.bot.database, args.kind, args.period, args.date,
+                                    args.community)
+    if args.command == "export":
+        return await export_command(config, args.db or config.bot.database, args.start, args.end, args.format,
+                                    args.out, args.community)
     raise AssertionError(args.command)
 
 

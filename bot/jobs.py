@@ -49,18 +49,11 @@ async def run_report(app: "App", job: str, community: Community, due: datetime, 
         if not await tx.claim_job_run(job, community.name, period, due.timestamp(), now.timestamp(), late):
             log.info("%s for %s %s already ran; skipped", job, community.name, period)
             return False
-        replies: list[Reply] = []
         if job == "daily_tally":
-            replies = await _tally_replies(app, tx, community, start, end, now, late)
+            replies = await tally_replies(app, tx, community, start, end, now, late)
         else:
-            kind = RANKING_JOBS[job]
-            rows = await ranking(tx, community.name, start, end, limit=max(10, app.config.rankings.award_top),
-                                 confirmed_only=app.config.rankings.confirmed_only)
-            replies.append(Reply("ranking", dict(
-                period=kind, rows=[r.__dict__ for r in rows[:10]], start=start.timestamp(),
-                end=(end - timedelta(seconds=1)).timestamp(), late=late, final=True,
-                awards=[r.__dict__ for r in rows[: app.config.rankings.award_top]] if kind == "year" else [],
-            ), room=community.market_group))
+            reply = await ranking_reply(app, tx, community, RANKING_JOBS[job], start, end, late=late)
+            replies = [reply] if reply.data["rows"] else []  # nobody completed anything: say nothing
         await app.enqueue(tx, replies, now, community)
     log.info("%s for %s %s posted%s", job, community.name, period, " late" if late else "")
     if job == "daily_tally":
@@ -68,12 +61,29 @@ async def run_report(app: "App", job: str, community: Community, due: datetime, 
     return True
 
 
-async def _tally_replies(app: "App", tx, community: Community, start: datetime, end: datetime, now: datetime,
-                         late: bool) -> list[Reply]:
+async def ranking_reply(app: "App", tx, community: Community, kind: str, start: datetime, end: datetime, *,
+                        late: bool = False) -> Reply:
+    """The scheduled ranking of [start, end) for the market group; the yearly one names the awards."""
+    top = app.config.rankings.award_top
+    rows = await ranking(tx, community.name, start, end, limit=max(10, top),
+                         confirmed_only=app.config.rankings.confirmed_only)
+    return Reply("ranking", dict(
+        period=kind, rows=[r.__dict__ for r in rows[:10]], start=start.timestamp(),
+        end=(end - timedelta(seconds=1)).timestamp(), late=late, final=True,
+        awards=[r.__dict__ for r in rows[:top]] if kind == "year" else [],
+    ), room=community.market_group)
+
+
+async def tally_replies(app: "App", tx, community: Community, start: datetime, end: datetime, now: datetime,
+                        late: bool = False) -> list[Reply]:
+    """The daily tally: the whole community to the market group, each grid's lines to its group,
+    and each grid's unanswered follow-ups to its staff by direct message."""
     data = await tally(tx, community.name, start, end, now=now)
     replies = [Reply("tally", {"t": data.as_data(), "late": late, "grid": None}, room=community.market_group)]
     for grid in community.grids:
         grid_data = await tally(tx, community.name, start, end, now=now, grid=grid.name)
+        if not any(grid_data.counts.values()) and not grid_data.unclaimed:
+            continue  # a quiet grid gets no table of zeros
         replies.append(Reply("tally", {"t": grid_data.as_data(), "late": late, "grid": grid.name},
                              room=grid.groups[0]))
     cutoff = now.timestamp() - community.schedule.followup_unanswered_hours * 3600

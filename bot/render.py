@@ -40,7 +40,8 @@ class Renderer:
             lstrip_blocks=True,
             keep_trailing_newline=False,
         )
-        self.env.filters.update(mask=mask_phone, duration=duration, hm=self._hm, dt=self._dt, md=self._md)
+        self.env.filters.update(mask=mask_phone, duration=duration, hm=self._hm, dt=self._dt, md=self._md,
+                                year=self._year, month=self._month)
 
     def _local(self, ts: float) -> datetime:
         return datetime.fromtimestamp(ts, self.tz)
@@ -53,6 +54,13 @@ class Renderer:
 
     def _md(self, ts: float | None) -> str:
         return "-" if ts is None else self._local(ts).strftime("%m月%d日")
+
+    def _year(self, ts: float) -> str:
+        return str(self._local(ts).year)
+
+    def _month(self, ts: float) -> str:
+        local = self._local(ts)
+        return f"{local.year}年{local.month}月"
 
     def render(self, name: str, data: dict[str, Any]) -> str:
         text = self.env.get_template(f"{name}.txt").render(**data)

@@ -72,6 +72,13 @@ async def tally(tx: Tx, community: str, start: datetime, end: datetime, *, now: 
     )
 
 
+def _confirmed(order) -> bool:
+    """The resident confirmed (rated 3 or more), or the follow-up visit passed without a complaint."""
+    if order.rating is not None:
+        return order.rating >= 3
+    return order.followup_sent_at is not None
+
+
 @dataclass
 class RankRow:
     rank: int
@@ -91,7 +98,7 @@ async def ranking(tx: Tx, community: str, start: datetime, end: datetime, *, lim
     for order in done:
         if order.taker is None or order.taker.status == "suspended":
             continue
-        if confirmed_only and not (order.rating is not None and order.rating >= 3):
+        if confirmed_only and not _confirmed(order):
             continue
         per[order.taker.id].append(order)
     rows = []

@@ -66,7 +66,7 @@ async def rank(ctx: Context, cmd: Ranking) -> None:
     start, end = period_bounds(ctx.now, cmd.period)
     rows = await ranking(ctx.tx, ctx.community.name, start, end)
     ctx.reply("ranking", period=cmd.period, rows=[r.__dict__ for r in rows], start=start.timestamp(),
-              late=False, final=False)
+              end=end.timestamp(), late=False, final=False, awards=[])
 
 
 async def malformed(ctx: Context, cmd: Malformed) -> None:

@@ -320,7 +320,8 @@ _NOTICE_RE = re.compile(r"(?:【[^】]{0,12}】|\[[^\]]{0,12}\]|紧急通知|重
 _INTENT_RE = re.compile(
     r"(?<!不)需要|急需|(?<![申邀])请|找(?![到我回])|求|帮忙|帮我|帮帮|谁会|谁能|谁可以|谁有空|有谁"
     r"|有没有|有无|想找|想请|想要|来个|来一个|来位|要个|要一个|哪位|哪里有|哪儿有|哪里可以|麻烦"
-    r"|能不能|可不可以|怎么办|快来|来人|急")
+    r"|能不能|可不可以|怎么办|快来|来人|急"
+    r"|(?:家里|家中|屋里|我家|我们家|老人家里)要|要(?:修|换|打扫|清洗|疏通|开锁)")
 _STRONG_INTENT_RE = re.compile(
     r"(?<!不)需要|急需|想找|想请|谁会|谁能|谁可以|谁有空|有没有|哪位|哪里有|来个|要个|来位|能不能|可不可以")
 # Thanks, praise and group-wide notices are needs only with a strong intent word.
@@ -334,8 +335,10 @@ def looks_like_request(text: str) -> bool:
 
     The caller still requires a category keyword for an implicit need.
     """
+    # A resident who leaves a phone number next to a category keyword is asking for someone to call.
+    asks = _INTENT_RE.search(text) or _PHONE_RE.search(text)
     return not (
-        _NOTICE_RE.match(text) or _NOT_A_NEED_RE.search(text) or not _INTENT_RE.search(text)
+        _NOTICE_RE.match(text) or _NOT_A_NEED_RE.search(text) or not asks
         or (_WEAK_RE.search(text) and not _STRONG_INTENT_RE.search(text))
     )
 

@@ -583,3 +583,19 @@ def test_100kb_messages_parse_quickly(text: str) -> None:
     parse_message(text, CATEGORIES, quote=text)
     redact_need_text(text, extract_need(text, CATEGORIES))
     assert time.perf_counter() - start < 3.0
+
+
+@pytest.mark.parametrize(
+    "text, is_need",
+    [
+        ("家里要打扫卫生，擦玻璃，周六上午，价格面议，电话13600001111", True),
+        ("空调坏了 13900001111", True),
+        ("周叔叔要搬走了啊，舍不得", False),
+        ("明天要停水", False),
+        ("本人专业水电维修 电话13900001111", False),
+    ],
+    ids=["home-needs-cleaning", "keyword-and-phone", "moving-away-chat", "water-cut-notice", "worker-advert"],
+)
+def test_regression_needs_without_a_classic_intent_word(text, is_need):
+    result = parse_message(text, CATEGORIES)
+    assert isinstance(result, PostNeed) == is_need
