@@ -72,14 +72,13 @@ class SqliteTx:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self.db = db
 
+    # execute_fetchall is one round trip to the database thread; execute + fetch + close is three.
     async def _one(self, sql: str, args: Sequence[Any] = ()) -> dict[str, Any] | None:
-        async with self.db.execute(sql, args) as cur:
-            row = await cur.fetchone()
-        return dict(row) if row is not None else None
+        rows = await self.db.execute_fetchall(sql, args)
+        return dict(rows[0]) if rows else None
 
     async def _all(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        async with self.db.execute(sql, args) as cur:
-            return [dict(r) for r in await cur.fetchall()]
+        return [dict(r) for r in await self.db.execute_fetchall(sql, args)]
 
     # processed messages -------------------------------------------------------------
     async def is_processed(self, message_id: str) -> bool:
