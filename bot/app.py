@@ -3,12 +3,24 @@
 Each message is handled inside one storage transaction: the duplicate check, the handler's
 effects, the audit events, the rendered replies (written to the outbox) and the record that
 the message was processed all commit together or not at all.
+
+Database faults (see ``storage.errors``): a transaction that fails is rolled back whole, so a
+fault never leaves half an order behind.  When the database is locked or busy, the message is
+retried a few times with a growing pause.  When it is full, read-only or unusable, the app
+*stops*: it logs one CRITICAL line saying what to do, sets ``App.stopped`` (the fault) and
+``App.stop_event``, and from then on ``process`` raises ``BotStopped`` for every message
+without touching storage.  A runner must catch ``BotStopped`` (or wait on ``stop_event``),
+stop reading messages and exit with an error, so no message is acknowledged that could not be
+recorded; messages that arrive meanwhile are handled when WeChat delivers them again after the
+restart, if it does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime
+from typing import Awaitable, Callable
 
 from bot.clock import Clock
 from bot.config import Community, Config
@@ -21,6 +33,7 @@ from handlers import claim, dispatch, intake, lifecycle, queries, registration
 from handlers.base import Context, Reply, Router
 from handlers.parse import parse_message
 from storage.models import OutMessage
+from storage.errors import StorageBusy, StorageFault
 from storage.repository import Repository, Tx
 
 log = logging.getLogger(__name__)
@@ -36,14 +49,28 @@ def build_router() -> Router:
     return router
 
 
+class BotStopped(Exception):
+    """``App.process`` cannot record messages any more (disk full, read-only or broken database).
+
+    The runner must stop feeding messages and exit with an error; see the module docstring."""
+
+
 class App:
+    """``busy_retries``/``busy_delay``: how often and after what first pause (doubled each time)
+    a message is tried again while the database is locked; ``sleep`` is how the app waits
+    (real time even in replays: a lock is held by a real process; tests pass a fake)."""
+
     def __init__(self, config: Config, repo: Repository, clock: Clock, transport: Transport,
-                 renderer: Renderer | None = None) -> None:
+                 renderer: Renderer | None = None, *, busy_retries: int = 3, busy_delay: float = 0.1,
+                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
         self.config, self.repo, self.clock, self.transport = config, repo, clock, transport
         self.directory = Directory(config)
         self.renderer = renderer or Renderer(config.tz)
         self.router = build_router()
         self.outbox = Outbox(repo, transport, clock, config.outbox)
+        self.busy_retries, self.busy_delay, self.sleep = busy_retries, busy_delay, sleep
+        self.stopped: StorageFault | None = None
+        self.stop_event = asyncio.Event()
 
     async def setup(self) -> None:
         """Seed the configured worker roster (existing records are left as they are)."""
@@ -76,13 +103,46 @@ class App:
         return None
 
     async def process(self, msg: IncomingMessage) -> None:
-        """Handle one incoming message; never raises."""
+        """Handle one incoming message.  Never raises, except ``BotStopped`` once the database
+        cannot record messages any more."""
+        if self.stopped is not None:
+            raise BotStopped(self.stopped.describe())
         try:
-            await self._process(msg)
-        except Exception:
-            log.exception("failed to handle message %s from %s: %s", msg.id, msg.sender_id, masked(msg.text[:200]))
-            await self._report_failure(msg)
-        self.outbox.wake()
+            await self._process_retrying(msg)
+        finally:
+            self.outbox.wake()
+
+    async def _process_retrying(self, msg: IncomingMessage) -> None:
+        delay = self.busy_delay
+        for attempt in range(1, self.busy_retries + 2):
+            try:
+                await self._process(msg)
+                return
+            except StorageBusy as exc:
+                if attempt > self.busy_retries:
+                    log.error("%s; gave up on message %s after %d attempts, it was not handled",
+                              exc.describe(), msg.id, attempt)
+                    return
+                log.warning("%s; trying message %s again in %.2f s (attempt %d of %d)",
+                            exc.describe(), msg.id, delay, attempt + 1, self.busy_retries + 1)
+                await self.sleep(delay)
+                delay *= 2
+            except StorageFault as exc:
+                self._stop(exc, msg)
+            except Exception:
+                log.exception("failed to handle message %s from %s: %s", msg.id, msg.sender_id,
+                              masked(msg.text[:200]))
+                await self._report_failure(msg)
+                return
+
+    def _stop(self, fault: StorageFault, msg: IncomingMessage) -> None:
+        """Stop taking messages after a fatal storage fault; always raises ``BotStopped``."""
+        if self.stopped is None:
+            self.stopped = fault
+            self.stop_event.set()
+            log.critical("%s. linggong stops taking messages (message %s was not handled and nothing of it "
+                         "was recorded)", fault.describe(), msg.id)
+        raise BotStopped(fault.describe()) from fault
 
     async def _process(self, msg: IncomingMessage) -> None:
         room = None
@@ -118,6 +178,10 @@ class App:
                          else Reply("error", {}, contact=msg.sender_id))
                 await self.enqueue(tx, [reply], now, None)
                 await tx.mark_processed(msg.id, now.timestamp())
+        except StorageFault as exc:
+            if exc.fatal:
+                self._stop(exc, msg)
+            log.error("could not record the failure of message %s: %s", msg.id, exc.describe())
         except Exception:
             log.exception("could not record the failure of message %s", msg.id)
 

@@ -17,6 +17,7 @@ from bot.clock import Clock
 from bot.config import OutboxConfig
 from bot.logs import masked
 from bot.transport import SendError, Transport
+from storage.errors import StorageFault
 from storage.models import OutMessage
 from storage.repository import Repository
 
@@ -112,6 +113,12 @@ class Outbox:
         while not stop.is_set():
             try:
                 next_due = await self.flush()
+            except StorageFault as exc:
+                if exc.fatal:  # a sent message could not be marked sent: stop rather than send it again
+                    log.critical("outbox: %s; the outbox stops sending", exc.describe())
+                    return
+                log.warning("outbox: %s; retrying in 5 s", exc.describe())
+                next_due = self.clock.now().timestamp() + 5
             except Exception:
                 log.exception("outbox: flush failed; retrying in 5 s")
                 next_due = self.clock.now().timestamp() + 5

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Sequence
 
 import aiosqlite
 
+from storage.errors import StorageBroken, StorageBusy, StorageFault, StorageFull, StorageReadOnly
 from storage.migrations import load_migrations
 from storage.models import Event, Order, OutMessage, Worker
 from storage.repository import ORDER_TIME_COLUMNS
@@ -54,16 +56,54 @@ class SqliteRepository:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator["SqliteTx"]:
+        """One write transaction; SQLite's lock, disk-full and read-only errors come out as
+        ``storage.errors`` faults, always after the transaction was rolled back."""
         assert self._db is not None, "repository is not open"
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                if isinstance(fault := as_fault(exc), StorageFault):
+                    raise fault from exc
+                raise
             try:
                 yield SqliteTx(self._db)
-            except BaseException:
-                await self._db.execute("ROLLBACK")
+            except BaseException as exc:
+                await self._rollback()
+                if isinstance(exc, sqlite3.Error) and isinstance(fault := as_fault(exc), StorageFault):
+                    raise fault from exc
                 raise
-            else:
+            try:
                 await self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                await self._rollback()  # a failed COMMIT may leave the transaction open (SQLITE_BUSY)
+                if isinstance(fault := as_fault(exc), StorageFault):
+                    raise fault from exc
+                raise
+
+    async def _rollback(self) -> None:
+        assert self._db is not None
+        try:
+            await self._db.execute("ROLLBACK")
+        except sqlite3.Error as exc:  # SQLite may already have rolled back (disk full, I/O error)
+            if self._db.in_transaction:
+                log.error("could not roll back: %s", exc)
+
+
+def as_fault(exc: sqlite3.Error) -> StorageFault | sqlite3.Error:
+    """The ``storage.errors`` fault for a SQLite error, or the error itself when it is not one."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = str(exc).lower()
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "is locked" in text or "database is busy" in text:
+        return StorageBusy(str(exc))
+    if name.startswith("SQLITE_FULL") or "disk is full" in text:
+        return StorageFull(str(exc))
+    if name.startswith("SQLITE_READONLY") or "readonly database" in text or "read-only" in text:
+        return StorageReadOnly(str(exc))
+    if (name.startswith(("SQLITE_IOERR", "SQLITE_CORRUPT", "SQLITE_CANTOPEN", "SQLITE_NOTADB"))
+            or "disk i/o error" in text or "malformed" in text or "unable to open database" in text):
+        return StorageBroken(str(exc))
+    return exc
 
 
 class SqliteTx:
