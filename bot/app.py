@@ -24,7 +24,8 @@ from typing import Awaitable, Callable
 
 from bot.clock import Clock
 from bot.config import Community, Config
-from bot.directory import Directory
+from bot.directory import Directory, RoomInfo
+from bot.flood import FloodGuard, Verdict
 from bot.logs import masked
 from bot.outbox import Outbox
 from bot.render import Renderer
@@ -69,6 +70,7 @@ class App:
         self.router = build_router()
         self.outbox = Outbox(repo, transport, clock, config.outbox)
         self.busy_retries, self.busy_delay, self.sleep = busy_retries, busy_delay, sleep
+        self.flood = FloodGuard(config.flood.max_per_minute)
         self.stopped: StorageFault | None = None
         self.stop_event = asyncio.Event()
 
@@ -113,10 +115,11 @@ class App:
             self.outbox.wake()
 
     async def _process_retrying(self, msg: IncomingMessage) -> None:
+        verdict = self._flood_verdict(msg)  # counted once, however often the message is retried
         delay = self.busy_delay
         for attempt in range(1, self.busy_retries + 2):
             try:
-                await self._process(msg)
+                await self._process(msg, verdict)
                 return
             except StorageBusy as exc:
                 if attempt > self.busy_retries:
@@ -144,13 +147,26 @@ class App:
                          "was recorded)", fault.describe(), msg.id)
         raise BotStopped(fault.describe()) from fault
 
-    async def _process(self, msg: IncomingMessage) -> None:
+    def _flood_verdict(self, msg: IncomingMessage) -> Verdict:
+        """Flood control (bot/flood.py) for senders other than staff and admins, in configured
+        groups and direct chats."""
+        if not msg.is_direct and self.directory.room(msg.room_id, msg.room_topic) is None:
+            return Verdict.OK
+        if (self.directory.staff_community(msg.sender_id, msg.sender_name) is not None
+                or self.directory.is_admin(msg.sender_id, msg.sender_name)):
+            return Verdict.OK
+        return self.flood.check(msg.sender_id, self.clock.now().timestamp())
+
+    async def _process(self, msg: IncomingMessage, verdict: Verdict = Verdict.OK) -> None:
         room = None
         if not msg.is_direct:
             room = self.directory.room(msg.room_id, msg.room_topic)
             if room is None:
                 log.debug("ignoring message in unconfigured room %s", msg.room_topic or msg.room_id)
                 return
+        if verdict is not Verdict.OK:
+            await self._ignore_flooded(msg, room, announce=verdict is Verdict.FLOOD)
+            return
         text = msg.text[:MAX_TEXT]
         command = parse_message(text, self.config.categories, msg.quote)
         if command is None:
@@ -165,6 +181,39 @@ class App:
             await self.router.handle(ctx, command)
             await self.enqueue(tx, ctx.replies, now, community)
             await tx.mark_processed(msg.id, now.timestamp())
+
+    async def _ignore_flooded(self, msg: IncomingMessage, room: RoomInfo | None, *, announce: bool) -> None:
+        """Record a muted sender's message as processed without handling it; the first one of a
+        flood window also tells the sender and the staff."""
+        now = self.clock.now()
+        limit = self.config.flood.max_per_minute
+        async with self.repo.transaction() as tx:
+            if await tx.is_processed(msg.id):
+                return
+            if announce:
+                community = room.community if room else await self._direct_community(tx, msg)
+                log.warning("flood: %s sent more than %d messages within a minute; their messages are ignored "
+                            "for a while", masked(msg.sender_id), limit)
+                await self.enqueue(tx, self._flood_replies(msg, room, community), now, community)
+                await tx.add_event(None, community.name if community else "", now.timestamp(), msg.sender_name,
+                                   "flood", f"more than {limit} messages within a minute from {msg.sender_id}")
+            await tx.mark_processed(msg.id, now.timestamp())
+
+    def _flood_replies(self, msg: IncomingMessage, room: RoomInfo | None, community: Community | None) -> list[Reply]:
+        """One notice to the sender where they wrote; one alert to the staff: the grid group's staff
+        in their grid group, else the community's admins (or all its staff) in the market group,
+        else (a direct chat from someone of no known community) the bot's admins directly."""
+        limit = self.config.flood.max_per_minute
+        notice = (Reply("flood_notice", {"limit": limit}, room=room.key, mentions=(msg.sender_id,)) if room
+                  else Reply("flood_notice", {"limit": limit}, contact=msg.sender_id))
+        data = {"name": msg.sender_name[:40], "limit": limit, "where": room.key if room else None}
+        if room is not None and room.grid is not None:
+            staff = tuple(self.directory.staff_ids(room.community, room.grid.name))
+            return [notice, Reply("flood_alert", data, room=room.key, mentions=staff)]
+        if community is not None:
+            staff = tuple(community.admins or self.directory.staff_ids(community))
+            return [notice, Reply("flood_alert", data, room=community.market_group, mentions=staff)]
+        return [notice, *(Reply("flood_alert", data, contact=admin) for admin in self.config.bot.admins)]
 
     async def _report_failure(self, msg: IncomingMessage) -> None:
         """Tell the sender something went wrong, and never handle this message again."""

@@ -102,6 +102,14 @@ class OutboxConfig:
 
 
 @dataclass(frozen=True)
+class FloodConfig:
+    """One sender posting more than ``max_per_minute`` messages within a minute is muted for a
+    while (staff and admins are exempt); see bot/flood.py."""
+
+    max_per_minute: int = 20
+
+
+@dataclass(frozen=True)
 class BotConfig:
     name: str = "零工派单助手"
     timezone: str = "Asia/Shanghai"
@@ -119,6 +127,7 @@ class Config:
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     rankings: RankingConfig = field(default_factory=RankingConfig)
     source: str = "config.toml"
+    flood: FloodConfig = field(default_factory=FloodConfig)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -271,7 +280,8 @@ def _community(r: _Reader, categories: set[str], schedule: Schedule, tz: str) ->
 def parse_config(data: dict[str, Any], source: str = "config.toml") -> Config:
     """Validate a parsed TOML document and build a Config."""
     root = _Reader(source, data, "")
-    root.unknown({"bot", "communities", "categories", "dispatch", "privacy", "outbox", "schedule", "rankings"})
+    root.unknown({"bot", "communities", "categories", "dispatch", "privacy", "outbox", "schedule", "rankings",
+                  "flood"})
     b = root.sub("bot")
     b.unknown({"name", "timezone", "database", "admins"})
     bot = BotConfig(
@@ -325,7 +335,16 @@ def parse_config(data: dict[str, Any], source: str = "config.toml") -> Config:
                              award_top=rk.get("award_top", int, "a whole number", 10))
     if rankings.award_top < 1:
         raise rk.fail("award_top", "must be at least 1")
-    return Config(bot, communities, tuple(cats), dispatch, privacy, outbox, rankings, source)
+    return Config(bot, communities, tuple(cats), dispatch, privacy, outbox, rankings, source,
+                  flood=_flood(root.sub("flood")))
+
+
+def _flood(r: _Reader) -> FloodConfig:
+    r.unknown(set(FloodConfig.__dataclass_fields__))
+    limit = r.get("max_per_minute", int, "a whole number of messages, e.g. 20", FloodConfig.max_per_minute)
+    if limit < 1:
+        raise r.fail("max_per_minute", "must be at least 1 (messages one person may send in a minute)")
+    return FloodConfig(max_per_minute=limit)
 
 
 def _check_unique(root: _Reader, communities: tuple[Community, ...]) -> None:
