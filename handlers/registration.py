@@ -17,6 +17,11 @@ async def register(ctx: Context, cmd: Register) -> None:
                   categories=[c.name for c in ctx.config.categories])
         return
     existing = await ctx.tx.find_worker(ctx.community.name, wechat=ctx.msg.sender_id, name=cmd.name)
+    if existing is not None and existing.wechat != ctx.msg.sender_id:
+        # Found by name only: someone else's record.  Updating it would hand their (pending)
+        # registration to the sender's account.
+        ctx.reply("refuse", reason="register_name_taken", name=cmd.name)
+        return
     if existing is not None and existing.status != "pending":
         ctx.reply("refuse", reason=f"register_{existing.status}", name=existing.name)
         return
