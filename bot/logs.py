@@ -18,7 +18,11 @@ def masked(text: str) -> str:
 
 
 class MaskingFilter(logging.Filter):
-    """Rewrites every record's message with phones and door numbers masked."""
+    """Rewrites every record's message, traceback and stack with phones and door numbers masked.
+
+    The traceback of ``log.exception`` carries the exception's own message (which may quote a
+    phone number); it is formatted here once and stored masked as ``exc_text``, which
+    formatters use instead of formatting the exception again."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -26,6 +30,12 @@ class MaskingFilter(logging.Filter):
         except Exception:
             return True
         record.msg, record.args = masked(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = masked(record.exc_text)
+        if record.stack_info:
+            record.stack_info = masked(record.stack_info)
         return True
 
 
