@@ -12,6 +12,19 @@ from storage.models import Order, Worker
 
 STATUS_TEXT_KEYS = ("posted", "dispatched", "taken", "done", "cancelled")
 
+# User text echoed in replies is kept short, so a huge message never becomes a huge reply.
+MAX_NAME = 20  # a longer "name" is not a name: the command is answered with its usage
+MAX_REMARK = 100  # cancel reasons and dispatch notes
+MAX_CARD_TEXT = 300  # a need on a card (the market group, queries)
+MAX_DETAIL_TEXT = 800  # a need in the taker's direct message
+
+
+def clip(text: str | None, limit: int) -> str | None:
+    """``text`` cut to ``limit`` characters, the cut marked with an ellipsis."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
+
 
 async def load_order(ctx: Context, no: int) -> Order | None:
     """The order ``#no`` of the context's community, or None after replying why not."""
@@ -46,14 +59,16 @@ def card(source: Any, order: Order) -> dict[str, Any]:
         "no": order.no, "category": order.category or "其他", "grid": order.grid,
         "location": order.coarse_address if mask else order.address,
         "time_wish": order.time_wish, "budget": order.budget, "reward": order.reward, "note": order.note,
-        "text": restore_punct(redact_need_text(order.need_text, need_of(order))) if mask else order.need_text,
+        "text": clip(restore_punct(redact_need_text(order.need_text, need_of(order))) if mask else order.need_text,
+                     MAX_CARD_TEXT),
     }
 
 
 def details(order: Order) -> dict[str, Any]:
     """Everything the taker needs: full address and phone (direct message only)."""
     return {
-        "no": order.no, "category": order.category or "其他", "grid": order.grid, "text": order.need_text,
+        "no": order.no, "category": order.category or "其他", "grid": order.grid,
+        "text": clip(order.need_text, MAX_DETAIL_TEXT),
         "address": order.address, "phones": list(order.phones), "time_wish": order.time_wish,
         "budget": order.budget, "reward": order.reward, "note": order.note, "resident": order.resident_name,
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from handlers.base import Context
 from handlers.commands import Assign, Cancel, Dispatch, Redispatch
 from handlers.common import (
-    announce_taken, find_worker_named, load_order, post_card, refuse_unless_staff, worker_refusal,
+    MAX_REMARK, announce_taken, clip, find_worker_named, load_order, post_card, refuse_unless_staff, worker_refusal,
 )
 
 
@@ -18,12 +18,13 @@ async def dispatch(ctx: Context, cmd: Dispatch) -> None:
     values = {"status": "dispatched", "dispatched_at": ctx.ts, "dispatcher": ctx.sender}
     if cmd.reward:
         values["reward"] = cmd.reward
-    if cmd.note:
-        values["note"] = cmd.note
+    note = clip(cmd.note, MAX_REMARK)
+    if note:
+        values["note"] = note
     await ctx.tx.update_order(order.id, values, expect_status=("posted",))
     order = await ctx.tx.get_order_by_id(order.id)
     assert order is not None
-    await ctx.audit(order, "dispatched", " ".join(filter(None, [cmd.reward, cmd.note])))
+    await ctx.audit(order, "dispatched", " ".join(filter(None, [cmd.reward, note])))
     await post_card(ctx, order, "new")
     if not ctx.in_market:
         ctx.reply("dispatch_ok", no=order.no, market=ctx.market_room())
@@ -90,17 +91,18 @@ async def cancel(ctx: Context, cmd: Cancel) -> None:
         ctx.reply("refuse", reason=reason, no=order.no)
         return
     was = order.status
+    reason = clip(cmd.reason, MAX_REMARK)
     await ctx.tx.update_order(order.id, {"status": "cancelled", "cancelled_at": ctx.ts,
-                                         "cancel_reason": cmd.reason}, expect_status=allowed)
-    await ctx.audit(order, "cancelled", cmd.reason or "")
-    ctx.reply("cancel_ok", no=order.no, reason=cmd.reason)
+                                         "cancel_reason": reason}, expect_status=allowed)
+    await ctx.audit(order, "cancelled", reason or "")
+    ctx.reply("cancel_ok", no=order.no, reason=reason)
     if was in ("dispatched", "taken") and not ctx.in_market:
         ctx.to_room(ctx.market_room(), "cancelled_market", no=order.no)
     if order.taker is not None:
-        ctx.to_contact(order.taker.wechat, "cancelled_taker", no=order.no, reason=cmd.reason)
+        ctx.to_contact(order.taker.wechat, "cancelled_taker", no=order.no, reason=reason)
     room = ctx.order_room(order)
     if staff and not own and room is not None and room != (ctx.room.key if ctx.room else None):
-        ctx.to_room(room, "cancelled_resident", mentions=(order.resident_id,), no=order.no, reason=cmd.reason)
+        ctx.to_room(room, "cancelled_resident", mentions=(order.resident_id,), no=order.no, reason=reason)
 
 
 ROUTES = {Dispatch: dispatch, Assign: assign, Redispatch: redispatch, Cancel: cancel}

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from handlers.base import Context
 from handlers.commands import Approve, Register, Suspend
-from handlers.common import find_worker_named, refuse_unless_staff
+from handlers.common import MAX_NAME, clip, find_worker_named, refuse_unless_staff
 
 
 async def register(ctx: Context, cmd: Register) -> None:
     if ctx.community is None:
         ctx.reply("refuse", reason="register_where")
         return
+    if len(cmd.name) > MAX_NAME or len(cmd.team or "") > MAX_NAME:
+        ctx.reply("usage", command="登记", usage="register", detail=None)
+        return
     unknown = [s for s in cmd.skills if s not in {c.name for c in ctx.config.categories}]
     if unknown:
-        ctx.reply("refuse", reason="unknown_skill", skills=unknown,
+        ctx.reply("refuse", reason="unknown_skill", skills=[clip(s, MAX_NAME) for s in unknown[:3]],
                   categories=[c.name for c in ctx.config.categories])
         return
     existing = await ctx.tx.find_worker(ctx.community.name, wechat=ctx.msg.sender_id, name=cmd.name)
@@ -38,6 +41,10 @@ async def register(ctx: Context, cmd: Register) -> None:
 
 async def _set_status(ctx: Context, name: str, status: str) -> None:
     if refuse_unless_staff(ctx):
+        return
+    if len(name) > MAX_NAME:
+        word, usage = ("通过", "approve") if status == "active" else ("停用", "suspend")
+        ctx.reply("usage", command=word, usage=usage, detail=None)
         return
     worker = await find_worker_named(ctx, name)
     if worker is None:
