@@ -10,6 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bot import backup
+from bot.app import BotStopped
 from bot.config import Config, ConfigError, load_config
 from bot.logs import setup_logging
 from bot.replay import ReplayError, replay_file
@@ -58,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", type=Path, help="output file (default: orders-FROM-TO.xlsx)")
     ex.add_argument("--community", help="only this community")
     ex.add_argument("--db", help="database file (default: bot.database from config)")
+    backup.add_parsers(sub)
     return p
 
 
@@ -71,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ReplayError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BotStopped as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         return 130
 
@@ -95,6 +101,9 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
     if args.command == "report":
         return await report_command(config, args.db or config.bot.database, args.kind, args.period, args.date,
                                     args.community)
+    if args.command in ("backup", "restore"):
+        from datetime import datetime
+        return backup.command(args, args.db or config.bot.database, datetime.now(config.tz))
     if args.command == "export":
         return await export_command(config, args.db or config.bot.database, args.start, args.end, args.format,
                                     args.out, args.community)
