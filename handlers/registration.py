@@ -20,9 +20,10 @@ async def register(ctx: Context, cmd: Register) -> None:
                   categories=[c.name for c in ctx.config.categories])
         return
     existing = await ctx.tx.find_worker(ctx.community.name, wechat=ctx.msg.sender_id, name=cmd.name)
-    if existing is not None and existing.wechat != ctx.msg.sender_id:
-        # Found by name only: someone else's record.  Updating it would hand their (pending)
-        # registration to the sender's account.
+    holder = await ctx.tx.find_worker(ctx.community.name, name=cmd.name)
+    if holder is not None and holder.wechat != ctx.msg.sender_id:
+        # The name is someone else's record: updating it would hand their (pending) registration
+        # to the sender's account, and renaming the sender's own record to it would clash.
         ctx.reply("refuse", reason="register_name_taken", name=cmd.name)
         return
     if existing is not None and existing.status != "pending":

@@ -262,3 +262,12 @@ async def test_pending_worker_may_correct_their_own_registration(seeded):
     async with seeded.app.repo.transaction() as tx:
         worker = await tx.find_worker("洗马社区", name="欧阳华")
     assert (worker.phone, worker.team, worker.status) == ("13800004444", "家政三队", "pending")
+
+
+async def test_renaming_a_pending_registration_to_a_taken_name_is_refused(seeded):
+    """Bug (found by the fuzz test): a pending worker registering again under the name of another
+    worker crashed on the unique (community, name) constraint and got the error reply."""
+    before = await snapshot(seeded)
+    sent = await seeded.say(MARKET, "欧阳华", "登记 熊明祥 13800001111 家政护工保洁")
+    assert len(sent) == 1 and "已经被别人登记" in sent[0].text
+    assert await snapshot(seeded) == before
