@@ -52,24 +52,33 @@ class Tally:
 
 async def tally(tx: Tx, community: str, start: datetime, end: datetime, *, now: datetime,
                 grid: str | None = None) -> Tally:
+    """The tally of [start, end): counted and grouped by the database (see the Tx report methods)."""
     s, e = start.timestamp(), end.timestamp()
-    counts: dict[str, int] = {}
-    for key, column in (("posted", "created_at"), ("dispatched", "dispatched_at"), ("taken", "taken_at"),
-                        ("done", "done_at"), ("cancelled", "cancelled_at")):
-        counts[key] = len(await tx.find_orders(community, grid=grid, time_column=column, start=s, end=e))
-    posted = await tx.find_orders(community, grid=grid, time_column="created_at", start=s, end=e)
-    taken = await tx.find_orders(community, grid=grid, time_column="taken_at", start=s, end=e)
-    claims = [o.claim_seconds for o in taken if o.claim_seconds is not None]
+    counts = await tx.tally_counts(community, s, e, grid=grid)
+    taken = await tx.claim_durations(community, s, e, grid=grid)  # by order number
+    claims = [seconds for _, seconds in taken if seconds is not None]
     waiting = await tx.find_orders(community, grid=grid, statuses=("dispatched",))
-    takers = Counter(o.taker.name for o in taken if o.taker is not None)
+    takers = Counter(name for name, _ in taken if name is not None)
     return Tally(
         community=community, start=s, counts=counts,
-        by_category=Counter(o.category or "其他" for o in posted).most_common(),
-        by_grid=Counter(o.grid for o in posted).most_common(),
+        by_category=_most_common(await tx.tally_groups(community, "category", s, e, grid=grid), "其他"),
+        by_grid=_most_common(await tx.tally_groups(community, "grid", s, e, grid=grid), "其他"),
         median_claim=_median(claims), slowest_claim=max(claims) if claims else None,
         unclaimed=[{"no": o.no, "age": now.timestamp() - (o.dispatched_at or o.created_at)} for o in waiting],
         top_takers=takers.most_common(5),
     )
+
+
+def _most_common(groups: list[tuple[str | None, int, int]], missing: str) -> list[tuple[str, int]]:
+    """Group counts, most first; ties in the order the groups first appear (by order number), as
+    ``Counter(...).most_common()`` over the orders would give them."""
+    merged: dict[str, list[int]] = {}
+    for value, count, first in groups:
+        label = value if value is not None else missing
+        entry = merged.setdefault(label, [0, first])
+        entry[0] += count
+        entry[1] = min(entry[1], first)
+    return [(label, n) for label, (n, _) in sorted(merged.items(), key=lambda kv: (-kv[1][0], kv[1][1]))]
 
 
 def _confirmed(order) -> bool:
@@ -92,22 +101,9 @@ class RankRow:
 async def ranking(tx: Tx, community: str, start: datetime, end: datetime, *, limit: int = 10,
                   confirmed_only: bool = False) -> list[RankRow]:
     """Completed orders per worker; ties by median time-to-claim, then by average rating."""
-    done = await tx.find_orders(community, statuses=("done",), time_column="done_at",
-                                start=start.timestamp(), end=end.timestamp())
-    per: dict[int, list] = defaultdict(list)
-    for order in done:
-        if order.taker is None or order.taker.status == "suspended":
-            continue
-        if confirmed_only and not _confirmed(order):
-            continue
-        per[order.taker.id].append(order)
-    rows = []
-    for orders in per.values():
-        worker = orders[0].taker
-        claims = [o.claim_seconds for o in orders if o.claim_seconds is not None]
-        ratings = [o.rating for o in orders if o.rating is not None]
-        rows.append(RankRow(0, worker.name, worker.team, len(orders), _median(claims),
-                            sum(ratings) / len(ratings) if ratings else None))
+    rows = [RankRow(0, r["name"], r["team"], r["done"], _median(r["claims"]), r["rating"])
+            for r in await tx.ranking_rows(community, start.timestamp(), end.timestamp(),
+                                           confirmed_only=confirmed_only)]
     rows.sort(key=lambda r: (-r.done, r.median_claim if r.median_claim is not None else float("inf"),
                              -(r.rating or 0), r.name))
     for i, row in enumerate(rows, 1):

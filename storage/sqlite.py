@@ -90,6 +90,13 @@ class SqliteRepository:
                 log.error("could not roll back: %s", exc)
 
 
+def _claim_seconds(taken_at: float | None, dispatched_at: float | None) -> float | None:
+    """As ``Order.claim_seconds``."""
+    if taken_at is None or dispatched_at is None:
+        return None
+    return max(0.0, taken_at - dispatched_at)
+
+
 def as_fault(exc: sqlite3.Error) -> StorageFault | sqlite3.Error:
     """The ``storage.errors`` fault for a SQLite error, or the error itself when it is not one."""
     name = getattr(exc, "sqlite_errorname", "") or ""
@@ -219,6 +226,61 @@ class SqliteTx:
     async def count_active(self, worker_id: int) -> int:
         row = await self._one("SELECT COUNT(*) AS n FROM orders WHERE taker_id = ? AND status = 'taken'", (worker_id,))
         return int(row["n"]) if row else 0
+
+    # reports (portable SQL; each count is one range scan of a (community, <time>) index) ------
+    async def tally_counts(self, community: str, start: float, end: float, *,
+                           grid: str | None = None) -> dict[str, int]:
+        columns = {"posted": "created_at", "dispatched": "dispatched_at", "taken": "taken_at", "done": "done_at",
+                   "cancelled": "cancelled_at"}
+        in_grid = " AND grid = ?" if grid is not None else ""
+        parts = [f"(SELECT COUNT(*) FROM orders WHERE community = ? AND {column} >= ? AND {column} < ?{in_grid}) AS {key}"
+                 for key, column in columns.items()]
+        args = [community, start, end] + ([grid] if grid is not None else [])
+        row = await self._one("SELECT " + ", ".join(parts), args * len(columns))
+        assert row is not None
+        return {key: int(row[key]) for key in columns}
+
+    async def tally_groups(self, community: str, column: str, start: float, end: float, *,
+                           grid: str | None = None) -> list[tuple[str | None, int, int]]:
+        if column not in ("category", "grid"):
+            raise ValueError(f"cannot group orders by {column!r}")
+        sql = (f"SELECT {column} AS value, COUNT(*) AS n, MIN(no) AS first FROM orders "
+               "WHERE community = ? AND created_at >= ? AND created_at < ?")
+        args: list[Any] = [community, start, end]
+        if grid is not None:
+            sql, args = sql + " AND grid = ?", args + [grid]
+        rows = await self._all(sql + f" GROUP BY {column}", args)
+        return [(r["value"], int(r["n"]), int(r["first"])) for r in rows]
+
+    async def claim_durations(self, community: str, start: float, end: float, *,
+                              grid: str | None = None) -> list[tuple[str | None, float | None]]:
+        sql = ("SELECT w.name AS name, o.taken_at AS taken_at, o.dispatched_at AS dispatched_at FROM orders o "
+               "LEFT JOIN workers w ON w.id = o.taker_id "
+               "WHERE o.community = ? AND o.taken_at >= ? AND o.taken_at < ?")
+        args: list[Any] = [community, start, end]
+        if grid is not None:
+            sql, args = sql + " AND o.grid = ?", args + [grid]
+        rows = await self._all(sql + " ORDER BY o.no", args)
+        return [(r["name"], _claim_seconds(r["taken_at"], r["dispatched_at"])) for r in rows]
+
+    async def ranking_rows(self, community: str, start: float, end: float, *,
+                           confirmed_only: bool = False) -> list[dict[str, Any]]:
+        where = ("o.community = ? AND o.status = 'done' AND o.done_at >= ? AND o.done_at < ? "
+                 "AND w.status <> 'suspended'")
+        if confirmed_only:
+            where += " AND (o.rating >= 3 OR (o.rating IS NULL AND o.followup_sent_at IS NOT NULL))"
+        args = (community, start, end)
+        rows = await self._all(
+            "SELECT w.id AS worker_id, w.name AS name, w.team AS team, COUNT(*) AS done, AVG(o.rating) AS rating "
+            f"FROM orders o JOIN workers w ON w.id = o.taker_id WHERE {where} GROUP BY w.id, w.name, w.team", args)
+        claims: dict[int, list[float]] = {r["worker_id"]: [] for r in rows}
+        for r in await self._all(
+                "SELECT o.taker_id AS worker_id, o.taken_at AS taken_at, o.dispatched_at AS dispatched_at "
+                f"FROM orders o JOIN workers w ON w.id = o.taker_id WHERE {where}", args):
+            seconds = _claim_seconds(r["taken_at"], r["dispatched_at"])
+            if seconds is not None:
+                claims[r["worker_id"]].append(seconds)
+        return [dict(r, done=int(r["done"]), claims=claims[r["worker_id"]]) for r in rows]
 
     # audit ----------------------------------------------------------------------------
     async def add_event(

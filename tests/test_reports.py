@@ -1,0 +1,156 @@
+"""The reports computed by the database (Tx.tally_counts, tally_groups, claim_durations,
+ranking_rows) give exactly what the earlier order-by-order computation gave.
+
+``reference_tally`` and ``reference_ranking`` are that earlier code (loading every order and its
+taker through find_orders), kept here as the oracle; random order histories are compared."""
+
+from __future__ import annotations
+
+import random
+import statistics
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta
+
+import pytest
+
+from bot.reports import RankRow, Tally, period_bounds, ranking, tally
+from storage.sqlite import SqliteRepository
+
+COMMUNITIES = {"A": ["一网格", "二网格", "三网格"], "B": ["北网格"]}
+CATEGORIES = ["搬家配送", "家电水电维修", "家政护工保洁", None, "其他"]
+
+
+def _median(values):
+    return statistics.median(values) if values else None
+
+
+async def reference_tally(tx, community, start, end, *, now, grid=None) -> Tally:
+    s, e = start.timestamp(), end.timestamp()
+    counts = {}
+    for key, column in (("posted", "created_at"), ("dispatched", "dispatched_at"), ("taken", "taken_at"),
+                        ("done", "done_at"), ("cancelled", "cancelled_at")):
+        counts[key] = len(await tx.find_orders(community, grid=grid, time_column=column, start=s, end=e))
+    posted = await tx.find_orders(community, grid=grid, time_column="created_at", start=s, end=e)
+    taken = await tx.find_orders(community, grid=grid, time_column="taken_at", start=s, end=e)
+    claims = [o.claim_seconds for o in taken if o.claim_seconds is not None]
+    waiting = await tx.find_orders(community, grid=grid, statuses=("dispatched",))
+    takers = Counter(o.taker.name for o in taken if o.taker is not None)
+    return Tally(
+        community=community, start=s, counts=counts,
+        by_category=Counter(o.category or "其他" for o in posted).most_common(),
+        by_grid=Counter(o.grid for o in posted).most_common(),
+        median_claim=_median(claims), slowest_claim=max(claims) if claims else None,
+        unclaimed=[{"no": o.no, "age": now.timestamp() - (o.dispatched_at or o.created_at)} for o in waiting],
+        top_takers=takers.most_common(5),
+    )
+
+
+def _confirmed(order) -> bool:
+    if order.rating is not None:
+        return order.rating >= 3
+    return order.followup_sent_at is not None
+
+
+async def reference_ranking(tx, community, start, end, *, limit=10, confirmed_only=False) -> list[RankRow]:
+    done = await tx.find_orders(community, statuses=("done",), time_column="done_at",
+                                start=start.timestamp(), end=end.timestamp())
+    per: dict[int, list] = defaultdict(list)
+    for order in done:
+        if order.taker is None or order.taker.status == "suspended":
+            continue
+        if confirmed_only and not _confirmed(order):
+            continue
+        per[order.taker.id].append(order)
+    rows = []
+    for orders in per.values():
+        worker = orders[0].taker
+        claims = [o.claim_seconds for o in orders if o.claim_seconds is not None]
+        ratings = [o.rating for o in orders if o.rating is not None]
+        rows.append(RankRow(0, worker.name, worker.team, len(orders), _median(claims),
+                            sum(ratings) / len(ratings) if ratings else None))
+    rows.sort(key=lambda r: (-r.done, r.median_claim if r.median_claim is not None else float("inf"),
+                             -(r.rating or 0), r.name))
+    for i, row in enumerate(rows, 1):
+        row.rank = i
+    return rows[:limit]
+
+
+async def random_history(tx, rng: random.Random, now: datetime) -> None:
+    """Orders over two weeks before ``now`` in every state, with ties, gaps and odd cases."""
+    workers = {}
+    for community in COMMUNITIES:
+        workers[community] = []
+        for i in range(rng.randint(1, 8)):
+            status = rng.choice(["active", "active", "active", "suspended", "pending"])
+            workers[community].append(await tx.add_worker({
+                "community": community, "name": f"{community}工{i}", "wechat": f"{community}w{i}",
+                "phone": "13900000000", "skills": [], "team": rng.choice([None, "一队", "二队"]),
+                "pledge_date": None, "status": status, "registered_at": 0.0}))
+    base = now.timestamp() - 14 * 86400
+    for community, grids in COMMUNITIES.items():
+        for no in range(1, rng.randint(20, 120)):
+            created = base + rng.randint(0, 14 * 86400)
+            status = rng.choice(["posted", "dispatched", "taken", "done", "done", "done", "cancelled"])
+            values = {"community": community, "no": no, "grid": rng.choice(grids), "source": "chat",
+                      "status": status, "category": rng.choice(CATEGORIES), "raw_text": "x", "need_text": "x",
+                      "resident_id": "r", "resident_name": "r", "created_at": float(created)}
+            t = created
+            if status != "posted" and not (status == "cancelled" and rng.random() < 0.5):
+                t += rng.choice([0, 30, 600, 3600])
+                values["dispatched_at"] = float(t) if rng.random() > 0.05 else None  # assigned before dispatch
+            if status in ("taken", "done") or (status == "cancelled" and rng.random() < 0.3):
+                taker = rng.choice(workers[community])
+                t += rng.choice([0, 5, 5, 12, 40, 300, -10])  # equal times make ties; -10: clock skew
+                values.update(taker_id=taker.id, taken_at=float(t))
+            if status == "done":
+                t += rng.randint(60, 7200)
+                values.update(done_at=float(t), rating=rng.choice([None, None, 1, 2, 3, 4, 5]),
+                              followup_sent_at=float(t + 7200) if rng.random() < 0.4 else None)
+            if status == "cancelled":
+                values["cancelled_at"] = float(t + rng.randint(1, 600))
+            await tx.insert_order(values)
+
+
+@pytest.mark.parametrize("seed", range(8), ids=[f"history-{s}" for s in range(8)])
+async def test_reports_match_the_order_by_order_computation(tmp_path, config, seed):
+    repo = SqliteRepository(str(tmp_path / "reports.db"))
+    await repo.open()
+    now = datetime(2026, 11, 23, 20, 0, tzinfo=config.tz)
+    rng = random.Random(seed)
+    async with repo.transaction() as tx:
+        await random_history(tx, rng, now)
+    try:
+        async with repo.transaction() as tx:
+            for community, grids in COMMUNITIES.items():
+                for day in range(15):
+                    moment = now - timedelta(days=day)
+                    start, end = period_bounds(moment, "day")
+                    for grid in (None, *grids):
+                        got = await tally(tx, community, start, end, now=now, grid=grid)
+                        want = await reference_tally(tx, community, start, end, now=now, grid=grid)
+                        assert got == want, (community, day, grid)
+                for period in ("day", "week", "month", "year"):
+                    start, end = period_bounds(now, period)
+                    for confirmed_only in (False, True):
+                        for limit in (3, 10, 100):
+                            got = await ranking(tx, community, start, end, limit=limit, confirmed_only=confirmed_only)
+                            want = await reference_ranking(tx, community, start, end, limit=limit,
+                                                           confirmed_only=confirmed_only)
+                            assert got == want, (community, period, confirmed_only)
+    finally:
+        await repo.close()
+
+
+async def test_report_queries_use_the_indexes(tmp_path):
+    """Each tally count is a range scan of a (community, time) index, never of the table."""
+    repo = SqliteRepository(str(tmp_path / "plan.db"))
+    await repo.open()
+    db = repo._db
+    try:
+        for column in ("created_at", "dispatched_at", "taken_at", "done_at", "cancelled_at"):
+            plan = " ".join(r[3] for r in await db.execute_fetchall(
+                f"EXPLAIN QUERY PLAN SELECT COUNT(*) FROM orders WHERE community = ? AND {column} >= ? "
+                f"AND {column} < ?", ("A", 0, 1)))
+            assert "USING COVERING INDEX" in plan and f"community=? AND {column}>? AND {column}<?" in plan, plan
+    finally:
+        await repo.close()
