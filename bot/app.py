@@ -58,8 +58,9 @@ class BotStopped(Exception):
 
 class App:
     """``busy_retries``/``busy_delay``: how often and after what first pause (doubled each time)
-    a message is tried again while the database is locked; ``sleep`` is how the app waits
-    (real time even in replays: a lock is held by a real process; tests pass a fake)."""
+    a message is tried again while the database is locked; ``sleep`` waits between tries
+    (asyncio.sleep: a lock is held by another process in real time, whatever the app's clock
+    says; tests pass a fake)."""
 
     def __init__(self, config: Config, repo: Repository, clock: Clock, transport: Transport,
                  renderer: Renderer | None = None, *, busy_retries: int = 3, busy_delay: float = 0.1,

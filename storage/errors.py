@@ -39,7 +39,7 @@ class StorageBusy(StorageFault):
     kind = "locked"
     fatal = False
     advice = ("another program is holding a lock on the database (a second linggong instance, a sqlite3 "
-              "shell, a backup tool copying the file?); the message is retried")
+              "shell, a tool copying the file?)")
 
 
 class StorageFull(StorageFault):
