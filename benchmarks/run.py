@@ -585,7 +585,9 @@ def machine() -> dict[str, str]:
     return {"cpus (nproc)": str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()),
             "cpu": cpu, "memory": mem, "os": f"{platform.system()} {platform.release()}",
             "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
-            "aiosqlite": metadata.version("aiosqlite")}
+            "aiosqlite": metadata.version("aiosqlite"),
+            "load average when the doc was written (1/5/15 min; other jobs share the machine)":
+                " / ".join(f"{x:.1f}" for x in os.getloadavg())}
 
 
 def filesystem(path: Path) -> str:
