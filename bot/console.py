@@ -53,7 +53,7 @@ async def run_console(config: Config, database: str) -> int:
     await app.setup()
     rooms = Directory(config).group_keys
     room: str | None = rooms[0]
-    speaker = config.communities[0].grids[0].residents[0] if config.communities[0].grids[0].residents else "居民"
+    speaker = next((r for g in config.communities[0].grids for r in g.residents), config.communities[0].grids[0].staff[0])
     counter = itertools.count(1)
     print(__doc__)
     loop = asyncio.get_running_loop()

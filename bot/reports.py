@@ -64,7 +64,7 @@ async def tally(tx: Tx, community: str, start: datetime, end: datetime, *, now: 
     takers = Counter(o.taker.name for o in taken if o.taker is not None)
     return Tally(
         community=community, start=s, counts=counts,
-        by_category=Counter(o.category or "其他" for o in posted).most_common(),
+        by_category=Counter(o.category for o in posted).most_common(),  # None: not recognised
         by_grid=Counter(o.grid for o in posted).most_common(),
         median_claim=_median(claims), slowest_claim=max(claims) if claims else None,
         unclaimed=[{"no": o.no, "age": now.timestamp() - (o.dispatched_at or o.created_at)} for o in waiting],

@@ -43,7 +43,7 @@ def card(source: Any, order: Order) -> dict[str, Any]:
     ``source`` is anything with the app's ``config`` (a handler Context or the App)."""
     mask = source.config.privacy.mask_in_market
     return {
-        "no": order.no, "category": order.category or "其他", "grid": order.grid,
+        "no": order.no, "category": order.category, "grid": order.grid,
         "location": order.coarse_address if mask else order.address,
         "time_wish": order.time_wish, "budget": order.budget, "reward": order.reward, "note": order.note,
         "text": restore_punct(redact_need_text(order.need_text, need_of(order))) if mask else order.need_text,
@@ -53,7 +53,7 @@ def card(source: Any, order: Order) -> dict[str, Any]:
 def details(order: Order) -> dict[str, Any]:
     """Everything the taker needs: full address and phone (direct message only)."""
     return {
-        "no": order.no, "category": order.category or "其他", "grid": order.grid, "text": order.need_text,
+        "no": order.no, "category": order.category, "grid": order.grid, "text": order.need_text,
         "address": order.address, "phones": list(order.phones), "time_wish": order.time_wish,
         "budget": order.budget, "reward": order.reward, "note": order.note, "resident": order.resident_name,
     }
