@@ -109,7 +109,8 @@ async def worker_refusal(ctx: Context, worker: Worker | None, order: Order) -> s
 async def announce_taken(ctx: Context, order: Order, worker: Worker, how: str) -> None:
     """Tell the market who took it, give the taker the details, tell the resident who is coming."""
     order.taker = worker
-    data = dict(no=order.no, worker=worker_public(worker), seconds=order.claim_seconds, how=how)
+    data = dict(no=order.no, worker=worker_public(worker), seconds=order.claim_seconds, how=how,
+                proxy=order.source == "proxy")
     ctx.to_room(ctx.market_room(), "taken_market", mentions=(worker.wechat,), **data)
     fallback = Reply("dm_fallback", {"no": order.no, "grid": order.grid}, room=ctx.market_room(),
                      mentions=(worker.wechat,))
