@@ -23,12 +23,15 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class WorkerSeed:
+    """A worker as written in config.toml or a roster CSV, before it is stored."""
+
     name: str
     wechat: str
     phone: str
     skills: tuple[str, ...]
     team: str | None
     pledge_date: str | None
+    status: str = "active"
 
 
 @dataclass(frozen=True)

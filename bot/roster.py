@@ -9,10 +9,10 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from bot.config import WorkerSeed
 from bot.render import load_labels
 from storage.repository import Repository
 
@@ -32,18 +32,7 @@ class RosterError(Exception):
         self.problems = problems
 
 
-@dataclass(frozen=True)
-class RosterRow:
-    name: str
-    wechat: str
-    phone: str
-    skills: tuple[str, ...]
-    team: str | None
-    pledge_date: str | None
-    status: str
-
-
-def parse_roster(text: str, categories: set[str], source: str = "roster.csv") -> list[RosterRow]:
+def parse_roster(text: str, categories: set[str], source: str = "roster.csv") -> list[WorkerSeed]:
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     header = next(reader, None)
     if header is None or [h.strip() for h in header][: len(COLUMNS)] != list(COLUMNS):
@@ -75,13 +64,13 @@ def parse_roster(text: str, categories: set[str], source: str = "roster.csv") ->
         if status not in STATUS_IN:
             problems.append(f"{where}: {COLUMNS[6]} {status!r} must be one of {', '.join(STATUS_OUT.values())}")
             continue
-        rows.append(RosterRow(name, wechat or name, phone, skills, team or None, pledge or None, STATUS_IN[status]))
+        rows.append(WorkerSeed(name, wechat or name, phone, skills, team or None, pledge or None, STATUS_IN[status]))
     if problems:
         raise RosterError(problems)
     return rows
 
 
-async def import_roster(repo: Repository, community: str, rows: list[RosterRow], now: float) -> dict[str, int]:
+async def import_roster(repo: Repository, community: str, rows: list[WorkerSeed], now: float) -> dict[str, int]:
     counts = {"added": 0, "updated": 0}
     async with repo.transaction() as tx:
         for row in rows:

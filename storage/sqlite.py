@@ -98,14 +98,16 @@ class SqliteTx:
         assert row is not None
         return int(row["last_no"])
 
-    async def insert_order(self, values: dict[str, Any]) -> Order:
-        values = dict(values)
-        values["phones"] = json.dumps(list(values.get("phones", ())), ensure_ascii=False)
+    async def _insert(self, table: str, values: dict[str, Any]) -> dict[str, Any]:
         cols = ", ".join(values)
         marks = ", ".join("?" for _ in values)
-        row = await self._one(f"INSERT INTO orders ({cols}) VALUES ({marks}) RETURNING *", tuple(values.values()))
+        row = await self._one(f"INSERT INTO {table} ({cols}) VALUES ({marks}) RETURNING *", tuple(values.values()))
         assert row is not None
-        return Order.from_row(row)
+        return row
+
+    async def insert_order(self, values: dict[str, Any]) -> Order:
+        phones = json.dumps(list(values.get("phones", ())), ensure_ascii=False)
+        return Order.from_row(await self._insert("orders", {**values, "phones": phones}))
 
     async def _with_taker(self, order: Order | None) -> Order | None:
         if order is not None and order.taker_id is not None:
@@ -210,13 +212,8 @@ class SqliteTx:
         return Worker.from_row(row) if row else None
 
     async def add_worker(self, values: dict[str, Any]) -> Worker:
-        values = dict(values)
-        values["skills"] = json.dumps(list(values.get("skills", ())), ensure_ascii=False)
-        cols = ", ".join(values)
-        marks = ", ".join("?" for _ in values)
-        row = await self._one(f"INSERT INTO workers ({cols}) VALUES ({marks}) RETURNING *", tuple(values.values()))
-        assert row is not None
-        return Worker.from_row(row)
+        skills = json.dumps(list(values.get("skills", ())), ensure_ascii=False)
+        return Worker.from_row(await self._insert("workers", {**values, "skills": skills}))
 
     async def update_worker(self, worker_id: int, values: dict[str, Any]) -> None:
         values = dict(values)
