@@ -106,10 +106,15 @@ class Gateway:
         """Listen on ``host:port`` (port 0 picks a free one; later restarts reuse it)."""
         if self._server is not None:
             raise RuntimeError("gateway already running")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto must be IPPROTO_TCP (not 0): grpclib only sets TCP_NODELAY on such sockets,
+        # and without it every call waits ~40 ms for a delayed ACK.
+        family, kind, proto, _, address = socket.getaddrinfo(
+            self.host, self._port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+        )[0]
+        sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((self.host, self._port))
+            sock.bind(address)
         except OSError:
             sock.close()
             raise
