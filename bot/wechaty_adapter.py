@@ -31,6 +31,7 @@ import functools
 import inspect
 import logging
 import os
+import warnings
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -108,8 +109,11 @@ def load_wechaty(cache_dir: str | None = None) -> WechatyModules:
         if PuppetOptions.__hash__ is None:
             PuppetOptions.__hash__ = object.__hash__  # type: ignore[method-assign]
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
-        from wechaty import VERSION, Wechaty, WechatyOptions
-        from wechaty_puppet_service import PuppetService
+
+        with warnings.catch_warnings():  # 3.11/3.12 warn that telnetlib is deprecated
+            warnings.filterwarnings("ignore", "'telnetlib' is deprecated", DeprecationWarning)
+            from wechaty import VERSION, Wechaty, WechatyOptions
+            from wechaty_puppet_service import PuppetService
     except ImportError as exc:
         raise ImportError(
             f"cannot import wechaty ({exc}); it needs wechaty==0.10.7 with pyee<9, urllib3<2"
