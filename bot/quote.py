@@ -17,9 +17,7 @@ from collections.abc import Iterable
 # The dashed separator line WeChat puts between the quoted text and the reply:
 # usually 15 dashes separated by spaces; accept any run of 5 or more dashes, and
 # both "\n" and the web protocol's "<br/>" as line breaks.
-_SEPARATOR = re.compile(
-    r"(?:\r?\n|<br\s*/?>)[ \t]*(?:-[ \t]*){5,}(?:\r?\n|<br\s*/?>|$)"
-)
+_SEPARATOR = re.compile(r"(?:\r?\n|<br\s*/?>)[ \t]*(?:-[ \t]*){5,}(?:\r?\n|<br\s*/?>|$)")
 # Quote brackets seen in the wild: 「…」 (iPad/PC protocols) and “…” (some web clients).
 _BRACKETS = {"「": "」", "“": "”"}
 _SENDER = re.compile(r"^([^\n：:]{1,64})[：:]\s?")
@@ -37,7 +35,7 @@ def split_quote(text: str) -> tuple[str | None, str]:
     if match is None:
         return None, text
     head = text[: match.start()].strip()
-    reply = text[match.end():].strip()
+    reply = text[match.end() :].strip()
     if len(head) < 2:
         return None, text
     closing = _BRACKETS.get(head[0])
@@ -50,11 +48,11 @@ def split_quote(text: str) -> tuple[str | None, str]:
 
 
 def split_quote_sender(quote: str) -> tuple[str | None, str]:
-    """Split ``"张三：原文"`` into ``("张三", "原文")``; ``(None, quote)`` when no sender is found."""
+    """Split ``"张三：原文"`` into ``("张三", "原文")``; ``(None, quote)`` without a sender."""
     match = _SENDER.match(quote)
     if match is None or not match.group(1).strip():
         return None, quote
-    return match.group(1).strip(), quote[match.end():]
+    return match.group(1).strip(), quote[match.end() :]
 
 
 def strip_leading_mention(text: str, names: Iterable[str | None]) -> str:
@@ -69,7 +67,7 @@ def strip_leading_mention(text: str, names: Iterable[str | None]) -> str:
         prefix = "@" + name
         if not stripped.startswith(prefix):
             continue
-        rest = stripped[len(prefix):]
+        rest = stripped[len(prefix) :]
         if rest == "" or rest[0] in _MENTION_GAP:
             return rest.lstrip(_MENTION_GAP + "\t\r\n")
     return text

@@ -34,7 +34,7 @@ import os
 import warnings
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from grpclib.const import Status
@@ -58,12 +58,26 @@ DEFAULT_ENDPOINT = "127.0.0.1:8788"
 DEFAULT_TOKEN = "linggong-local"
 AT_GAP = "\u2005"  # what WeChat puts after an @mention
 PERMANENT_STATUSES = {
-    Status.NOT_FOUND, Status.FAILED_PRECONDITION, Status.PERMISSION_DENIED,
-    Status.INVALID_ARGUMENT, Status.UNIMPLEMENTED,
+    Status.NOT_FOUND,
+    Status.FAILED_PRECONDITION,
+    Status.PERMISSION_DENIED,
+    Status.INVALID_ARGUMENT,
+    Status.UNIMPLEMENTED,
 }
 PUPPET_EVENTS = (
-    "scan", "dong", "message", "heartbeat", "error", "friendship", "room-join",
-    "room-invite", "room-leave", "room-topic", "ready", "login", "logout",
+    "scan",
+    "dong",
+    "message",
+    "heartbeat",
+    "error",
+    "friendship",
+    "room-join",
+    "room-invite",
+    "room-leave",
+    "room-topic",
+    "ready",
+    "login",
+    "logout",
 )
 
 AppProcess = Callable[[IncomingMessage], Awaitable[None]]
@@ -110,8 +124,10 @@ def load_wechaty(cache_dir: str | None = None) -> WechatyModules:
             PuppetOptions.__hash__ = object.__hash__  # type: ignore[method-assign]
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-        with warnings.catch_warnings():  # 3.11/3.12 warn that telnetlib is deprecated
-            warnings.filterwarnings("ignore", "'telnetlib' is deprecated", DeprecationWarning)
+        with (
+            warnings.catch_warnings()
+        ):  # telnetlib is deprecated (3.11, 3.12) or a backport (3.13+)
+            warnings.filterwarnings("ignore", ".*telnetlib", DeprecationWarning)
             from wechaty import VERSION, Wechaty, WechatyOptions
             from wechaty_puppet_service import PuppetService
     except ImportError as exc:
@@ -122,7 +138,12 @@ def load_wechaty(cache_dir: str | None = None) -> WechatyModules:
     # PuppetService logs the endpoint and token at WARNING on every connection.
     logging.getLogger("PuppetService").setLevel(logging.ERROR)
     return WechatyModules(
-        Wechaty, WechatyOptions, PuppetService, PuppetOptions, MessageType, AsyncIOScheduler,
+        Wechaty,
+        WechatyOptions,
+        PuppetService,
+        PuppetOptions,
+        MessageType,
+        AsyncIOScheduler,
         str(VERSION),
     )
 
@@ -213,7 +234,7 @@ class WechatyBot:
         self.on_disconnect = on_disconnect
         self.log = logger or logging.getLogger("linggong.wechaty")
         self.timings = timings or Timings()
-        self.tz = tz or timezone.utc
+        self.tz = tz or UTC
         self.check_friend = check_friend
         self.cache_dir = os.environ.get("CACHE_DIR") or os.path.join(data_dir, "wechaty")
         self.wx = load_wechaty(self.cache_dir)
@@ -261,7 +282,9 @@ class WechatyBot:
         """Connect, and reconnect whenever the connection ends, until :meth:`stop`."""
         backoff = Backoff(self.timings)
         number = 0
-        self.log.info("wechaty %s: gateway %s, groups %s", self.wx.version, self.endpoint, self.groups)
+        self.log.info(
+            "wechaty %s: gateway %s, groups %s", self.wx.version, self.endpoint, self.groups
+        )
         while not self._stopping.is_set():
             number += 1
             session = _Session(self, number)
@@ -287,7 +310,7 @@ class WechatyBot:
         if not self._ready.is_set():
             try:
                 await asyncio.wait_for(self._ready.wait(), self.timings.send_ready_wait)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise SendError("WeChat is not connected (reconnecting)") from None
         session = self._session
         if session is None:
@@ -408,10 +431,17 @@ class _Session:
         wx = self.bot.wx
         options = wx.PuppetOptions(token=self.bot.token, end_point=self.bot.endpoint)
         self.puppet = wx.PuppetService(options)
-        self.wechaty = wx.Wechaty(wx.WechatyOptions(
-            puppet=self.puppet, puppet_options=options, token=self.bot.token,
-            endpoint=self.bot.endpoint, host="127.0.0.1", port=0, scheduler=wx.AsyncIOScheduler(),
-        ))
+        self.wechaty = wx.Wechaty(
+            wx.WechatyOptions(
+                puppet=self.puppet,
+                puppet_options=options,
+                token=self.bot.token,
+                endpoint=self.bot.endpoint,
+                host="127.0.0.1",
+                port=0,
+                scheduler=wx.AsyncIOScheduler(),
+            )
+        )
         await self.wechaty.init_puppet()  # binds Contact/Room/Message classes to this puppet
         self._renew_pools()
         for name in PUPPET_EVENTS:
@@ -443,7 +473,9 @@ class _Session:
         elif name == "scan":
             self.log.warning(
                 "connection %d: the account needs a QR scan (status %s): %s",
-                self.number, getattr(payload, "status", "?"), getattr(payload, "qrcode", ""),
+                self.number,
+                getattr(payload, "status", "?"),
+                getattr(payload, "qrcode", ""),
             )
         elif name == "error":
             self.log.warning("connection %d: gateway error: %s", self.number, payload)
@@ -492,8 +524,10 @@ class _Session:
 
     async def _send_ding(self) -> None:
         try:
-            await asyncio.wait_for(self.puppet.ding(f"linggong-{self.number}"), self.timings.rpc_timeout)
-        except asyncio.TimeoutError:
+            await asyncio.wait_for(
+                self.puppet.ding(f"linggong-{self.number}"), self.timings.rpc_timeout
+            )
+        except TimeoutError:
             self.log.warning("connection %d: ding timed out", self.number)
             return
         except GRPCError as exc:
@@ -520,7 +554,9 @@ class _Session:
                     await self._handle_login(value)
                 elif kind == "logout":
                     self.bot.session_lost()
-                    self.log.warning("connection %d: %s logged out; waiting for login", self.number, value)
+                    self.log.warning(
+                        "connection %d: %s logged out; waiting for login", self.number, value
+                    )
                 elif kind == "rooms" and self.self_id:
                     self._renew_pools()
                     await self._resolve_rooms(f"{value} event")
@@ -531,7 +567,11 @@ class _Session:
                     self.end(f"login failed: {describe(exc)}")
                     return
                 self.log.warning(
-                    "connection %d: cannot handle %s %s: %s", self.number, kind, value, describe(exc)
+                    "connection %d: cannot handle %s %s: %s",
+                    self.number,
+                    kind,
+                    value,
+                    describe(exc),
                 )
 
     async def _rpc(self, awaitable: Awaitable[Any]) -> Any:
@@ -542,12 +582,16 @@ class _Session:
         me = self.wechaty.ContactSelf.load(contact_id)
         await self._rpc(me.ready())
         self.self_id, self.self_name = contact_id, me.name
-        self.log.info("connection %d: logged in as %s (%s)", self.number, self.self_name, contact_id)
+        self.log.info(
+            "connection %d: logged in as %s (%s)", self.number, self.self_name, contact_id
+        )
         resolution = await self._resolve_rooms("login")
         self.reached_ready = True
-        await self.bot.session_ready(ReadyInfo(
-            self.self_id, self.self_name, dict(self.bot.rooms), tuple(resolution.missing), 0
-        ))
+        await self.bot.session_ready(
+            ReadyInfo(
+                self.self_id, self.self_name, dict(self.bot.rooms), tuple(resolution.missing), 0
+            )
+        )
         self.log.info("connection %d: ready", self.number)
 
     async def _resolve_rooms(self, why: str, extra: tuple[str, ...] = ()) -> Any:
@@ -562,7 +606,7 @@ class _Session:
 
         results = await asyncio.gather(*(topic_of(r) for r in room_ids), return_exceptions=True)
         rooms = [r for r in results if isinstance(r, tuple)]
-        for room_id, result in zip(room_ids, results):
+        for room_id, result in zip(room_ids, results, strict=True):
             if isinstance(result, BaseException):
                 self.log.warning("cannot load room %s: %s", room_id, describe(result))
         keys = list(dict.fromkeys([*self.bot.groups, *extra]))
@@ -574,7 +618,8 @@ class _Session:
         for key in resolution.missing:
             self.log.error(
                 "configured group %r not found among the %d groups this account is in",
-                key, len(rooms),
+                key,
+                len(rooms),
             )
         self.log.info("groups resolved (%s): %s", why, resolution.mapping)
         return resolution
@@ -611,9 +656,9 @@ class _Session:
             room_id, topic = room.room_id, room.payload.topic
             sender_name = await self._alias(room, payload.from_id) or sender_name
             bot_names.append(await self._bot_alias_in(room))
-            mentions = tuple(dict.fromkeys(
-                m for m in payload.mention_ids if m and m != self.self_id
-            ))
+            mentions = tuple(
+                dict.fromkeys(m for m in payload.mention_ids if m and m != self.self_id)
+            )
         fallback = datetime.now(self.bot.tz)
         return IncomingMessage(
             id=message_id,
@@ -631,7 +676,9 @@ class _Session:
         try:
             return await room.alias(self.wechaty.Contact.load(contact_id)) or ""
         except Exception as exc:
-            self.log.debug("no group alias for %s in %s: %s", contact_id, room.room_id, describe(exc))
+            self.log.debug(
+                "no group alias for %s in %s: %s", contact_id, room.room_id, describe(exc)
+            )
             return ""
 
     async def _bot_alias_in(self, room: Any) -> str:
@@ -659,7 +706,9 @@ class _Session:
         for contact_id in dict.fromkeys(mentions):
             name = await self._display_name(room_id, contact_id)
             if name is None:
-                self.log.warning("cannot @mention unknown contact %s; sending without it", contact_id)
+                self.log.warning(
+                    "cannot @mention unknown contact %s; sending without it", contact_id
+                )
                 continue
             names.append(name)
             mention_ids.append(contact_id)
@@ -715,8 +764,12 @@ class _Session:
             if wait > 0:
                 await asyncio.sleep(wait)
             try:
-                await self._rpc(self.puppet.message_send_text(
-                    conversation_id=conversation_id, message=text, mention_ids=mention_ids or None
-                ))
+                await self._rpc(
+                    self.puppet.message_send_text(
+                        conversation_id=conversation_id,
+                        message=text,
+                        mention_ids=mention_ids or None,
+                    )
+                )
             finally:
                 self.bot.last_send = self.loop.time()

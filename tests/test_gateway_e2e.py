@@ -13,7 +13,7 @@ import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -30,9 +30,17 @@ R1, R2 = "r1@chatroom", "r2@chatroom"
 GROUPS = ["城西零工群", R2, "不存在的群"]
 SEP = "- - - - - - - - - - - - - - -"
 FAST = Timings(
-    ding_interval=0.1, event_deadline=1.0, rpc_timeout=1.0, connect_timeout=1.0,
-    backoff_initial=0.05, backoff_factor=2.0, backoff_max=0.3, send_ready_wait=3.0,
-    send_interval=0.0, cache_ttl=60.0, shutdown_grace=1.0,
+    ding_interval=0.1,
+    event_deadline=1.0,
+    rpc_timeout=1.0,
+    connect_timeout=1.0,
+    backoff_initial=0.05,
+    backoff_factor=2.0,
+    backoff_max=0.3,
+    send_ready_wait=3.0,
+    send_interval=0.0,
+    cache_ttl=60.0,
+    shutdown_grace=1.0,
 )
 BACK_WITHIN = 5.0  # seconds the bot may take to be back after the gateway returns
 
@@ -108,9 +116,15 @@ async def harness(
     await gw.start()
     h = Harness(gw)
     h.bot = WechatyBot(
-        h.process, GROUPS, gw.endpoint, None,
-        on_ready=h.ready.put_nowait, on_disconnect=h.lost.put_nowait,
-        timings=FAST, data_dir=str(tmp_path / "data"), tz=timezone(timedelta(hours=8)),
+        h.process,
+        GROUPS,
+        gw.endpoint,
+        None,
+        on_ready=h.ready.put_nowait,
+        on_disconnect=h.lost.put_nowait,
+        timings=FAST,
+        data_dir=str(tmp_path / "data"),
+        tz=timezone(timedelta(hours=8)),
     )
     with occupy_port_5000():
         h.bot.start()
@@ -135,7 +149,7 @@ async def test_login_resolves_groups_and_reports_missing_ones(
 
 
 async def test_room_message_with_alias_mentions_and_quote(harness: Harness) -> None:
-    before = datetime.now(timezone.utc).replace(microsecond=0)
+    before = datetime.now(UTC).replace(microsecond=0)
     text = f"「零工助手：#12 搬家 明早8点」\n{SEP}\n@派单助手\u2005@李四\u2005我来"
     msg_id = await harness.gw.inject_text(ZHANG, text, room_id=R1, mention_ids=[BOT, LI])
     msg = await harness.next_message()
@@ -147,7 +161,7 @@ async def test_room_message_with_alias_mentions_and_quote(harness: Harness) -> N
     assert msg.quote == "零工助手：#12 搬家 明早8点"
     assert not msg.is_direct
     assert msg.at.tzinfo is not None and msg.at.utcoffset() == timedelta(hours=8)
-    assert before <= msg.at <= datetime.now(timezone.utc) + timedelta(seconds=1)
+    assert before <= msg.at <= datetime.now(UTC) + timedelta(seconds=1)
 
     # no alias in the group: the contact's own name; mentioned by the bot's own name
     await harness.gw.inject_text(LI, "@零工助手 报名", room_id=R1, mention_ids=[BOT])
@@ -182,7 +196,7 @@ async def test_replies_reach_the_gateway(harness: Harness) -> None:
     await transport.send_room(R2, "大家好")
     await transport.send_direct(LI, "你被派到 #12")
     await transport.send_direct("张三", "按名字找到")
-    sent = harness.gw.sent[start + 1:]
+    sent = harness.gw.sent[start + 1 :]
     assert [(s.room_id, s.contact_id, s.text, s.mention_ids) for s in sent] == [
         (R2, None, "大家好", ()),
         (None, LI, "你被派到 #12", ()),
@@ -288,10 +302,18 @@ async def test_send_without_a_connection_fails_transiently(tmp_path: Path) -> No
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # nothing listens here
     timings = Timings(
-        ding_interval=0.1, event_deadline=1.0, rpc_timeout=0.5, connect_timeout=0.5,
-        backoff_initial=0.05, backoff_max=0.1, send_ready_wait=0.2, send_interval=0,
+        ding_interval=0.1,
+        event_deadline=1.0,
+        rpc_timeout=0.5,
+        connect_timeout=0.5,
+        backoff_initial=0.05,
+        backoff_max=0.1,
+        send_ready_wait=0.2,
+        send_interval=0,
     )
-    bot = WechatyBot(_ignore, [], f"127.0.0.1:{port}", None, timings=timings, data_dir=str(tmp_path))
+    bot = WechatyBot(
+        _ignore, [], f"127.0.0.1:{port}", None, timings=timings, data_dir=str(tmp_path)
+    )
     bot.start()
     try:
         with pytest.raises(SendError) as error:

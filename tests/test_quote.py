@@ -29,7 +29,11 @@ SEP = "- - - - - - - - - - - - - - -"
         # the quoted text itself contains a quote bracket pair (nested quote)
         (f"「张三：「李四：旧」 新」\n{SEP}\n再回", "张三：「李四：旧」 新", "再回"),
         # an @mention inside the reply is kept (stripping is a separate step)
-        (f"「零工助手：#12 搬家」\n{SEP}\n@零工助手\u2005接单", "零工助手：#12 搬家", "@零工助手\u2005接单"),
+        (
+            f"「零工助手：#12 搬家」\n{SEP}\n@零工助手\u2005接单",
+            "零工助手：#12 搬家",
+            "@零工助手\u2005接单",
+        ),
     ],
 )
 def test_split_quote_recognises_quotes(text: str, quote: str, reply: str) -> None:

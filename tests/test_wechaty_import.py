@@ -36,8 +36,13 @@ def test_import_in_a_fresh_interpreter_keeps_its_cache_under_the_data_dir(tmp_pa
     env = {k: v for k, v in os.environ.items() if k not in ("CACHE_DIR", "WECHATY_LOG")}
     env["PYTHONPATH"] = str(ROOT)
     done = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, env=env,
-        capture_output=True, text=True, timeout=60, check=False,
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])

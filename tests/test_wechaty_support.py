@@ -46,7 +46,11 @@ def test_backoff_grows_to_its_cap_and_resets() -> None:
     ],
 )
 def test_resolve_room_keys(
-    keys: list[str], previous: dict[str, str], mapping: dict[str, str], missing: list[str], notes: int
+    keys: list[str],
+    previous: dict[str, str],
+    mapping: dict[str, str],
+    missing: list[str],
+    notes: int,
 ) -> None:
     result = resolve_room_keys(keys, ROOMS, previous)
     assert result.mapping == mapping

@@ -11,14 +11,11 @@ import asyncio
 import contextlib
 import logging
 import socket
-import weakref
 from collections.abc import Callable, Iterable
-from datetime import timezone
+from datetime import UTC
 
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
-from grpclib.protocol import H2Protocol
-from grpclib.server import Server
 
 from bot.clock import Clock, SystemClock
 from bot.gateway.service import (
@@ -29,30 +26,12 @@ from bot.gateway.service import (
     EVENT_READY,
     EVENT_ROOM_TOPIC,
     PuppetHandlers,
+    TrackingServer,
     event,
 )
-from bot.gateway.world import MSG_TEXT, Contact, SentRecord, StoredMessage, World, WorldState
+from bot.gateway.world import MSG_TEXT, Contact, Refused, SentRecord, World, WorldState
 
 DEFAULT_PORT = 8788
-
-
-class _TrackingServer(Server):
-    """A grpclib server that remembers its connections, so a crash can drop them."""
-
-    def __init__(self, handlers: list[object]) -> None:
-        super().__init__(handlers)
-        self.protocols: weakref.WeakSet[H2Protocol] = weakref.WeakSet()
-
-    def _protocol_factory(self) -> H2Protocol:  # grpclib 0.4's per-connection hook
-        protocol = super()._protocol_factory()
-        self.protocols.add(protocol)
-        return protocol
-
-    def drop_connections(self, reason: str) -> None:
-        for protocol in list(self.protocols):
-            processor = getattr(protocol, "processor", None)
-            if processor is not None:
-                processor.close(reason)
 
 
 class Gateway:
@@ -73,8 +52,10 @@ class Gateway:
         self.host = host
         self._port = port
         self.heartbeat_interval = heartbeat_interval
-        self.echo_self = echo_self  # deliver the bot's own sends back as MESSAGE events, as WeChat does
-        self.clock: Clock = clock or SystemClock(timezone.utc)
+        self.echo_self = (
+            echo_self  # deliver the bot's own sends back as MESSAGE events, as WeChat does
+        )
+        self.clock: Clock = clock or SystemClock(UTC)
         self.log = logger or logging.getLogger("linggong.gateway")
         self.sent: list[SentRecord] = []
         self.calls: list[str] = []  # unary RPC names served, in order
@@ -85,7 +66,7 @@ class Gateway:
         self._changed = asyncio.Event()
         self._thawed = asyncio.Event()
         self._thawed.set()
-        self._server: _TrackingServer | None = None
+        self._server: TrackingServer | None = None
         self._heartbeat: asyncio.Task[None] | None = None
 
     # -- lifecycle --------------------------------------------------------------
@@ -119,7 +100,7 @@ class Gateway:
             sock.close()
             raise
         self._port = sock.getsockname()[1]
-        server = _TrackingServer([PuppetHandlers(self)])
+        server = TrackingServer([PuppetHandlers(self)])
         await server.start(sock=sock)
         self._server = server
         if self.heartbeat_interval:
@@ -231,10 +212,16 @@ class Gateway:
 
     def rename_room(self, room_id: str, topic: str, changer_id: str | None = None) -> None:
         old = self.state.rename_room(room_id, topic)
-        self.broadcast(event(
-            EVENT_ROOM_TOPIC, roomId=room_id, newTopic=topic, oldTopic=old,
-            changerId=changer_id or self.state.bot_id, timestamp=self._timestamp(),
-        ))
+        self.broadcast(
+            event(
+                EVENT_ROOM_TOPIC,
+                roomId=room_id,
+                newTopic=topic,
+                oldTopic=old,
+                changerId=changer_id or self.state.bot_id,
+                timestamp=self._timestamp(),
+            )
+        )
 
     async def inject_text(
         self,
@@ -256,47 +243,38 @@ class Gateway:
         msg_id: str | None = None,
         msg_type: int = MSG_TEXT,
     ) -> str:
-        self.state.check_sender(from_id, room_id)
-        msg_id = msg_id or self.state.new_message_id()
-        if msg_id not in self.state.messages:
-            self.state.messages[msg_id] = StoredMessage(
-                id=msg_id, from_id=from_id, text=text, timestamp=self._timestamp(),
-                room_id=room_id or "", to_id="" if room_id else self.state.bot_id,
-                mention_ids=tuple(mention_ids), type=msg_type,
-            )
+        """Deliver any message type (e.g. ``MSG_IMAGE``); see :meth:`inject_text`."""
+        msg_id = self.state.store_incoming(
+            from_id, text, room_id, tuple(mention_ids), msg_id, msg_type, self._timestamp()
+        )
         self.broadcast(event(EVENT_MESSAGE, messageId=msg_id))
         await asyncio.sleep(0)
         return msg_id
 
     def record_bot_text(self, conversation_id: str, text: str, mention_ids: tuple[str, ...]) -> str:
         """Handle MessageSendText: check the target, store, record and echo the message."""
-        room = self.state.rooms.get(conversation_id)
-        contact = None if room else self.state.contacts.get(conversation_id)
-        if room is None and contact is None:
-            raise GRPCError(Status.NOT_FOUND, f"conversation {conversation_id} not found")
-        if room is not None and self.state.bot_id not in room.member_ids:
-            raise GRPCError(Status.FAILED_PRECONDITION, f"not a member of room {conversation_id}")
-        if contact is not None and not contact.friend:
-            raise GRPCError(Status.FAILED_PRECONDITION, f"{conversation_id} is not a friend")
-        msg_id = self.state.new_message_id()
-        self.state.messages[msg_id] = StoredMessage(
-            id=msg_id, from_id=self.state.bot_id, text=text, timestamp=self._timestamp(),
-            room_id=conversation_id if room else "", to_id="" if room else conversation_id,
-            mention_ids=mention_ids,
-        )
+        try:
+            message = self.state.store_bot_text(
+                conversation_id, text, mention_ids, self._timestamp()
+            )
+        except Refused as refused:
+            raise GRPCError(Status[refused.code.upper()], refused.message) from None
         record = SentRecord(
-            conversation_id=conversation_id, text=text, mention_ids=mention_ids,
-            at=self.clock.now(), message_id=msg_id,
-            room_id=conversation_id if room else None,
-            contact_id=None if room else conversation_id,
+            conversation_id=conversation_id,
+            text=text,
+            mention_ids=mention_ids,
+            at=self.clock.now(),
+            message_id=message.id,
+            room_id=message.room_id or None,
+            contact_id=message.to_id or None,
         )
         self.sent.append(record)
         for queue in list(self._sent_subscribers):
             queue.put_nowait(record)
         self._pulse()
         if self.echo_self:
-            self.broadcast(event(EVENT_MESSAGE, messageId=msg_id))
-        return msg_id
+            self.broadcast(event(EVENT_MESSAGE, messageId=message.id))
+        return message.id
 
     def _timestamp(self) -> int:
         return int(self.clock.now().timestamp())
@@ -319,7 +297,7 @@ class Gateway:
         start: int = 0,
         timeout: float = 5.0,
     ) -> SentRecord:
-        """The first record in ``sent[start:]`` matching ``predicate``, waiting up to ``timeout``."""
+        """The first record in ``sent[start:]`` matching ``predicate`` (waits up to ``timeout``)."""
         index = start
         async with asyncio.timeout(timeout):
             while True:
@@ -330,7 +308,9 @@ class Gateway:
                         return record
                 await self._changed.wait()
 
-    async def wait_for_streams(self, count: int = 1, *, opened: int = 0, timeout: float = 5.0) -> None:
+    async def wait_for_streams(
+        self, count: int = 1, *, opened: int = 0, timeout: float = 5.0
+    ) -> None:
         """Wait until ``count`` event streams are open and more than ``opened`` were ever opened."""
         async with asyncio.timeout(timeout):
             while self.open_streams < count or self.streams_opened <= opened:

@@ -9,15 +9,20 @@ response, so a client calling them gets a sane answer instead of an error or a h
 
 from __future__ import annotations
 
+import functools
 import json
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from grpclib.const import Cardinality, Handler, Status
 from grpclib.exceptions import GRPCError
+from grpclib.protocol import H2Protocol
+from grpclib.server import Server
 from wechaty_grpc.wechaty import puppet as pb
 
 if TYPE_CHECKING:
+    from grpclib._typing import IServable
     from grpclib.server import Stream
 
     from bot.gateway.server import Gateway
@@ -57,6 +62,10 @@ def event(kind: int, **payload: Any) -> pb.EventResponse:
     return pb.EventResponse(type=kind, payload=json.dumps(payload, ensure_ascii=False))
 
 
+def _empty_answer(response: type, _request: Any) -> Any:
+    return response()
+
+
 def _not_found(what: str) -> GRPCError:
     return GRPCError(Status.NOT_FOUND, f"{what} not found")
 
@@ -88,7 +97,7 @@ class PuppetHandlers:
         mapping: dict[str, Handler] = {}
         for rpc in UNARY_RPCS:
             request, response = message_classes(rpc)
-            func = simulated.get(rpc) or (lambda _, r=response: r())
+            func = simulated.get(rpc) or functools.partial(_empty_answer, response)
             mapping[f"/wechaty.Puppet/{rpc}"] = Handler(
                 self._unary(rpc, func), Cardinality.UNARY_UNARY, request, response
             )
@@ -220,3 +229,22 @@ class PuppetHandlers:
         return pb.RoomMemberPayloadResponse(
             id=contact.id, name=contact.name, room_alias=room.aliases.get(contact.id, "")
         )
+
+
+class TrackingServer(Server):
+    """A grpclib server that remembers its connections, so a crash can drop them."""
+
+    def __init__(self, handlers: list[IServable]) -> None:
+        super().__init__(handlers)
+        self.protocols: weakref.WeakSet[H2Protocol] = weakref.WeakSet()
+
+    def _protocol_factory(self) -> H2Protocol:  # grpclib 0.4's per-connection hook
+        protocol = super()._protocol_factory()
+        self.protocols.add(protocol)
+        return protocol
+
+    def drop_connections(self, reason: str) -> None:
+        for protocol in list(self.protocols):
+            processor = getattr(protocol, "processor", None)
+            if processor is not None:
+                processor.close(reason)

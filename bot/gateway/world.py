@@ -89,6 +89,15 @@ class SentRecord:
     contact_id: str | None = None
 
 
+class Refused(Exception):
+    """WeChat refuses a send; ``code`` is the gRPC status name in lower case."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 class WorldState:
     """The gateway's live view of the world; every mutation goes through here."""
 
@@ -101,7 +110,9 @@ class WorldState:
             members = list(room.member_ids)
             if world.bot_id not in members:
                 members.append(world.bot_id)  # the bot is in every group it serves
-            self.rooms[room.id] = Room(room.id, room.topic, members, dict(room.aliases), room.owner_id)
+            self.rooms[room.id] = Room(
+                room.id, room.topic, members, dict(room.aliases), room.owner_id
+            )
         self.messages: dict[str, StoredMessage] = {}
         self._ids = itertools.count(1)
 
@@ -134,6 +145,56 @@ class WorldState:
         room = self._require_room(room_id)
         old, room.topic = room.topic, topic
         return old
+
+    def store_incoming(
+        self,
+        from_id: str,
+        text: str,
+        room_id: str | None,
+        mention_ids: tuple[str, ...],
+        msg_id: str | None,
+        msg_type: int,
+        timestamp: int,
+    ) -> str:
+        """Store a message someone sends (an existing ``msg_id`` is kept as it was)."""
+        self.check_sender(from_id, room_id)
+        msg_id = msg_id or self.new_message_id()
+        if msg_id not in self.messages:
+            self.messages[msg_id] = StoredMessage(
+                id=msg_id,
+                from_id=from_id,
+                text=text,
+                timestamp=timestamp,
+                room_id=room_id or "",
+                to_id="" if room_id else self.bot_id,
+                mention_ids=mention_ids,
+                type=msg_type,
+            )
+        return msg_id
+
+    def store_bot_text(
+        self, conversation_id: str, text: str, mention_ids: tuple[str, ...], timestamp: int
+    ) -> StoredMessage:
+        """Store a text the bot sends to a room or contact; raise Refused if WeChat would."""
+        room = self.rooms.get(conversation_id)
+        contact = None if room else self.contacts.get(conversation_id)
+        if room is None and contact is None:
+            raise Refused("not_found", f"conversation {conversation_id} not found")
+        if room is not None and self.bot_id not in room.member_ids:
+            raise Refused("failed_precondition", f"not a member of room {conversation_id}")
+        if contact is not None and not contact.friend:
+            raise Refused("failed_precondition", f"{conversation_id} is not a friend")
+        message = StoredMessage(
+            id=self.new_message_id(),
+            from_id=self.bot_id,
+            text=text,
+            timestamp=timestamp,
+            room_id=conversation_id if room else "",
+            to_id="" if room else conversation_id,
+            mention_ids=mention_ids,
+        )
+        self.messages[message.id] = message
+        return message
 
     def check_sender(self, from_id: str, room_id: str | None) -> None:
         if from_id != self.bot_id:
