@@ -34,7 +34,7 @@ import os
 import warnings
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from grpclib.const import Status
@@ -221,11 +221,14 @@ class WechatyBot:
         logger: logging.Logger | None = None,
         timings: Timings | None = None,
         data_dir: str = "data",
-        tz: Any = None,
+        tz: tzinfo | None = None,
         transport: WechatyTransport | None = None,
         check_friend: bool = True,
         on_disconnect: Callable[[str], Any] | None = None,
     ) -> None:
+        """``on_ready(ReadyInfo)`` runs after every login once groups are resolved;
+        ``on_disconnect(reason)`` when a logged-in connection is lost.  Both may be
+        plain functions or coroutines; their errors are logged and ignored."""
         self.app_process = app_process
         self.groups = list(dict.fromkeys(groups))
         self.endpoint = endpoint or os.environ.get(ENDPOINT_ENV) or DEFAULT_ENDPOINT
@@ -234,7 +237,7 @@ class WechatyBot:
         self.on_disconnect = on_disconnect
         self.log = logger or logging.getLogger("linggong.wechaty")
         self.timings = timings or Timings()
-        self.tz = tz or UTC
+        self.tz: tzinfo = tz or UTC
         self.check_friend = check_friend
         self.cache_dir = os.environ.get("CACHE_DIR") or os.path.join(data_dir, "wechaty")
         self.wx = load_wechaty(self.cache_dir)
@@ -300,7 +303,8 @@ class WechatyBot:
             self.log.warning(
                 "connection %d ended: %s; reconnecting in %.2fs", number, reason, delay
             )
-            await self._notify(self.on_disconnect, reason)
+            if session.reached_ready:
+                await self._notify(self.on_disconnect, reason)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
         self.log.info("wechaty bot stopped")
@@ -510,14 +514,19 @@ class _Session:
 
     async def _watchdog(self) -> None:
         t = self.timings
+        tick = min(t.ding_interval, t.event_deadline / 10)  # check the deadline closely
+        last_ding = self.loop.time()
         while True:
-            await asyncio.sleep(t.ding_interval)
-            silent = self.loop.time() - self.last_event
+            await asyncio.sleep(tick)
+            now = self.loop.time()
+            silent = now - self.last_event
             if silent > t.event_deadline:
                 self.end(f"no sign of life from the gateway for {silent:.1f}s")
                 return
             connected = getattr(self.puppet, "channel", None) is not None
-            if connected and (self._ding is None or self._ding.done()):
+            idle = self._ding is None or self._ding.done()
+            if connected and idle and now - last_ding >= t.ding_interval:
+                last_ding = now
                 self._ding = asyncio.create_task(self._send_ding())
             if self.loop.time() - self.pools_at > t.cache_ttl:
                 self._renew_pools()
