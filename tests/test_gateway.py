@@ -13,7 +13,7 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 from wechaty_grpc.wechaty import PuppetStub
 
-from bot.gateway import Contact, Gateway, World, serve_forever
+from bot.gateway import Gateway, World, serve_forever
 from bot.gateway.service import EVENT_DONG, EVENT_LOGIN, EVENT_MESSAGE, EVENT_READY
 
 pytestmark = pytest.mark.asyncio
