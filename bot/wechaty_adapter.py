@@ -292,7 +292,11 @@ class WechatyBot:
             number += 1
             session = _Session(self, number)
             self._session = session
-            reason = await session.run()
+            try:
+                reason = await session.run()
+            except Exception as exc:  # a bug here must not end the bot
+                self.log.exception("connection %d crashed", number)
+                reason = f"internal error: {describe(exc)}"
             self._session = None
             self._ready.clear()
             if self._stopping.is_set():
@@ -409,9 +413,11 @@ class _Session:
                 asyncio.create_task(self._ended.wait()),
                 asyncio.create_task(self.bot.stopping().wait()),
             ]
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            for task in waits:
-                task.cancel()
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in waits:
+                    task.cancel()
             if not self._ended.is_set():
                 self.end("stopped")
         except Exception as exc:
