@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from types import MappingProxyType
 
 # The dashed separator line WeChat puts between the quoted text and the reply:
 # usually 15 dashes separated by spaces; accept any run of 5 or more dashes, and
 # both "\n" and the web protocol's "<br/>" as line breaks.
 _SEPARATOR = re.compile(r"(?:\r?\n|<br\s*/?>)[ \t]*(?:-[ \t]*){5,}(?:\r?\n|<br\s*/?>|$)")
 # Quote brackets seen in the wild: 「…」 (iPad/PC protocols) and “…” (some web clients).
-_BRACKETS = {"「": "」", "“": "”"}
+_BRACKETS = MappingProxyType({"「": "」", "“": "”"})
 _SENDER = re.compile(r"^([^\n：:]{1,64})[：:]\s?")
 _MENTION_GAP = "\u2005\u0020\u00a0"
 

@@ -57,13 +57,15 @@ TOKEN_ENV = "WECHATY_PUPPET_SERVICE_TOKEN"
 DEFAULT_ENDPOINT = "127.0.0.1:8788"
 DEFAULT_TOKEN = "linggong-local"
 AT_GAP = "\u2005"  # what WeChat puts after an @mention
-PERMANENT_STATUSES = {
-    Status.NOT_FOUND,
-    Status.FAILED_PRECONDITION,
-    Status.PERMISSION_DENIED,
-    Status.INVALID_ARGUMENT,
-    Status.UNIMPLEMENTED,
-}
+PERMANENT_STATUSES = frozenset(
+    {
+        Status.NOT_FOUND,
+        Status.FAILED_PRECONDITION,
+        Status.PERMISSION_DENIED,
+        Status.INVALID_ARGUMENT,
+        Status.UNIMPLEMENTED,
+    }
+)
 PUPPET_EVENTS = (
     "scan",
     "dong",

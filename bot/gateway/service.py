@@ -13,6 +13,7 @@ import functools
 import json
 import weakref
 from collections.abc import Awaitable, Callable
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from grpclib.const import Cardinality, Handler, Status
@@ -50,7 +51,7 @@ EVENT_READY = int(pb.EventType.EVENT_TYPE_READY)
 EVENT_LOGIN = int(pb.EventType.EVENT_TYPE_LOGIN)
 EVENT_LOGOUT = int(pb.EventType.EVENT_TYPE_LOGOUT)
 
-_CLASSES = {name.lower(): getattr(pb, name) for name in dir(pb)}
+_CLASSES = MappingProxyType({name.lower(): getattr(pb, name) for name in dir(pb)})
 
 
 def message_classes(rpc: str) -> tuple[type, type]:
