@@ -6,6 +6,7 @@ it unchanged.  It imports ``wechaty_grpc`` (the protocol's message classes) and
 grpclib, never the ``wechaty`` package itself.
 """
 
+from bot.gateway.config_world import world_from_config
 from bot.gateway.server import DEFAULT_PORT, Gateway, serve_forever
 from bot.gateway.world import (
     MSG_IMAGE,
@@ -30,4 +31,5 @@ __all__ = [
     "World",
     "WorldState",
     "serve_forever",
+    "world_from_config",
 ]

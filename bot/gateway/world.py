@@ -8,6 +8,7 @@ renames).  Both are independent of the app's config format.
 from __future__ import annotations
 
 import itertools
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -115,10 +116,13 @@ class WorldState:
             )
         self.messages: dict[str, StoredMessage] = {}
         self._ids = itertools.count(1)
+        # Message ids must never repeat across gateway runs: the bot records processed ids
+        # in its database, so a restarted gateway reusing "gw-msg-1" would look like a duplicate.
+        self._boot = uuid.uuid4().hex[:8]
 
     def new_message_id(self) -> str:
         while True:
-            candidate = f"gw-msg-{next(self._ids)}"
+            candidate = f"gw-{self._boot}-{next(self._ids)}"
             if candidate not in self.messages:
                 return candidate
 
