@@ -41,7 +41,7 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
 from bot.quote import split_quote, strip_leading_mention
-from bot.transport import IncomingMessage, SendError
+from bot.transport import IncomingMessage, NotConnected, SendError
 from bot.wechaty_support import (
     Backoff,
     ReadyInfo,
@@ -196,7 +196,7 @@ class WechatyTransport:
 
     async def _session(self) -> _Session:
         if self._bot is None:
-            raise SendError("the WeChat transport is not attached to a bot")
+            raise NotConnected("the WeChat transport is not attached to a bot")
         return await self._bot.ready_session()
 
 
@@ -321,10 +321,10 @@ class WechatyBot:
             try:
                 await asyncio.wait_for(self._ready.wait(), self.timings.send_ready_wait)
             except TimeoutError:
-                raise SendError("WeChat is not connected (reconnecting)") from None
+                raise NotConnected("WeChat is not connected (reconnecting)") from None
         session = self._session
         if session is None:
-            raise SendError("WeChat is not connected (reconnecting)")
+            raise NotConnected("WeChat is not connected (reconnecting)")
         return session
 
     # -- called by sessions -----------------------------------------------------------
