@@ -89,6 +89,14 @@ class Outbox:
         """Send one message; False if the transport is not connected (nothing was attempted)."""
         assert m.id is not None
         conversation = self._conversation(m)
+        if m.coalesce_key:
+            # From here on a new late notice must start a new message: mentions merged into
+            # this one while it is on the wire would be marked sent without being sent.
+            async with self.repo.transaction() as tx:
+                mentions = await tx.close_coalescing(m.id)
+            if mentions is None:
+                return True  # no longer pending
+            m.mentions, m.coalesce_key = mentions, None
         try:
             if m.room is not None:
                 await self.transport.send_room(m.room, m.text, tuple(m.mentions))
@@ -143,13 +151,17 @@ class Outbox:
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver in the background until ``stop`` is set (real time)."""
         while not stop.is_set():
+            # Clear before flushing: a wake() that arrives during the flush (a reply committed
+            # after the flush last looked, or stop) must end the wait below at once.
+            self._wake.clear()
             try:
                 next_due = await self.flush()
             except Exception:
                 log.exception("outbox: flush failed; retrying in 5 s")
                 next_due = self.clock.now().timestamp() + 5
+            if stop.is_set():
+                break
             timeout = 5.0 if next_due is None else max(0.05, next_due - self.clock.now().timestamp())
-            self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             except asyncio.TimeoutError:

@@ -157,3 +157,32 @@ async def test_pending_messages_survive_a_restart_and_sent_ones_are_never_resent
     assert all(r["status"] == "sent" for r in await rows(app))
     await app.repo.close()
 
+
+async def test_a_wake_during_a_flush_is_not_lost(config: Config, tmp_path) -> None:
+    """A reply committed while the sender is flushing must not wait for the idle timeout."""
+    import asyncio
+
+    c = clock()
+    app = await open_app(config, str(tmp_path / "o.db"), c, RecordingTransport(clock=c))
+    flushes = 0
+    real_flush = app.outbox.flush
+
+    async def flush() -> float | None:
+        nonlocal flushes
+        flushes += 1
+        if flushes == 1:
+            app.outbox.wake()  # arrives after this flush looked at the outbox
+        return await real_flush()
+
+    app.outbox.flush = flush  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    sender = asyncio.create_task(app.outbox.run(stop))
+    try:
+        async with asyncio.timeout(1.0):  # the idle wait is 5 s
+            while flushes < 2:
+                await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        app.outbox.wake()
+        await asyncio.wait_for(sender, 1.0)
+        await app.repo.close()
