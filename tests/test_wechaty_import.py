@@ -49,3 +49,17 @@ def test_import_in_a_fresh_interpreter_keeps_its_cache_under_the_data_dir(tmp_pa
     assert result == {"before": False, "after": True, "version": "0.10.7"}
     assert (tmp_path / "data" / "wechaty").is_dir()
     assert not (tmp_path / ".wechaty").exists()
+
+
+def test_only_the_adapter_imports_wechaty() -> None:
+    """Handlers, storage and the rest of bot/ see WeChat only through the transport port."""
+    import re
+
+    pattern = re.compile(r"^\s*(?:from|import)\s+(?:wechaty|wechaty_puppet|wechaty_puppet_service)\b", re.M)
+    importers = sorted(
+        str(path.relative_to(ROOT))
+        for folder in ("bot", "handlers", "storage")
+        for path in (ROOT / folder).rglob("*.py")
+        if pattern.search(path.read_text(encoding="utf-8"))
+    )
+    assert importers == ["bot/wechaty_adapter.py"]
