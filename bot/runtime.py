@@ -203,7 +203,7 @@ class BotRuntime:
         log.warning("WeChat connection lost (%s); replies wait in the outbox until it is back", reason)
 
     async def stop(self) -> None:
-        """Stop intake, the jobs and the sender; disconnect; stop the local gateway; close storage.
+        """Stop the jobs and the sender, then intake (disconnect); stop the local gateway; close storage.
 
         Replies not yet sent stay in the outbox and go out at the next start."""
         if self._stopped:
@@ -213,9 +213,7 @@ class BotRuntime:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
-        if self.bot is not None:
-            await self.bot.stop()
-        if self._sender is not None:
+        if self._sender is not None:  # before disconnecting, so a send in progress can finish
             self._stop_sending.set()
             assert self.app is not None
             self.app.outbox.wake()
@@ -225,6 +223,8 @@ class BotRuntime:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._sender
             self._sender = None
+        if self.bot is not None:
+            await self.bot.stop()
         if self.gateway is not None:
             await self.gateway.stop()
         if self.repo is not None:

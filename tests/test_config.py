@@ -82,3 +82,18 @@ def test_bad_wechat_values_name_the_key(values, message):
     with pytest.raises(ConfigError) as err:
         parse_config(data)
     assert str(err.value).startswith(message)
+
+
+def test_environment_overrides_the_wechat_section():
+    from dataclasses import replace
+
+    from bot.runtime import Connection, connection_settings, timings_for
+
+    config = parse_config(demo())
+    assert connection_settings(config, {}) == Connection(None, "linggong-local", "local gateway")
+    configured = replace(config, wechat=replace(config.wechat, endpoint="10.0.0.2:8788", token="t1"))
+    assert connection_settings(configured, {}) == Connection("10.0.0.2:8788", "t1", "config")
+    env = {"WECHATY_PUPPET_SERVICE_ENDPOINT": "127.0.0.1:9001", "WECHATY_PUPPET_SERVICE_TOKEN": "t2"}
+    assert connection_settings(configured, env) == Connection("127.0.0.1:9001", "t2", "environment")
+    timings = timings_for(replace(config, wechat=replace(config.wechat, watchdog_deadline=6)))
+    assert (timings.event_deadline, timings.ding_interval) == (6, 2)
