@@ -25,6 +25,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.directory import Directory
 from bot.gateway import Gateway, world_from_config
+from bot.scheduler import build_jobs, catch_up, start_realtime
 from bot.wechaty_adapter import ENDPOINT_ENV, TOKEN_ENV, WechatyBot, WechatyTransport
 from bot.transport import IncomingMessage
 from bot.wechaty_support import ReadyInfo, RecentIds, Timings
@@ -154,8 +155,6 @@ class BotRuntime:
         else:
             log.info("outbox sender not started: replies stay in the outbox")
         if self.with_scheduler:
-            from bot.scheduler import build_jobs, catch_up, start_realtime
-
             jobs = build_jobs(self.config)
             await catch_up(self.app, jobs)
             self._scheduler = start_realtime(self.app, jobs)
