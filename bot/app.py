@@ -43,7 +43,7 @@ class App:
         self.directory = Directory(config)
         self.renderer = renderer or Renderer(config.tz)
         self.router = build_router()
-        self.outbox = Outbox(repo, transport, clock, config.outbox)
+        self.outbox = Outbox(repo, transport, clock, config.outbox, dm_fallback=config.wechat.dm_fallback)
 
     async def setup(self) -> None:
         """Seed the configured worker roster (existing records are left as they are)."""
@@ -133,5 +133,6 @@ class App:
             if reply.fallback is not None:
                 fb = self.render(reply.fallback)
                 out.fallback = {"room": fb.room, "contact": fb.contact, "text": fb.text,
-                                "mentions": list(fb.mentions), "community": community.name if community else ""}
+                                "mentions": list(fb.mentions), "community": community.name if community else "",
+                                "order_no": reply.fallback.data.get("no")}
             await tx.enqueue(out, now.timestamp())

@@ -32,7 +32,14 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--status", choices=["posted", "dispatched", "taken", "done", "cancelled"])
     o.add_argument("--community")
 
-    c = sub.add_parser("console", help="chat with the bot in this terminal")
+    rn = sub.add_parser("run", help="run the bot on WeChat through wechaty (the local simulated WeChat "
+                                    "unless a gateway endpoint is set); Ctrl-C stops it")
+    rn.add_argument("--db", help="database file (default: bot.database from config)")
+
+    g = sub.add_parser("gateway", help="run the local simulated-WeChat gateway alone")
+    g.add_argument("--port", type=int, help="port on 127.0.0.1 (default: [wechat].gateway_port)")
+
+    c = sub.add_parser("console", help="chat with the bot in this terminal, through wechaty and the local gateway")
     c.add_argument("--db", help="database file (default: bot.database from config)")
 
     d = sub.add_parser("demo", help="replay a scripted morning of the demo community and print it")
@@ -82,6 +89,12 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
         from bot.listing import print_orders
         return await print_orders(config, args.db or config.bot.database, json_lines=args.json,
                                   status=args.status, community=args.community)
+    if args.command == "run":
+        from bot.serve import run_bot
+        return await run_bot(config, args.db or config.bot.database)
+    if args.command == "gateway":
+        from bot.serve import run_gateway
+        return await run_gateway(config, args.port)
     if args.command == "console":
         from bot.console import run_console
         return await run_console(config, args.db or config.bot.database)

@@ -104,6 +104,24 @@ class OutboxConfig:
     max_attempts: int = 5
 
 
+DM_FALLBACKS = ("market", "none")
+
+
+@dataclass(frozen=True)
+class WechatConfig:
+    """How the bot reaches WeChat: a puppet-service gateway (see docs/wechat.md).
+
+    An empty ``endpoint`` starts the project's local gateway in-process on 127.0.0.1:``gateway_port``.
+    The environment variables WECHATY_PUPPET_SERVICE_ENDPOINT / _TOKEN override endpoint and token.
+    """
+
+    endpoint: str = ""
+    token: str = "linggong-local"
+    gateway_port: int = 8788  # 0 picks a free port
+    dm_fallback: str = "market"  # "market": @ the worker in the market group; "none": only record it
+    watchdog_deadline: float = 30.0  # no sign of life from the gateway for this long -> reconnect
+
+
 @dataclass(frozen=True)
 class BotConfig:
     name: str = "零工派单助手"
@@ -122,6 +140,7 @@ class Config:
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     rankings: RankingConfig = field(default_factory=RankingConfig)
     source: str = "config.toml"
+    wechat: WechatConfig = field(default_factory=WechatConfig)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -274,7 +293,8 @@ def _community(r: _Reader, categories: set[str], schedule: Schedule, tz: str) ->
 def parse_config(data: dict[str, Any], source: str = "config.toml") -> Config:
     """Validate a parsed TOML document and build a Config."""
     root = _Reader(source, data, "")
-    root.unknown({"bot", "communities", "categories", "dispatch", "privacy", "outbox", "schedule", "rankings"})
+    root.unknown({"bot", "communities", "categories", "dispatch", "privacy", "outbox", "schedule", "rankings",
+                  "wechat"})
     b = root.sub("bot")
     b.unknown({"name", "timezone", "database", "admins"})
     bot = BotConfig(
@@ -328,7 +348,29 @@ def parse_config(data: dict[str, Any], source: str = "config.toml") -> Config:
                              award_top=rk.get("award_top", int, "a whole number", 10))
     if rankings.award_top < 1:
         raise rk.fail("award_top", "must be at least 1")
-    return Config(bot, communities, tuple(cats), dispatch, privacy, outbox, rankings, source)
+    return Config(bot, communities, tuple(cats), dispatch, privacy, outbox, rankings, source,
+                  wechat=_wechat(root.sub("wechat")))
+
+
+def _wechat(r: _Reader) -> WechatConfig:
+    r.unknown(set(WechatConfig.__dataclass_fields__))
+    endpoint = r.get("endpoint", str, "host:port of a puppet-service gateway, or \"\" for the local one", "")
+    token = r.text("token", "a token in quotes, e.g. \"linggong-local\"", WechatConfig.token)
+    port = r.get("gateway_port", int, "a port number such as 8788", WechatConfig.gateway_port)
+    if not 0 <= port <= 65535:
+        raise r.fail("gateway_port", "expected a port number from 1 to 65535 (0 picks a free one)")
+    fallback = r.text("dm_fallback", f"one of {', '.join(DM_FALLBACKS)}", WechatConfig.dm_fallback)
+    if fallback not in DM_FALLBACKS:
+        raise r.fail("dm_fallback", f"expected \"market\" (@ the worker in the market group) or \"none\" "
+                                    f"(only record it), not {fallback!r}")
+    deadline = r.get("watchdog_deadline", float, "seconds, e.g. 30", WechatConfig.watchdog_deadline)
+    if deadline < 1:
+        raise r.fail("watchdog_deadline", "must be at least 1 second")
+    endpoint = endpoint.strip()
+    if endpoint and ":" not in endpoint.split("://", 1)[-1]:
+        raise r.fail("endpoint", "expected host:port such as 127.0.0.1:8788, or \"\" for the local gateway")
+    return WechatConfig(endpoint=endpoint, token=token, gateway_port=port, dm_fallback=fallback,
+                        watchdog_deadline=deadline)
 
 
 def _check_unique(root: _Reader, communities: tuple[Community, ...]) -> None:

@@ -49,6 +49,17 @@ class SendError(Exception):
         self.permanent = permanent
 
 
+class NotConnected(SendError):
+    """The network is not connected right now (e.g. reconnecting); nothing was attempted.
+
+    The outbox waits and tries again without counting an attempt, so an outage of any
+    length never turns committed replies into failures.
+    """
+
+    def __init__(self, reason: str = "not connected") -> None:
+        super().__init__(reason, permanent=False)
+
+
 class Transport(Protocol):
     """What the bot needs from a chat network to talk back."""
 

@@ -264,6 +264,13 @@ class SqliteTx:
             for r in rows
         ]
 
+    async def close_coalescing(self, message_id: int) -> tuple[str, ...] | None:
+        row = await self._one(
+            "UPDATE outbox SET coalesce_key = NULL WHERE id = ? AND status = 'pending' RETURNING mentions",
+            (message_id,),
+        )
+        return tuple(json.loads(row["mentions"])) if row is not None else None
+
     async def mark_sent(self, message_id: int, at: float) -> None:
         await self.db.execute(
             "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1 WHERE id = ? AND status = 'pending'",

@@ -93,6 +93,17 @@ class TestRepositoryContract:
             await tx.enqueue(OutMessage("late", room="m", mentions=("c",), coalesce_key="k"), 12.0)
             assert len(await tx.pending_outbox(20.0)) == 2
 
+    async def test_a_message_about_to_be_sent_absorbs_nothing_more(self, repo):
+        async with repo.transaction() as tx:
+            await tx.enqueue(OutMessage("late", room="m", mentions=("a",), coalesce_key="k"), 1.0)
+            (m,) = await tx.pending_outbox(10.0)
+            await tx.enqueue(OutMessage("late", room="m", mentions=("b",), coalesce_key="k"), 2.0)
+            assert await tx.close_coalescing(m.id) == ("a", "b")
+            await tx.enqueue(OutMessage("late", room="m", mentions=("c",), coalesce_key="k"), 3.0)
+            await tx.mark_sent(m.id, 4.0)
+            assert await tx.close_coalescing(m.id) is None
+            assert [p.mentions for p in await tx.pending_outbox(10.0)] == [("c",)]
+
     async def test_outbox_retry_and_give_up(self, repo):
         async with repo.transaction() as tx:
             await tx.enqueue(OutMessage("hi", contact="x"), 1.0)
