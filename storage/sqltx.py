@@ -40,6 +40,10 @@ class SqlTx:
 
     # processed messages -------------------------------------------------------------
     async def is_processed(self, message_id: str) -> bool:
+        # Two instances in one group both receive a message: the second waits for the first
+        # one's transaction and then finds the message processed (instead of failing late on
+        # the primary key of ``processed``).
+        await self.serialize(f"message:{message_id}")
         return await self.fetch_one("SELECT 1 AS hit FROM processed WHERE message_id = ?", (message_id,)) is not None
 
     async def mark_processed(self, message_id: str, at: float) -> None:
