@@ -126,4 +126,6 @@ class PostgresTx(SqlTx):
         await self.conn.executemany(numbered(sql), rows)
 
     async def serialize(self, key: str) -> None:
-        await self.conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", KEY_LOCK, key)
+        # keyed by schema too, so deployments (or test runs) in other schemas never wait on it
+        await self.conn.execute("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()::text || ':' || $2))",
+                                KEY_LOCK, key)
