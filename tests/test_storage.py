@@ -17,6 +17,8 @@ from typing import AsyncIterator
 import asyncpg
 import pytest
 
+from bot.config import load_config
+from storage import DATABASE_ENV, backend_of, open_repository
 from storage.migrations import for_dialect, load_migrations
 from storage.models import OutMessage
 from storage.postgres import PostgresRepository
@@ -270,3 +272,24 @@ async def test_postgres_migrations_are_recorded(pg_url, pg_settings):
     await again.close()
     assert [(r["version"], r["name"]) for r in rows] == [(n, name) for n, name, _ in load_migrations()]
     assert repo.applied == [n for n, _, _ in load_migrations()] and again.applied == []
+
+
+async def test_open_repository_picks_the_backend_from_the_url(tmp_path, monkeypatch):
+    assert [backend_of(u) for u in ("data/x.db", "sqlite:///data/x.db", "postgres://h/db", "postgresql://h/db")] \
+        == ["sqlite", "sqlite", "postgresql", "postgresql"]
+    repo = await open_repository(f"sqlite:///{tmp_path / 'x.db'}")
+    await repo.close()
+    assert isinstance(repo, SqliteRepository) and (tmp_path / "x.db").is_file()
+    monkeypatch.setenv(DATABASE_ENV, "postgresql://linggong@db/linggong")
+    assert load_config().bot.database == "postgresql://linggong@db/linggong"
+    monkeypatch.delenv(DATABASE_ENV)
+    assert load_config().bot.database == "data/linggong.db"
+
+
+async def test_open_repository_opens_postgres(pg_url, tmp_path):
+    async with pg_schema(pg_url) as settings:
+        repo = await open_repository(pg_url + ("&" if "?" in pg_url else "?") + f"search_path={settings['search_path']}")
+        async with repo.transaction() as tx:
+            assert await tx.next_order_no("A") == 1
+        await repo.close()
+    assert isinstance(repo, PostgresRepository)
