@@ -65,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", type=Path, help="output file (default: orders-FROM-TO.xlsx)")
     ex.add_argument("--community", help="only this community")
     ex.add_argument("--db", help="database file (default: bot.database from config)")
+    _add_migrate_parser(sub)
     return p
 
 
@@ -111,6 +112,8 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
     if args.command == "export":
         return await export_command(config, args.db or config.bot.database, args.start, args.end, args.format,
                                     args.out, args.community)
+    if args.command == "migrate":
+        return await _migrate(args)
     raise AssertionError(args.command)
 
 
@@ -123,4 +126,24 @@ async def _replay(args: argparse.Namespace, config: Config) -> int:
         args.out.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def _add_migrate_parser(sub: argparse._SubParsersAction) -> None:
+    m = sub.add_parser("migrate", help="copy a SQLite file's data into a shared (PostgreSQL) database")
+    m.add_argument("--from", dest="source", required=True, help="the SQLite file: sqlite:///data/linggong.db or a path")
+    m.add_argument("--to", dest="target", required=True, help="the target, e.g. postgresql://linggong@db:5432/linggong")
+
+
+async def _migrate(args: argparse.Namespace) -> int:
+    """Copy idempotently (a progress bar on stderr), then print the per-table count check."""
+    from storage.migrate import MigrationError, migrate
+
+    try:
+        results = await migrate(args.source, args.target, progress=sys.stderr)
+    except MigrationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for r in results:
+        print(f"{r.table:<10} source {r.source:>8}  copied now {r.inserted:>8}  in target {r.target:>8}  ok")
     return 0

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from handlers.parse import CategorySpec
+from storage import configured_database
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -300,7 +301,8 @@ def parse_config(data: dict[str, Any], source: str = "config.toml") -> Config:
     bot = BotConfig(
         name=b.text("name", "the bot's name", BotConfig.name),
         timezone=b.text("timezone", "a timezone such as Asia/Shanghai", BotConfig.timezone),
-        database=b.text("database", "a file path such as data/linggong.db", BotConfig.database),
+        database=configured_database(  # $LINGGONG_DATABASE overrides the file
+            b.text("database", "a file path such as data/linggong.db or a postgresql:// URL", BotConfig.database)),
         admins=b.texts("admins", "a list of names", (), non_empty=False),
     )
     try:

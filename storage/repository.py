@@ -1,8 +1,10 @@
 """The Repository protocol: what the app needs from storage, whatever the backend.
 
 All reads and writes happen inside ``async with repo.transaction() as tx``; a transaction
-either applies completely or not at all.  Backends serialise write transactions (SQLite:
-one write connection) and decide claims with one conditional update.
+either applies completely or not at all.  Both backends (``storage.sqlite``: one write
+connection; ``storage.postgres``: a pool shared by several bot processes at READ COMMITTED)
+run the same statements from ``storage.sqltx``, where every decision (a claim, an order
+number, a report's run) is one conditional UPDATE or INSERT ... ON CONFLICT.
 """
 
 from __future__ import annotations
