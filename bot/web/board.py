@@ -33,7 +33,9 @@ async def board():
     data, name = await _data()
     if data is None:
         return await render_template("message.html", title="没有这个社区", message=f"没有「{name}」。"), 404
-    return await render_template("board.html", data=data, refresh=REFRESH_SECONDS,
+    refresh = request.args.get("refresh", "")
+    seconds = int(refresh) if refresh.isdigit() and 1 <= int(refresh) <= 300 else REFRESH_SECONDS
+    return await render_template("board.html", data=data, refresh=seconds,
                                  communities=state().config.communities)
 
 

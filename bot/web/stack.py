@@ -97,8 +97,11 @@ async def local_stack(
 
         async def end_outbox() -> None:
             stop_outbox.set()
-            app.outbox.wake()
-            await asyncio.wait_for(outbox_task, 10)
+            async with asyncio.timeout(10):  # wake it until it sees stop (a wake during a flush can be lost)
+                while not outbox_task.done():
+                    app.outbox.wake()
+                    await asyncio.wait({outbox_task}, timeout=0.05)
+            outbox_task.result()
 
         exits.push_async_callback(end_outbox)
         web_app = create_web_app(app, gateway=gateway, world=world, password=password)
