@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+from bot.web.posters import qr_svg
 from tests.conftest import Chat
 from tests.webkit import GRID1, MARKET, NEED, Web, web  # noqa: F401
 
@@ -109,8 +110,9 @@ async def test_posters_carry_a_qr_code_to_the_public_url_and_no_phone_numbers(we
     status, text = await web.get("/posters")
     assert status == 200 and "第一网格" in text and "水电一队" in text
     status, text = await web.get("/poster/grid/洗马社区/第一网格")
-    assert status == 200 and '<svg class="qr"' in text
-    assert "http://127.0.0.1:8080/order/%E6%B4%97%E9%A9%AC%E7%A4%BE%E5%8C%BA?grid=" in text
+    assert status == 200 and "http://127.0.0.1:8080/order/洗马社区?grid=第一网格" in text  # shown to people
+    encoded = "http://127.0.0.1:8080/order/%E6%B4%97%E9%A9%AC%E7%A4%BE%E5%8C%BA?grid=%E7%AC%AC%E4%B8%80%E7%BD%91%E6%A0%BC"
+    assert str(qr_svg(encoded, "扫码下单")) in text  # what the code holds
     status, text = await web.get("/poster/team/洗马社区/水电一队")
     assert status == 200 and '<svg class="qr"' in text
     assert "熊明祥" in text and "韩德明" in text and "2026-03-01" in text

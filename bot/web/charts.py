@@ -71,7 +71,7 @@ def columns(items: list[tuple], title: str, legend: tuple[str, ...] = ()) -> Mar
         body.append(f'<text x="{left + i * slot + slot / 2:.1f}" y="{height - 9}" text-anchor="middle" '
                     f'font-size="12" fill="{INK}">{escape(label)}</text>')
     for s, name in enumerate(legend):
-        x = width - 170 + s * 85
+        x = left + 10 + s * 85
         body.append(f'<rect x="{x}" y="4" width="12" height="12" fill="{colors[s % 2]}"/>'
                     f'<text x="{x + 16}" y="15" font-size="12" fill="{INK}">{escape(name)}</text>')
     return _svg(width, height, title, body)

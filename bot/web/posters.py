@@ -6,7 +6,7 @@ It points at ``[web].public_url`` + the order form of the community (and grid).
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import qrcode
 from markupsafe import Markup, escape
@@ -23,11 +23,22 @@ def qr_svg(data: str, label: str = "") -> Markup:
     code.make(fit=True)
     matrix = code.get_matrix()
     n = len(matrix)
-    path = "".join(f"M{x},{y}h1v1h-1z" for y, row in enumerate(matrix) for x, dark in enumerate(row) if dark)
+    runs = []  # one rectangle per horizontal run of dark modules: fewer edges, no hairline seams
+    for y, row in enumerate(matrix):
+        x = 0
+        while x < n:
+            if row[x]:
+                start = x
+                while x < n and row[x]:
+                    x += 1
+                runs.append(f"M{start},{y}h{x - start}v1h-{x - start}z")
+            x += 1
     return Markup(
         f'<svg class="qr" viewBox="0 0 {n} {n}" xmlns="http://www.w3.org/2000/svg" role="img" '
-        f'aria-label="{escape(label or data)}" shape-rendering="crispEdges">'
-        f'<rect width="{n}" height="{n}" fill="#fff"/><path d="{path}" fill="#000"/></svg>')
+        f'aria-label="{escape(label or data)}">'
+        f'<rect width="{n}" height="{n}" fill="#fff"/>'
+        f'<path d="{"".join(runs)}" fill="#000" stroke="#000" stroke-width="0.04" shape-rendering="crispEdges"/>'
+        f'</svg>')
 
 
 def order_url(community: str, grid: str | None = None) -> str:
@@ -63,7 +74,8 @@ async def grid_poster(community: str, grid: str):
     if found is None or g is None:
         return await _not_found(f"{community} {grid}"), 404
     url = order_url(found.name, g.name)
-    return await render_template("poster_grid.html", community=found, grid=g, url=url, qr=qr_svg(url, "扫码下单"),
+    return await render_template("poster_grid.html", community=found, grid=g, url=url, url_text=unquote(url),
+                                 qr=qr_svg(url, "扫码下单"),
                                  categories=[c.name for c in web.config.categories],
                                  teams=await _teams(found.name))
 
@@ -79,4 +91,4 @@ async def team_poster(community: str, team: str):
     skills = list(dict.fromkeys(s for w in members for s in w.skills))
     url = order_url(found.name)
     return await render_template("poster_team.html", community=found, team=team, members=members, skills=skills,
-                                 url=url, qr=qr_svg(url, "扫码下单"))
+                                 url=url, url_text=unquote(url), qr=qr_svg(url, "扫码下单"))

@@ -14,7 +14,8 @@ from typing import Any
 
 from bot.reports import period_bounds, ranking, tally
 from bot.web.state import WebState
-from handlers.parse import mask_phone
+from handlers.parse import mask_phone, mask_text
+from handlers.textutil import restore_punct
 from storage.models import Order, Worker
 from storage.repository import Tx
 
@@ -80,7 +81,7 @@ def order_row(web: WebState, o: Order) -> dict[str, Any]:
     """One row of the staff's order table (phones masked; the detail page shows them)."""
     return {
         "no": o.no, "status": o.status, "status_name": web.status_name(o.status), "grid": o.grid,
-        "category": o.category or "其他", "text": o.need_text, "resident": o.resident_name or "电话求助居民",
+        "category": o.category or "其他", "text": restore_punct(mask_text(o.need_text)), "resident": o.resident_name or "电话求助居民",
         "phones": [mask_phone(p) for p in o.phones], "location": o.coarse_address or "",
         "time_wish": o.time_wish or "", "taker": o.taker.name if o.taker else "",
         "created": web.local(o.created_at).strftime("%m-%d %H:%M"), "source": o.source,

@@ -108,7 +108,12 @@
     state.lastSeq = item.seq;
     state.items.push(item);
     var m = item.kind === "bot" && /订单号\s*#(\d+)/.exec(item.text);
-    if (m) state.lastNo = m[1];
+    if (m) {
+      state.lastNo = m[1];
+      document.querySelectorAll(".hint-btn .what").forEach(function (w) {
+        w.textContent = w.dataset.template.replace(/\{no\}/g, state.lastNo);
+      });
+    }
     if (item.conv === state.current) {
       var empty = messagesEl.querySelector(".empty");
       if (empty) empty.remove();
@@ -149,6 +154,7 @@
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); $("composer").requestSubmit(); }
   });
   selectEl.addEventListener("change", function () { select(selectEl.value); });
+  $("toggle-help").addEventListener("click", function () { document.body.classList.toggle("show-help"); });
   speakerEl.addEventListener("change", function () { state.speakerFor[state.current] = speakerEl.value; });
 
   document.querySelectorAll(".hint-btn").forEach(function (b) {
@@ -156,6 +162,7 @@
       state.speakerFor[b.dataset.conv] = b.dataset.speaker;
       select(b.dataset.conv);
       textEl.value = b.dataset.text.replace(/\{no\}/g, state.lastNo || "1");
+      document.body.classList.remove("show-help");
       textEl.focus();
     });
   });
