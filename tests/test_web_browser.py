@@ -75,7 +75,7 @@ async def _send(page, text: str | None = None) -> None:
     await page.click("#send")
 
 
-async def test_the_whole_xima_loop_in_the_simulator(stack: Stack, browser) -> None:
+async def test_the_whole_xima_loop_in_the_simulator(browser, stack: Stack) -> None:
     from playwright.async_api import expect
 
     page = await _page(browser)
@@ -129,7 +129,7 @@ async def test_the_whole_xima_loop_in_the_simulator(stack: Stack, browser) -> No
     await _shot(phone, "simulator-phone", full_page=False)
 
 
-async def test_dashboard_login_and_a_dispatch_from_it(stack: Stack, browser) -> None:
+async def test_dashboard_login_and_a_dispatch_from_it(browser, stack: Stack) -> None:
     from playwright.async_api import expect
 
     hub = stack.web_app.extensions["linggong"].hub
@@ -178,7 +178,7 @@ async def test_dashboard_login_and_a_dispatch_from_it(stack: Stack, browser) -> 
     await _shot(page, "dashboard-stats")
 
 
-async def test_the_display_board_refreshes_and_shows_no_personal_data(stack: Stack, browser) -> None:
+async def test_the_display_board_refreshes_and_shows_no_personal_data(browser, stack: Stack) -> None:
     from playwright.async_api import expect
 
     hub = stack.web_app.extensions["linggong"].hub
@@ -199,7 +199,7 @@ async def test_the_display_board_refreshes_and_shows_no_personal_data(stack: Sta
     await _shot(page, "board", full_page=False)
 
 
-async def test_a_qr_order_appears_in_its_grid_group(stack: Stack, browser) -> None:
+async def test_a_qr_order_appears_in_its_grid_group(browser, stack: Stack) -> None:
     from playwright.async_api import expect
 
     page = await _page(browser, PHONE)

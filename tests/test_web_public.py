@@ -68,6 +68,7 @@ async def test_a_qr_order_is_a_group_message_in_its_grid(web: Web, chat: Chat) -
                                                                              "家电水电维修")
     assert (order.address, order.phones, order.time_wish) == ("金鼎苑5幢1单元302室", ("13712345678",), "明天上午")
     assert order.resident_name == "扫码居民"
+    assert order.resident_id.startswith("qr-") and "13712345678" not in order.resident_id
     sent = await web.sent()
     assert [(s.room, s.text.startswith("收到您的需求，订单号 #1")) for s in sent] == [("洗马社区第三网格群", True)]
     await chat.say("洗马社区第三网格群", "孙丽", "派单1")
