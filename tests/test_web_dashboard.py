@@ -110,7 +110,7 @@ async def test_a_refusal_is_the_chat_refusal(web: Web, chat: Chat) -> None:
     await chat.say(GRID1, "张阿姨", NEED)
     await web.login()
     status, body = await web.post_json("/dash/orders/1/complete", {})
-    assert status == 200 and body["replies"] == ["#1 还没有人接单。"]
+    assert status == 200 and body["replies"] == ["#1 还没有人接单。"] and body["status"] == "posted"
     assert (await chat.order(1)).status == "posted"
 
 

@@ -197,7 +197,11 @@ async def order_action(no: int, action: str):
         return await _order_page(community, no, errors, form, status=400)
     outcome = await act_as_staff(web, name, text)
     if wants_json():
-        return jsonify({"ok": True, "command": text, "replies": outcome.replies})
+        async with web.app.repo.transaction() as tx:
+            after = await tx.get_order(community.name, no)
+        # ok: the command was handled; whether it changed the order, the status and the bot's replies say
+        return jsonify({"ok": True, "command": text, "replies": outcome.replies,
+                        "status": after.status if after else None})
     for reply in outcome.replies or ["已发送：" + text]:
         await flash(reply)
     return redirect(url_for("dash.order", no=no, c=community.name))

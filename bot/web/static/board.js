@@ -13,7 +13,9 @@
 
   function openRow(o) {
     var li = el("li");
-    li.appendChild(el("span", "no", "#" + o.no));
+    var no = el("span", "no", "#" + o.no);
+    no.appendChild(el("small", null, o.status));
+    li.appendChild(no);
     li.appendChild(el("span", "cat", o.category));
     li.appendChild(el("span", "where", o.grid + (o.location ? " · " + o.location : "")));
     li.appendChild(el("span", "when", o.time_wish || "-"));

@@ -155,6 +155,7 @@
   });
   selectEl.addEventListener("change", function () { select(selectEl.value); });
   $("toggle-help").addEventListener("click", function () { document.body.classList.toggle("show-help"); });
+  $("close-help").addEventListener("click", function () { document.body.classList.remove("show-help"); });
   speakerEl.addEventListener("change", function () { state.speakerFor[state.current] = speakerEl.value; });
 
   document.querySelectorAll(".hint-btn").forEach(function (b) {
