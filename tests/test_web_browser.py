@@ -204,6 +204,7 @@ async def test_a_qr_order_appears_in_its_grid_group(browser, stack: Stack) -> No
 
     page = await _page(browser, PHONE)
     await page.goto(stack.url + "/posters")
+    await _shot(page, "posters")
     await page.click("text=第三网格")
     await expect(page.locator("svg.qr")).to_be_visible()
     await _shot(page, "poster-grid")

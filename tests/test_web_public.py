@@ -120,3 +120,13 @@ async def test_posters_carry_a_qr_code_to_the_public_url_and_no_phone_numbers(we
     assert "13985201234" not in text and "雷小军" not in text
     assert (await web.get("/poster/team/洗马社区/不存在的队"))[0] == 404
     assert (await web.get("/poster/grid/洗马社区/第九网格"))[0] == 404
+
+
+async def test_without_a_gateway_the_start_page_links_the_pages_and_there_is_no_simulator(web: Web) -> None:
+    status, text = await web.get("/")
+    assert status == 200 and "网格员后台" in text and "/order/" in text and "模拟器" not in text
+    assert (await web.get("/sim"))[0] == 404
+    status, text = await web.get("/order")  # two communities in the demo config: choose one
+    assert status == 200 and "洗马社区" in text and "茅草西社区" in text
+    status, text = await web.get("/nowhere")
+    assert status == 404 and "没有这个页面" in text
