@@ -132,6 +132,20 @@ class BotConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """The web pages served from the bot's process: simulator, dashboard, display board, QR ordering.
+
+    An empty ``password`` keeps the staff dashboard closed unless LINGGONG_WEB_PASSWORD is set.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8080  # 0 picks a free port
+    password: str = ""
+    qr_rate_per_hour: int = 5  # QR-code orders accepted per client address per hour
+    public_url: str = "http://127.0.0.1:8080"  # the address printed in QR codes
+
+
+@dataclass(frozen=True)
 class Config:
     bot: BotConfig
     communities: tuple[Community, ...]
@@ -142,6 +156,7 @@ class Config:
     rankings: RankingConfig = field(default_factory=RankingConfig)
     source: str = "config.toml"
     wechat: WechatConfig = field(default_factory=WechatConfig)
+    web: WebConfig = field(default_factory=WebConfig)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -295,7 +310,7 @@ def parse_config(data: dict[str, Any], source: str = "config.toml") -> Config:
     """Validate a parsed TOML document and build a Config."""
     root = _Reader(source, data, "")
     root.unknown({"bot", "communities", "categories", "dispatch", "privacy", "outbox", "schedule", "rankings",
-                  "wechat"})
+                  "wechat", "web"})
     b = root.sub("bot")
     b.unknown({"name", "timezone", "database", "admins"})
     bot = BotConfig(
@@ -351,7 +366,7 @@ def parse_config(data: dict[str, Any], source: str = "config.toml") -> Config:
     if rankings.award_top < 1:
         raise rk.fail("award_top", "must be at least 1")
     return Config(bot, communities, tuple(cats), dispatch, privacy, outbox, rankings, source,
-                  wechat=_wechat(root.sub("wechat")))
+                  wechat=_wechat(root.sub("wechat")), web=_web(root.sub("web")))
 
 
 def _wechat(r: _Reader) -> WechatConfig:
@@ -373,6 +388,23 @@ def _wechat(r: _Reader) -> WechatConfig:
         raise r.fail("endpoint", "expected host:port such as 127.0.0.1:8788, or \"\" for the local gateway")
     return WechatConfig(endpoint=endpoint, token=token, gateway_port=port, dm_fallback=fallback,
                         watchdog_deadline=deadline)
+
+
+def _web(r: _Reader) -> WebConfig:
+    r.unknown(set(WebConfig.__dataclass_fields__))
+    host = r.text("host", "an address to listen on, e.g. \"127.0.0.1\"", WebConfig.host)
+    port = r.get("port", int, "a port number such as 8080", WebConfig.port)
+    if not 0 <= port <= 65535:
+        raise r.fail("port", "expected a port number from 1 to 65535 (0 picks a free one)")
+    password = r.get("password", str, "a password in quotes (\"\" keeps the dashboard closed)", "")
+    rate = r.get("qr_rate_per_hour", int, "a whole number", WebConfig.qr_rate_per_hour)
+    if rate < 1:
+        raise r.fail("qr_rate_per_hour", "must be at least 1")
+    url = r.text("public_url", "an address such as \"http://192.168.1.10:8080\"", WebConfig.public_url)
+    if not url.startswith(("http://", "https://")) or len(url.split("://", 1)[1].strip("/")) == 0:
+        raise r.fail("public_url", f"expected an address starting with http:// or https://, not {url!r}")
+    return WebConfig(host=host, port=port, password=password, qr_rate_per_hour=rate,
+                     public_url=url.rstrip("/"))
 
 
 def _check_unique(root: _Reader, communities: tuple[Community, ...]) -> None:

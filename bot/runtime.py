@@ -31,6 +31,7 @@ from bot.transport import IncomingMessage
 from bot.wechaty_support import ReadyInfo, RecentIds, Timings
 from storage import Repository, open_repository
 
+WEB_START_TIMEOUT = 15.0
 log = logging.getLogger("linggong.run")
 
 LOCAL_HOST = "127.0.0.1"
@@ -83,6 +84,8 @@ class BotRuntime:
         clock: Clock | None = None,
         send: bool = True,
         scheduler: bool = True,
+        web: bool = True,
+        web_password: str | None = None,
     ) -> None:
         self.config = config
         self.database = database
@@ -91,6 +94,12 @@ class BotRuntime:
         self.clock: Clock = clock or SystemClock(config.tz)
         self.send = send
         self.with_scheduler = scheduler
+        self.with_web = web
+        self.web_password = web_password
+        self.web_app: Any = None
+        self.web_url: str | None = None
+        self._web_shutdown = asyncio.Event()
+        self._web_task: asyncio.Task[None] | None = None
         self.repo: Repository | None = None
         self.app: App | None = None
         self.gateway: Gateway | None = None
@@ -159,6 +168,34 @@ class BotRuntime:
             await catch_up(self.app, jobs)
             self._scheduler = start_realtime(self.app, jobs)
             log.info("scheduler started: %d jobs", len(jobs))
+        if self.with_web:
+            await self._start_web()
+
+    async def _start_web(self) -> None:
+        """Serve the web pages (simulator with a local gateway, dashboard, board, QR ordering)."""
+        from bot.web import create_web_app, open_listener, serve_web
+
+        assert self.app is not None
+        host, port = self.config.web.host, self.config.web.port
+        try:
+            sock = open_listener(host, port)
+        except OSError as exc:
+            raise OSError(f"cannot serve the web pages on {host}:{port} ({exc.strerror or exc}); "
+                          "set [web].port to a free port") from None
+        self.web_app = create_web_app(self.app, gateway=self.gateway, password=self.web_password)
+        port = sock.getsockname()[1]
+        self._web_task = asyncio.create_task(serve_web(self.web_app, host, port, self._web_shutdown, sock=sock),
+                                             name="web")
+        serving = asyncio.ensure_future(self.web_app.extensions["linggong_serving"].wait())
+        done, _ = await asyncio.wait({self._web_task, serving}, timeout=WEB_START_TIMEOUT,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if serving not in done:
+            serving.cancel()
+            if self._web_task in done:
+                self._web_task.result()  # raises what stopped the server
+            raise RuntimeError("the web server did not start")
+        self.web_url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+        log.info("web pages at %s", self.web_url)
 
     async def wait_ready(self, timeout: float | None = None) -> ReadyInfo:
         """Wait until the bot is logged in with its groups resolved."""
@@ -209,6 +246,11 @@ class BotRuntime:
             return
         self._stopped = True
         log.info("stopping")
+        if self._web_task is not None:  # no new actions from the pages while shutting down
+            self._web_shutdown.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._web_task, STOP_GRACE)
+            self._web_task = None
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None

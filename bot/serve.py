@@ -71,7 +71,7 @@ async def run_bot(config: Config, database: str) -> int:
                 watcher = asyncio.create_task(log_sent(runtime.gateway))
             print(Renderer(config.tz).render("run_banner", {
                 "bot": config.bot.name, "endpoint": runtime.endpoint, "local": runtime.gateway is not None,
-                "source": runtime.connection.source, "database": database}), flush=True)
+                "source": runtime.connection.source, "database": database, "web": runtime.web_url}), flush=True)
             await stop.wait()
         finally:
             if watcher is not None:

@@ -39,7 +39,7 @@ async def create_order(ctx: Context, need: Need, *, source: str, grid: str, room
 async def post_need(ctx: Context, cmd: PostNeed) -> None:
     if ctx.in_grid:
         assert ctx.room is not None and ctx.room.grid is not None
-        await create_order(ctx, cmd.need, source="chat", grid=ctx.room.grid.name, room=ctx.room.key,
+        await create_order(ctx, cmd.need, source=ctx.msg.source, grid=ctx.room.grid.name, room=ctx.room.key,
                            resident_id=ctx.msg.sender_id, resident_name=ctx.sender)
     elif cmd.explicit:
         ctx.reply("refuse", reason="post_in_grid")
