@@ -1,1 +1,0 @@
-"""Benchmarks: `python -m benchmarks.run [--quick]` (see benchmarks/run.py)."""

@@ -69,7 +69,7 @@ class App:
         self.directory = Directory(config)
         self.renderer = renderer or Renderer(config.tz)
         self.router = build_router()
-        self.outbox = Outbox(repo, transport, clock, config.outbox)
+        self.outbox = Outbox(repo, transport, clock, config.outbox, dm_fallback=config.wechat.dm_fallback)
         self.busy_retries, self.busy_delay, self.sleep = busy_retries, busy_delay, sleep
         self.flood = FloodGuard(config.flood.max_per_minute)
         self.stopped: StorageFault | None = None
@@ -247,5 +247,6 @@ class App:
             if reply.fallback is not None:
                 fb = self.render(reply.fallback)
                 out.fallback = {"room": fb.room, "contact": fb.contact, "text": fb.text,
-                                "mentions": list(fb.mentions), "community": community.name if community else ""}
+                                "mentions": list(fb.mentions), "community": community.name if community else "",
+                                "order_no": reply.fallback.data.get("no")}
             await tx.enqueue(out, now.timestamp())

@@ -34,7 +34,14 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--status", choices=["posted", "dispatched", "taken", "done", "cancelled"])
     o.add_argument("--community")
 
-    c = sub.add_parser("console", help="chat with the bot in this terminal")
+    rn = sub.add_parser("run", help="run the bot on WeChat through wechaty (the local simulated WeChat "
+                                    "unless a gateway endpoint is set); Ctrl-C stops it")
+    rn.add_argument("--db", help="database file (default: bot.database from config)")
+
+    g = sub.add_parser("gateway", help="run the local simulated-WeChat gateway alone")
+    g.add_argument("--port", type=int, help="port on 127.0.0.1 (default: [wechat].gateway_port)")
+
+    c = sub.add_parser("console", help="chat with the bot in this terminal, through wechaty and the local gateway")
     c.add_argument("--db", help="database file (default: bot.database from config)")
 
     d = sub.add_parser("demo", help="replay a scripted morning of the demo community and print it")
@@ -60,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", type=Path, help="output file (default: orders-FROM-TO.xlsx)")
     ex.add_argument("--community", help="only this community")
     ex.add_argument("--db", help="database file (default: bot.database from config)")
+    _add_migrate_parser(sub)
     backup.add_parsers(sub)
     return p
 
@@ -88,6 +96,12 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
         from bot.listing import print_orders
         return await print_orders(config, args.db or config.bot.database, json_lines=args.json,
                                   status=args.status, community=args.community)
+    if args.command == "run":
+        from bot.serve import run_bot
+        return await run_bot(config, args.db or config.bot.database)
+    if args.command == "gateway":
+        from bot.serve import run_gateway
+        return await run_gateway(config, args.port)
     if args.command == "console":
         from bot.console import run_console
         return await run_console(config, args.db or config.bot.database)
@@ -107,6 +121,8 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
     if args.command == "export":
         return await export_command(config, args.db or config.bot.database, args.start, args.end, args.format,
                                     args.out, args.community)
+    if args.command == "migrate":
+        return await _migrate(args)
     raise AssertionError(args.command)
 
 
@@ -119,4 +135,24 @@ async def _replay(args: argparse.Namespace, config: Config) -> int:
         args.out.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def _add_migrate_parser(sub: argparse._SubParsersAction) -> None:
+    m = sub.add_parser("migrate", help="copy a SQLite file's data into a shared (PostgreSQL) database")
+    m.add_argument("--from", dest="source", required=True, help="the SQLite file: sqlite:///data/linggong.db or a path")
+    m.add_argument("--to", dest="target", required=True, help="the target, e.g. postgresql://linggong@db:5432/linggong")
+
+
+async def _migrate(args: argparse.Namespace) -> int:
+    """Copy idempotently (a progress bar on stderr), then print the per-table count check."""
+    from storage.migrate import MigrationError, migrate
+
+    try:
+        results = await migrate(args.source, args.target, progress=sys.stderr)
+    except MigrationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for r in results:
+        print(f"{r.table:<10} source {r.source:>8}  copied now {r.inserted:>8}  in target {r.target:>8}  ok")
     return 0

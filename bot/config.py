@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from handlers.parse import CategorySpec
+from storage import configured_database
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,12 +24,15 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class WorkerSeed:
+    """A worker as written in config.toml or a roster CSV, before it is stored."""
+
     name: str
     wechat: str
     phone: str
     skills: tuple[str, ...]
     team: str | None
     pledge_date: str | None
+    status: str = "active"
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,24 @@ class OutboxConfig:
     max_attempts: int = 5
 
 
+DM_FALLBACKS = ("market", "none")
+
+
+@dataclass(frozen=True)
+class WechatConfig:
+    """How the bot reaches WeChat: a puppet-service gateway (see docs/wechat.md).
+
+    An empty ``endpoint`` starts the project's local gateway in-process on 127.0.0.1:``gateway_port``.
+    The environment variables WECHATY_PUPPET_SERVICE_ENDPOINT / _TOKEN override endpoint and token.
+    """
+
+    endpoint: str = ""
+    token: str = "linggong-local"
+    gateway_port: int = 8788  # 0 picks a free port
+    dm_fallback: str = "market"  # "market": @ the worker in the market group; "none": only record it
+    watchdog_deadline: float = 30.0  # no sign of life from the gateway for this long -> reconnect
+
+
 @dataclass(frozen=True)
 class FloodConfig:
     """One sender posting more than ``max_per_minute`` messages within a minute is muted for a
@@ -118,6 +140,20 @@ class BotConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """The web pages served from the bot's process: simulator, dashboard, display board, QR ordering.
+
+    An empty ``password`` keeps the staff dashboard closed unless LINGGONG_WEB_PASSWORD is set.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8080  # 0 picks a free port
+    password: str = ""
+    qr_rate_per_hour: int = 5  # QR-code orders accepted per client address per hour
+    public_url: str = "http://127.0.0.1:8080"  # the address printed in QR codes
+
+
+@dataclass(frozen=True)
 class Config:
     bot: BotConfig
     communities: tuple[Community, ...]
@@ -127,6 +163,8 @@ class Config:
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     rankings: RankingConfig = field(default_factory=RankingConfig)
     source: str = "config.toml"
+    wechat: WechatConfig = field(default_factory=WechatConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     flood: FloodConfig = field(default_factory=FloodConfig)
 
     @property
@@ -281,13 +319,14 @@ def parse_config(data: dict[str, Any], source: str = "config.toml") -> Config:
     """Validate a parsed TOML document and build a Config."""
     root = _Reader(source, data, "")
     root.unknown({"bot", "communities", "categories", "dispatch", "privacy", "outbox", "schedule", "rankings",
-                  "flood"})
+                  "wechat", "web", "flood"})
     b = root.sub("bot")
     b.unknown({"name", "timezone", "database", "admins"})
     bot = BotConfig(
         name=b.text("name", "the bot's name", BotConfig.name),
         timezone=b.text("timezone", "a timezone such as Asia/Shanghai", BotConfig.timezone),
-        database=b.text("database", "a file path such as data/linggong.db", BotConfig.database),
+        database=configured_database(  # $LINGGONG_DATABASE overrides the file
+            b.text("database", "a file path such as data/linggong.db or a postgresql:// URL", BotConfig.database)),
         admins=b.texts("admins", "a list of names", (), non_empty=False),
     )
     try:
@@ -336,7 +375,46 @@ def parse_config(data: dict[str, Any], source: str = "config.toml") -> Config:
     if rankings.award_top < 1:
         raise rk.fail("award_top", "must be at least 1")
     return Config(bot, communities, tuple(cats), dispatch, privacy, outbox, rankings, source,
+                  wechat=_wechat(root.sub("wechat")), web=_web(root.sub("web")),
                   flood=_flood(root.sub("flood")))
+
+
+def _wechat(r: _Reader) -> WechatConfig:
+    r.unknown(set(WechatConfig.__dataclass_fields__))
+    endpoint = r.get("endpoint", str, "host:port of a puppet-service gateway, or \"\" for the local one", "")
+    token = r.text("token", "a token in quotes, e.g. \"linggong-local\"", WechatConfig.token)
+    port = r.get("gateway_port", int, "a port number such as 8788", WechatConfig.gateway_port)
+    if not 0 <= port <= 65535:
+        raise r.fail("gateway_port", "expected a port number from 1 to 65535 (0 picks a free one)")
+    fallback = r.text("dm_fallback", f"one of {', '.join(DM_FALLBACKS)}", WechatConfig.dm_fallback)
+    if fallback not in DM_FALLBACKS:
+        raise r.fail("dm_fallback", f"expected \"market\" (@ the worker in the market group) or \"none\" "
+                                    f"(only record it), not {fallback!r}")
+    deadline = r.get("watchdog_deadline", float, "seconds, e.g. 30", WechatConfig.watchdog_deadline)
+    if deadline < 1:
+        raise r.fail("watchdog_deadline", "must be at least 1 second")
+    endpoint = endpoint.strip()
+    if endpoint and ":" not in endpoint.split("://", 1)[-1]:
+        raise r.fail("endpoint", "expected host:port such as 127.0.0.1:8788, or \"\" for the local gateway")
+    return WechatConfig(endpoint=endpoint, token=token, gateway_port=port, dm_fallback=fallback,
+                        watchdog_deadline=deadline)
+
+
+def _web(r: _Reader) -> WebConfig:
+    r.unknown(set(WebConfig.__dataclass_fields__))
+    host = r.text("host", "an address to listen on, e.g. \"127.0.0.1\"", WebConfig.host)
+    port = r.get("port", int, "a port number such as 8080", WebConfig.port)
+    if not 0 <= port <= 65535:
+        raise r.fail("port", "expected a port number from 1 to 65535 (0 picks a free one)")
+    password = r.get("password", str, "a password in quotes (\"\" keeps the dashboard closed)", "")
+    rate = r.get("qr_rate_per_hour", int, "a whole number", WebConfig.qr_rate_per_hour)
+    if rate < 1:
+        raise r.fail("qr_rate_per_hour", "must be at least 1")
+    url = r.text("public_url", "an address such as \"http://192.168.1.10:8080\"", WebConfig.public_url)
+    if not url.startswith(("http://", "https://")) or len(url.split("://", 1)[1].strip("/")) == 0:
+        raise r.fail("public_url", f"expected an address starting with http:// or https://, not {url!r}")
+    return WebConfig(host=host, port=port, password=password, qr_rate_per_hour=rate,
+                     public_url=url.rstrip("/"))
 
 
 def _flood(r: _Reader) -> FloodConfig:

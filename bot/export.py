@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import csv
 import statistics
-import tomllib
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from bot.config import Config
-from bot.render import TEMPLATES_DIR
+from bot.render import load_labels
 from handlers.common import need_of
 from handlers.parse import mask_phone, redact_need_text
 from handlers.textutil import restore_punct
@@ -24,20 +23,20 @@ from storage.repository import Repository
 
 
 def labels() -> dict[str, Any]:
-    return tomllib.loads((TEMPLATES_DIR / "labels.toml").read_text(encoding="utf-8"))
+    return load_labels()
 
 
 def order_rows(orders: list[Order], config: Config) -> list[list[Any]]:
-    status = labels()["status"]
+    status, words = labels()["status"], labels()["words"]
 
     def t(ts: float | None) -> str:
         return datetime.fromtimestamp(ts, config.tz).strftime("%Y-%m-%d %H:%M") if ts is not None else ""
 
     rows = []
     for o in orders:
-        resident = " ".join([o.resident_name, *(mask_phone(p) for p in o.phones)])
+        resident = " ".join([o.resident_name or words["phoned_resident"], *(mask_phone(p) for p in o.phones)])
         rows.append([
-            f"#{o.no}", o.grid, o.category or "", resident, restore_punct(redact_need_text(o.need_text, need_of(o))),
+            f"#{o.no}", o.grid, o.category or words["other_category"], resident, restore_punct(redact_need_text(o.need_text, need_of(o))),
             o.dispatcher or "", o.taker.name if o.taker else "", t(o.dispatched_at), t(o.taken_at),
             round(o.claim_seconds) if o.claim_seconds is not None else "", t(o.done_at),
             o.rating if o.rating is not None else "", status.get(o.status, o.status),

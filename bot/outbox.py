@@ -5,6 +5,11 @@ them, so nothing committed is lost.  This sender takes due messages, keeps a min
 per conversation and a global per-minute cap, retries transient failures with backoff and
 turns a failed direct message into its recorded fallback.  Time comes from the clock, so
 replay and tests pace messages in simulated time.
+
+A transport that is not connected (``NotConnected``) pauses the sender without counting an
+attempt: replies committed during an outage wait for the reconnection instead of failing.
+Delivery is at least once: a send that the network accepted but whose confirmation was
+lost is retried, and a crash between a send and its ``mark_sent`` re-sends that message.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from collections import deque
 from bot.clock import Clock
 from bot.config import OutboxConfig
 from bot.logs import masked
-from bot.transport import SendError, Transport
+from bot.transport import NotConnected, SendError, Transport
 from storage.errors import StorageFault
 from storage.models import OutMessage
 from storage.repository import Repository
@@ -24,11 +29,20 @@ from storage.repository import Repository
 log = logging.getLogger(__name__)
 
 
+OFFLINE_RETRY = 1.0  # seconds the sender waits after the transport reported it is not connected
+
+
 class Outbox:
-    def __init__(self, repo: Repository, transport: Transport, clock: Clock, config: OutboxConfig) -> None:
+    """``dm_fallback``: "market" sends a failed direct message's fallback (usually an @mention in
+    the market group); "none" only records the failure."""
+
+    def __init__(self, repo: Repository, transport: Transport, clock: Clock, config: OutboxConfig,
+                 *, dm_fallback: str = "market") -> None:
         self.repo, self.transport, self.clock, self.config = repo, transport, clock, config
+        self.dm_fallback = dm_fallback
         self._last: dict[str, float] = {}
         self._window: deque[float] = deque()
+        self._offline_until = float("-inf")
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
 
@@ -45,7 +59,7 @@ class Outbox:
             self._window.popleft()
         if len(self._window) >= self.config.per_minute:
             ready = max(ready, self._window[0] + 60)
-        return ready
+        return max(ready, self._offline_until)
 
     async def flush(self) -> float | None:
         """Send every message that may go out now; return when the next one may, or None."""
@@ -66,30 +80,48 @@ class Outbox:
                         busy.add(conversation)
                         next_due = ready if next_due is None else min(next_due, ready)
                         continue
-                    await self._send(message, now)
+                    if not await self._send(message, now):
+                        return self._offline_until
                     sent_any = True
                 if not sent_any:
                     return next_due
 
-    async def _send(self, m: OutMessage, now: float) -> None:
+    async def _send(self, m: OutMessage, now: float) -> bool:
+        """Send one message; False if the transport is not connected (nothing was attempted)."""
         assert m.id is not None
         conversation = self._conversation(m)
+        if m.coalesce_key:
+            # From here on a new late notice must start a new message: mentions merged into
+            # this one while it is on the wire would be marked sent without being sent.
+            async with self.repo.transaction() as tx:
+                mentions = await tx.close_coalescing(m.id)
+            if mentions is None:
+                return True  # no longer pending
+            m.mentions, m.coalesce_key = mentions, None
         try:
             if m.room is not None:
                 await self.transport.send_room(m.room, m.text, tuple(m.mentions))
             else:
                 await self.transport.send_direct(m.contact or "", m.text)
+        except NotConnected as exc:
+            self._offline_until = self.clock.now().timestamp() + OFFLINE_RETRY
+            log.info("outbox: %s; message %s waits for the connection", exc.reason, m.id)
+            return False
         except SendError as exc:
             await self._failed(m, now, exc.reason, exc.permanent)
-            return
+            return True
         except Exception as exc:  # a transport bug must not stop the outbox
             log.exception("outbox: unexpected error sending message %s", m.id)
             await self._failed(m, now, repr(exc), False)
-            return
-        self._last[conversation] = now
-        self._window.append(now)
+            return True
+        # Pace from when the send completed, so the gap seen by the network is never shorter
+        # than min_interval, however long the sends before it in this round took.
+        done = max(now, self.clock.now().timestamp())
+        self._last[conversation] = done
+        self._window.append(done)
         async with self.repo.transaction() as tx:
-            await tx.mark_sent(m.id, now)
+            await tx.mark_sent(m.id, done)
+        return True
 
     async def _failed(self, m: OutMessage, now: float, reason: str, permanent: bool) -> None:
         assert m.id is not None
@@ -101,16 +133,28 @@ class Outbox:
         )
         async with self.repo.transaction() as tx:
             await tx.mark_retry(m.id, reason, now + delay, give_up=give_up)
-            if give_up and m.fallback:
-                fb = m.fallback
+            if not give_up:
+                return
+            fb = m.fallback or {}
+            community = fb.get("community", "")
+            order = f" (order #{fb['order_no']})" if fb.get("order_no") is not None else ""
+            detail = f"outbox {m.id} to {masked(m.contact or m.room or '')}{order}: {masked(reason)}"
+            if m.fallback and self.dm_fallback == "market":
                 await tx.enqueue(OutMessage(text=fb["text"], room=fb.get("room"), contact=fb.get("contact"),
                                             mentions=tuple(fb.get("mentions", ()))), now)
-                await tx.add_event(None, fb.get("community", ""), now, "bot", "dm_fallback",
-                                   f"outbox {m.id}: {reason}")
+                await tx.add_event(None, community, now, "bot", "dm_fallback", detail)
+                log.warning("outbox: message %s undeliverable; fallback sent to %s", m.id, fb.get("room"))
+            else:
+                await tx.add_event(None, community, now, "bot", "send_failed", detail)
+                log.error("outbox: message %s to %s undeliverable (%s); recorded as failed", m.id,
+                          masked(m.room or m.contact or ""), masked(reason))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver in the background until ``stop`` is set (real time)."""
         while not stop.is_set():
+            # Clear before flushing: a wake() that arrives during the flush (a reply committed
+            # after the flush last looked, or stop) must end the wait below at once.
+            self._wake.clear()
             try:
                 next_due = await self.flush()
             except StorageFault as exc:
@@ -122,8 +166,9 @@ class Outbox:
             except Exception:
                 log.exception("outbox: flush failed; retrying in 5 s")
                 next_due = self.clock.now().timestamp() + 5
+            if stop.is_set():
+                break
             timeout = 5.0 if next_due is None else max(0.05, next_due - self.clock.now().timestamp())
-            self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             except asyncio.TimeoutError:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -61,31 +61,18 @@ async def tally(tx: Tx, community: str, start: datetime, end: datetime, *, now: 
     takers = Counter(name for name, _ in taken if name is not None)
     return Tally(
         community=community, start=s, counts=counts,
-        by_category=_most_common(await tx.tally_groups(community, "category", s, e, grid=grid), "其他"),
-        by_grid=_most_common(await tx.tally_groups(community, "grid", s, e, grid=grid), "其他"),
+        by_category=_most_common(await tx.tally_groups(community, "category", s, e, grid=grid)),  # None: not recognised
+        by_grid=_most_common(await tx.tally_groups(community, "grid", s, e, grid=grid)),
         median_claim=_median(claims), slowest_claim=max(claims) if claims else None,
         unclaimed=[{"no": o.no, "age": now.timestamp() - (o.dispatched_at or o.created_at)} for o in waiting],
         top_takers=takers.most_common(5),
     )
 
 
-def _most_common(groups: list[tuple[str | None, int, int]], missing: str) -> list[tuple[str, int]]:
+def _most_common(groups: list[tuple[str | None, int, int]]) -> list[tuple[str | None, int]]:
     """Group counts, most first; ties in the order the groups first appear (by order number), as
     ``Counter(...).most_common()`` over the orders would give them."""
-    merged: dict[str, list[int]] = {}
-    for value, count, first in groups:
-        label = value if value is not None else missing
-        entry = merged.setdefault(label, [0, first])
-        entry[0] += count
-        entry[1] = min(entry[1], first)
-    return [(label, n) for label, (n, _) in sorted(merged.items(), key=lambda kv: (-kv[1][0], kv[1][1]))]
-
-
-def _confirmed(order) -> bool:
-    """The resident confirmed (rated 3 or more), or the follow-up visit passed without a complaint."""
-    if order.rating is not None:
-        return order.rating >= 3
-    return order.followup_sent_at is not None
+    return [(value, count) for value, count, _ in sorted(groups, key=lambda g: (-g[1], g[2]))]
 
 
 @dataclass

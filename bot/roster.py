@@ -9,16 +9,18 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from bot.config import WorkerSeed
+from bot.render import load_labels
 from storage.repository import Repository
 
-COLUMNS = ("姓名", "微信号或昵称", "电话", "技能", "团队", "承诺书日期", "状态")
-STATUS_IN = {"已登记": "active", "正常": "active", "active": "active", "待审核": "pending", "pending": "pending",
-             "停用": "suspended", "suspended": "suspended", "": "active"}
-STATUS_OUT = {"active": "已登记", "pending": "待审核", "suspended": "停用"}
+_LABELS = load_labels()["roster"]  # read-only: column and status names live in templates/labels.toml
+COLUMNS = tuple(_LABELS["columns"])
+STATUS_OUT: dict[str, str] = dict(_LABELS["status_names"])
+STATUS_IN: dict[str, str] = {**{name: key for key, name in STATUS_OUT.items()}, **_LABELS["status_aliases"]}
+SKILL_JOIN = "\u3001"  # the enumeration comma
 _SKILL_SPLIT = re.compile(r"[、,，;；/\s]+")
 
 
@@ -30,18 +32,7 @@ class RosterError(Exception):
         self.problems = problems
 
 
-@dataclass(frozen=True)
-class RosterRow:
-    name: str
-    wechat: str
-    phone: str
-    skills: tuple[str, ...]
-    team: str | None
-    pledge_date: str | None
-    status: str
-
-
-def parse_roster(text: str, categories: set[str], source: str = "roster.csv") -> list[RosterRow]:
+def parse_roster(text: str, categories: set[str], source: str = "roster.csv") -> list[WorkerSeed]:
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     header = next(reader, None)
     if header is None or [h.strip() for h in header][: len(COLUMNS)] != list(COLUMNS):
@@ -54,32 +45,32 @@ def parse_roster(text: str, categories: set[str], source: str = "roster.csv") ->
         cells = [c.strip() for c in cells] + [""] * (len(COLUMNS) - len(cells))
         name, wechat, phone, skills_text, team, pledge, status = cells[: len(COLUMNS)]
         if not name:
-            problems.append(f"{where}: 姓名 is empty")
+            problems.append(f"{where}: {COLUMNS[0]} is empty")
             continue
         if name in seen:
             problems.append(f"{where}: {name} appears twice")
         seen.add(name)
         if not re.fullmatch(r"1[3-9]\d{9}", phone):
-            problems.append(f"{where}: 电话 {phone!r} is not an 11-digit mobile number")
+            problems.append(f"{where}: {COLUMNS[2]} {phone!r} is not an 11-digit mobile number")
         skills = tuple(s for s in _SKILL_SPLIT.split(skills_text) if s)
         unknown = [s for s in skills if s not in categories]
         if unknown:
-            problems.append(f"{where}: 技能 {'、'.join(unknown)} not in the configured categories")
+            problems.append(f"{where}: {COLUMNS[3]} {', '.join(unknown)} not in the configured categories")
         if pledge:
             try:
                 date.fromisoformat(pledge)
             except ValueError:
-                problems.append(f"{where}: 承诺书日期 {pledge!r} must look like 2026-03-01")
+                problems.append(f"{where}: {COLUMNS[5]} {pledge!r} must look like 2026-03-01")
         if status not in STATUS_IN:
-            problems.append(f"{where}: 状态 {status!r} must be one of 已登记, 待审核, 停用")
+            problems.append(f"{where}: {COLUMNS[6]} {status!r} must be one of {', '.join(STATUS_OUT.values())}")
             continue
-        rows.append(RosterRow(name, wechat or name, phone, skills, team or None, pledge or None, STATUS_IN[status]))
+        rows.append(WorkerSeed(name, wechat or name, phone, skills, team or None, pledge or None, STATUS_IN[status]))
     if problems:
         raise RosterError(problems)
     return rows
 
 
-async def import_roster(repo: Repository, community: str, rows: list[RosterRow], now: float) -> dict[str, int]:
+async def import_roster(repo: Repository, community: str, rows: list[WorkerSeed], now: float) -> dict[str, int]:
     counts = {"added": 0, "updated": 0}
     async with repo.transaction() as tx:
         for row in rows:
@@ -103,6 +94,6 @@ async def export_roster(repo: Repository, community: str | None) -> str:
     async with repo.transaction() as tx:
         workers = await tx.list_workers(community)
     for w in workers:
-        writer.writerow([w.name, w.wechat, w.phone, "、".join(w.skills), w.team or "", w.pledge_date or "",
+        writer.writerow([w.name, w.wechat, w.phone, SKILL_JOIN.join(w.skills), w.team or "", w.pledge_date or "",
                          STATUS_OUT[w.status]])
     return out.getvalue()

@@ -20,6 +20,9 @@ class IncomingMessage:
     ``room_id``/``room_topic`` are both None for a direct chat with the bot.
     ``mentions`` holds contact ids that the sender @mentioned (the bot excluded).
     ``quote`` is the text of a quoted (引用) message, if the network gave one.
+    ``source`` says where the message came from when it is not a chat: ``"qr"`` for the web
+    QR-code order form, which posts into a grid group on a resident's behalf.  Intake records
+    it on the order.
     """
 
     id: str
@@ -31,6 +34,7 @@ class IncomingMessage:
     room_topic: str | None = None
     mentions: tuple[str, ...] = ()
     quote: str | None = None
+    source: str = "chat"
 
     @property
     def is_direct(self) -> bool:
@@ -47,6 +51,17 @@ class SendError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
+
+
+class NotConnected(SendError):
+    """The network is not connected right now (e.g. reconnecting); nothing was attempted.
+
+    The outbox waits and tries again without counting an attempt, so an outage of any
+    length never turns committed replies into failures.
+    """
+
+    def __init__(self, reason: str = "not connected") -> None:
+        super().__init__(reason, permanent=False)
 
 
 class Transport(Protocol):

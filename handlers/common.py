@@ -56,7 +56,7 @@ def card(source: Any, order: Order) -> dict[str, Any]:
     ``source`` is anything with the app's ``config`` (a handler Context or the App)."""
     mask = source.config.privacy.mask_in_market
     return {
-        "no": order.no, "category": order.category or "其他", "grid": order.grid,
+        "no": order.no, "category": order.category, "grid": order.grid,
         "location": order.coarse_address if mask else order.address,
         "time_wish": order.time_wish, "budget": order.budget, "reward": order.reward, "note": order.note,
         "text": clip(restore_punct(redact_need_text(order.need_text, need_of(order))) if mask else order.need_text,
@@ -67,7 +67,7 @@ def card(source: Any, order: Order) -> dict[str, Any]:
 def details(order: Order) -> dict[str, Any]:
     """Everything the taker needs: full address and phone (direct message only)."""
     return {
-        "no": order.no, "category": order.category or "其他", "grid": order.grid,
+        "no": order.no, "category": order.category, "grid": order.grid,
         "text": clip(order.need_text, MAX_DETAIL_TEXT),
         "address": order.address, "phones": list(order.phones), "time_wish": order.time_wish,
         "budget": order.budget, "reward": order.reward, "note": order.note, "resident": order.resident_name,
@@ -124,7 +124,8 @@ async def worker_refusal(ctx: Context, worker: Worker | None, order: Order) -> s
 async def announce_taken(ctx: Context, order: Order, worker: Worker, how: str) -> None:
     """Tell the market who took it, give the taker the details, tell the resident who is coming."""
     order.taker = worker
-    data = dict(no=order.no, worker=worker_public(worker), seconds=order.claim_seconds, how=how)
+    data = dict(no=order.no, worker=worker_public(worker), seconds=order.claim_seconds, how=how,
+                proxy=order.source == "proxy")
     ctx.to_room(ctx.market_room(), "taken_market", mentions=(worker.wechat,), **data)
     fallback = Reply("dm_fallback", {"no": order.no, "grid": order.grid}, room=ctx.market_room(),
                      mentions=(worker.wechat,))

@@ -39,7 +39,7 @@ async def create_order(ctx: Context, need: Need, *, source: str, grid: str, room
 async def post_need(ctx: Context, cmd: PostNeed) -> None:
     if ctx.in_grid:
         assert ctx.room is not None and ctx.room.grid is not None
-        await create_order(ctx, cmd.need, source="chat", grid=ctx.room.grid.name, room=ctx.room.key,
+        await create_order(ctx, cmd.need, source=ctx.msg.source, grid=ctx.room.grid.name, room=ctx.room.key,
                            resident_id=ctx.msg.sender_id, resident_name=ctx.sender)
     elif cmd.explicit:
         ctx.reply("refuse", reason="post_in_grid")
@@ -56,7 +56,7 @@ async def proxy_post(ctx: Context, cmd: ProxyPost) -> None:
         grids = ctx.community.staff_grids(ctx.msg.sender_id, ctx.sender) or list(ctx.community.grids)
         grid, room = grids[0], grids[0].groups[0]
     await create_order(ctx, cmd.need, source="proxy", grid=grid.name, room=room,
-                       resident_id=ctx.msg.sender_id, resident_name="电话求助居民", posted_by=ctx.sender)
+                       resident_id=ctx.msg.sender_id, resident_name="", posted_by=ctx.sender)
 
 
 ROUTES = {PostNeed: post_need, ProxyPost: proxy_post}

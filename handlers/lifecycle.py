@@ -5,18 +5,25 @@ from __future__ import annotations
 from handlers.base import Context
 from handlers.commands import Complete, Rate, Release
 from handlers.common import is_worker_of, load_order, post_card
+from storage.models import Order
 
 
-async def complete(ctx: Context, cmd: Complete) -> None:
-    if (order := await load_order(ctx, cmd.no)) is None:
-        return
-    staff = ctx.is_staff()
-    if not staff and not is_worker_of(await ctx.worker(), order):
+async def _taken_by_sender(ctx: Context, no: int) -> Order | None:
+    """The order if it is taken and the sender is its taker or staff; otherwise reply why not."""
+    if (order := await load_order(ctx, no)) is None:
+        return None
+    if not ctx.is_staff() and not is_worker_of(await ctx.worker(), order):
         ctx.reply("refuse", reason="not_taker", no=order.no)
-        return
+        return None
     if order.status != "taken":
         ctx.reply("refuse", reason="not_taken" if order.status in ("posted", "dispatched")
                   else f"already_{order.status}", no=order.no)
+        return None
+    return order
+
+
+async def complete(ctx: Context, cmd: Complete) -> None:
+    if (order := await _taken_by_sender(ctx, cmd.no)) is None:
         return
     await ctx.tx.update_order(order.id, {"status": "done", "done_at": ctx.ts}, expect_status=("taken",))
     await ctx.audit(order, "done", "")
@@ -28,14 +35,7 @@ async def complete(ctx: Context, cmd: Complete) -> None:
 
 
 async def release(ctx: Context, cmd: Release) -> None:
-    if (order := await load_order(ctx, cmd.no)) is None:
-        return
-    if not ctx.is_staff() and not is_worker_of(await ctx.worker(), order):
-        ctx.reply("refuse", reason="not_taker", no=order.no)
-        return
-    if order.status != "taken":
-        ctx.reply("refuse", reason="not_taken" if order.status in ("posted", "dispatched")
-                  else f"already_{order.status}", no=order.no)
+    if (order := await _taken_by_sender(ctx, cmd.no)) is None:
         return
     previous = order.taker
     await ctx.tx.update_order(order.id, {"status": "dispatched", "taker_id": None, "taken_at": None,

@@ -1,16 +1,54 @@
 """Storage: models, the Repository protocol, migrations and backends."""
 
+from __future__ import annotations
+
+import os
+
 from storage.models import Event, Order, OutMessage, Worker
 from storage.repository import Repository, Tx
 
-__all__ = ["Event", "Order", "OutMessage", "Repository", "Tx", "Worker", "open_repository"]
+__all__ = ["DATABASE_ENV", "Event", "Order", "OutMessage", "Repository", "Tx", "Worker", "backend_of",
+           "configured_database", "open_repository"]
+
+DATABASE_ENV = "LINGGONG_DATABASE"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+SQLITE_SCHEME = "sqlite:///"
+
+
+def configured_database(configured: str) -> str:
+    """The database the deployment uses: ``$LINGGONG_DATABASE`` if set, else ``configured``.
+
+    The environment variable overrides ``[bot] database`` in config.toml, so one config file
+    serves a SQLite test machine and a PostgreSQL deployment (e.g. from a systemd unit:
+    ``Environment=LINGGONG_DATABASE=postgresql://linggong@db/linggong``).  A ``--db`` given
+    on the command line is explicit and still wins over both.
+    """
+    return os.environ.get(DATABASE_ENV) or configured
+
+
+def backend_of(database: str) -> str:
+    """``"postgresql"`` for a ``postgresql://`` or ``postgres://`` URL, else ``"sqlite"``."""
+    return "postgresql" if database.startswith(POSTGRES_SCHEMES) else "sqlite"
 
 
 async def open_repository(database: str) -> Repository:
-    """Open the backend named by ``database`` (a path or ``sqlite:///path``) and migrate it."""
-    from storage.sqlite import SqliteRepository
+    """Open the backend named by ``database`` and migrate it.
 
-    path = database.removeprefix("sqlite:///") if database.startswith("sqlite:///") else database
-    repo = SqliteRepository(path)
+    - ``data/linggong.db`` or ``sqlite:///data/linggong.db`` (``sqlite:////abs/path`` for an
+      absolute path): the SQLite file, the default for one community on one machine;
+    - ``postgresql://user@host:5432/db`` or ``postgres://…``: a shared PostgreSQL; asyncpg
+      passes extra query parameters on as server settings (``?search_path=linggong``).
+
+    The caller resolves the configured value with ``configured_database`` (which applies
+    ``$LINGGONG_DATABASE``); this function opens exactly what it is given.
+    """
+    if backend_of(database) == "postgresql":
+        from storage.postgres import PostgresRepository
+
+        repo: Repository = PostgresRepository(database)
+    else:
+        from storage.sqlite import SqliteRepository
+
+        repo = SqliteRepository(database.removeprefix(SQLITE_SCHEME))
     await repo.open()
     return repo

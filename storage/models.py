@@ -9,6 +9,14 @@ from typing import Any
 ACTIVE = ("dispatched", "taken")
 
 
+def _floats(data: dict[str, Any], names: tuple[str, ...]) -> None:
+    """Times are float seconds whatever the driver hands back (SQLite's RETURNING gives the
+    value before REAL affinity, so an int written comes back as an int)."""
+    for name in names:
+        if data.get(name) is not None:
+            data[name] = float(data[name])
+
+
 @dataclass
 class Worker:
     id: int
@@ -26,7 +34,12 @@ class Worker:
     def from_row(cls, row: dict[str, Any]) -> "Worker":
         data = dict(row)
         data["skills"] = tuple(json.loads(data["skills"] or "[]"))
+        _floats(data, ("registered_at",))
         return cls(**data)
+
+
+ORDER_FLOATS = ("created_at", "dispatched_at", "taken_at", "done_at", "cancelled_at", "rated_at", "escalated_at",
+                "stale_reminded_at", "followup_sent_at")
 
 
 @dataclass
@@ -72,6 +85,7 @@ class Order:
         names = {f.name for f in fields(cls)} - {"taker"}
         data = {k: v for k, v in row.items() if k in names}
         data["phones"] = tuple(json.loads(data["phones"] or "[]"))
+        _floats(data, ORDER_FLOATS)
         return cls(**data)
 
     @property

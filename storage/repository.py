@@ -1,8 +1,10 @@
 """The Repository protocol: what the app needs from storage, whatever the backend.
 
 All reads and writes happen inside ``async with repo.transaction() as tx``; a transaction
-either applies completely or not at all.  Backends serialise write transactions (SQLite:
-one write connection) and decide claims with one conditional update.
+either applies completely or not at all.  Both backends (``storage.sqlite``: one write
+connection; ``storage.postgres``: a pool shared by several bot processes at READ COMMITTED)
+run the same statements from ``storage.sqltx``, where every decision (a claim, an order
+number, a report's run) is one conditional UPDATE or INSERT ... ON CONFLICT.
 """
 
 from __future__ import annotations
@@ -88,6 +90,10 @@ class Tx(Protocol):
         """Add a message to the outbox; a pending message with the same coalesce key absorbs it."""
 
     async def pending_outbox(self, now: float, limit: int = 50) -> list[OutMessage]: ...
+    async def close_coalescing(self, message_id: int) -> tuple[str, ...] | None:
+        """Stop a pending message from absorbing later ones (it is about to be sent); return its
+        mentions as they are now, or None if it is no longer pending."""
+
     async def mark_sent(self, message_id: int, at: float) -> None: ...
     async def mark_retry(self, message_id: int, error: str, next_at: float, *, give_up: bool) -> None: ...
     async def outbox_rows(self) -> list[dict[str, Any]]: ...

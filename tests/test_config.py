@@ -52,3 +52,48 @@ def test_bad_config_names_the_key(mutate, message):
     with pytest.raises(ConfigError) as err:
         parse_config(data)
     assert str(err.value).startswith(message)
+
+
+def test_wechat_section_defaults_and_demo_values():
+    config = parse_config(demo())
+    assert config.wechat.endpoint == "" and config.wechat.token == "linggong-local"
+    assert (config.wechat.gateway_port, config.wechat.dm_fallback, config.wechat.watchdog_deadline) == (8788, "market", 30)
+    data = demo()
+    data.pop("wechat")
+    assert parse_config(data).wechat == parse_config(demo()).wechat
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"dm_fallback": "email"}, "config.toml: wechat.dm_fallback: expected \"market\""),
+        ({"gateway_port": 70000}, "config.toml: wechat.gateway_port: expected a port number"),
+        ({"gateway_port": "8788"}, "config.toml: wechat.gateway_port: expected a port number"),
+        ({"watchdog_deadline": 0}, "config.toml: wechat.watchdog_deadline: must be at least 1"),
+        ({"endpoint": "gateway.example"}, "config.toml: wechat.endpoint: expected host:port"),
+        ({"token": ""}, "config.toml: wechat.token: must not be empty"),
+        ({"endpont": "x:1"}, "config.toml: wechat.endpont: unknown key"),
+    ],
+    ids=["fallback", "port-range", "port-text", "deadline", "endpoint", "token", "typo"],
+)
+def test_bad_wechat_values_name_the_key(values, message):
+    data = demo()
+    data["wechat"].update(values)
+    with pytest.raises(ConfigError) as err:
+        parse_config(data)
+    assert str(err.value).startswith(message)
+
+
+def test_environment_overrides_the_wechat_section():
+    from dataclasses import replace
+
+    from bot.runtime import Connection, connection_settings, timings_for
+
+    config = parse_config(demo())
+    assert connection_settings(config, {}) == Connection(None, "linggong-local", "local gateway")
+    configured = replace(config, wechat=replace(config.wechat, endpoint="10.0.0.2:8788", token="t1"))
+    assert connection_settings(configured, {}) == Connection("10.0.0.2:8788", "t1", "config")
+    env = {"WECHATY_PUPPET_SERVICE_ENDPOINT": "127.0.0.1:9001", "WECHATY_PUPPET_SERVICE_TOKEN": "t2"}
+    assert connection_settings(configured, env) == Connection("127.0.0.1:9001", "t2", "environment")
+    timings = timings_for(replace(config, wechat=replace(config.wechat, watchdog_deadline=6)))
+    assert (timings.event_deadline, timings.ding_interval) == (6, 2)

@@ -15,6 +15,7 @@ import pytest
 
 from bot.reports import RankRow, Tally, period_bounds, ranking, tally
 from storage.sqlite import SqliteRepository
+from tests.test_storage import pg_url, repo  # noqa: F401  (fixtures: both backends run the comparison)
 
 COMMUNITIES = {"A": ["一网格", "二网格", "三网格"], "B": ["北网格"]}
 CATEGORIES = ["搬家配送", "家电水电维修", "家政护工保洁", None, "其他"]
@@ -37,7 +38,7 @@ async def reference_tally(tx, community, start, end, *, now, grid=None) -> Tally
     takers = Counter(o.taker.name for o in taken if o.taker is not None)
     return Tally(
         community=community, start=s, counts=counts,
-        by_category=Counter(o.category or "其他" for o in posted).most_common(),
+        by_category=Counter(o.category for o in posted).most_common(),
         by_grid=Counter(o.grid for o in posted).most_common(),
         median_claim=_median(claims), slowest_claim=max(claims) if claims else None,
         unclaimed=[{"no": o.no, "age": now.timestamp() - (o.dispatched_at or o.created_at)} for o in waiting],
@@ -112,33 +113,28 @@ async def random_history(tx, rng: random.Random, now: datetime) -> None:
 
 
 @pytest.mark.parametrize("seed", range(8), ids=[f"history-{s}" for s in range(8)])
-async def test_reports_match_the_order_by_order_computation(tmp_path, config, seed):
-    repo = SqliteRepository(str(tmp_path / "reports.db"))
-    await repo.open()
+async def test_reports_match_the_order_by_order_computation(repo, config, seed):  # noqa: F811
     now = datetime(2026, 11, 23, 20, 0, tzinfo=config.tz)
     rng = random.Random(seed)
     async with repo.transaction() as tx:
         await random_history(tx, rng, now)
-    try:
-        async with repo.transaction() as tx:
-            for community, grids in COMMUNITIES.items():
-                for day in range(15):
-                    moment = now - timedelta(days=day)
-                    start, end = period_bounds(moment, "day")
-                    for grid in (None, *grids):
-                        got = await tally(tx, community, start, end, now=now, grid=grid)
-                        want = await reference_tally(tx, community, start, end, now=now, grid=grid)
-                        assert got == want, (community, day, grid)
-                for period in ("day", "week", "month", "year"):
-                    start, end = period_bounds(now, period)
-                    for confirmed_only in (False, True):
-                        for limit in (3, 10, 100):
-                            got = await ranking(tx, community, start, end, limit=limit, confirmed_only=confirmed_only)
-                            want = await reference_ranking(tx, community, start, end, limit=limit,
-                                                           confirmed_only=confirmed_only)
-                            assert got == want, (community, period, confirmed_only)
-    finally:
-        await repo.close()
+    async with repo.transaction() as tx:
+        for community, grids in COMMUNITIES.items():
+            for day in range(15):
+                moment = now - timedelta(days=day)
+                start, end = period_bounds(moment, "day")
+                for grid in (None, *grids):
+                    got = await tally(tx, community, start, end, now=now, grid=grid)
+                    want = await reference_tally(tx, community, start, end, now=now, grid=grid)
+                    assert got == want, (community, day, grid)
+            for period in ("day", "week", "month", "year"):
+                start, end = period_bounds(now, period)
+                for confirmed_only in (False, True):
+                    for limit in (3, 10, 100):
+                        got = await ranking(tx, community, start, end, limit=limit, confirmed_only=confirmed_only)
+                        want = await reference_ranking(tx, community, start, end, limit=limit,
+                                                       confirmed_only=confirmed_only)
+                        assert got == want, (community, period, confirmed_only)
 
 
 async def test_report_queries_use_the_indexes(tmp_path):

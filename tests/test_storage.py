@@ -1,21 +1,90 @@
-"""The Repository contract.  Every backend runs this same class (see ``backend`` fixture)."""
+"""The Repository contract.  Every backend runs this same class (see the ``repo`` fixture).
+
+The PostgreSQL variants use the server at ``$LINGGONG_TEST_PG_URL``; without it they are
+skipped, except under ``CI=true`` where a missing or unreachable server fails them.  Each
+test gets a fresh schema of its own (dropped afterwards), so runs may repeat and overlap.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
 
+import asyncpg
 import pytest
 
+from bot.config import load_config
+from storage import DATABASE_ENV, backend_of, open_repository
+from storage.migrations import for_dialect, load_migrations
 from storage.models import OutMessage
+from storage.postgres import PostgresRepository
 from storage.sqlite import SqliteRepository
 
+PG_URL_ENV = "LINGGONG_TEST_PG_URL"
 
-@pytest.fixture(params=["sqlite"])
+
+async def _probe(url: str) -> None:
+    conn = await asyncpg.connect(url, timeout=5)
+    await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """The test server's URL, or a skip (a failure under CI=true) naming the variable."""
+    url = os.environ.get(PG_URL_ENV)
+    reason = None
+    if not url:
+        reason = f"PostgreSQL tests need {PG_URL_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/test)"
+    else:
+        with ThreadPoolExecutor(1) as pool:  # its own event loop, apart from the tests' loops
+            try:
+                pool.submit(asyncio.run, _probe(url)).result()
+            except Exception as exc:  # refused, unknown host or database, bad URL, timeout
+                reason = f"PostgreSQL at {PG_URL_ENV}={url} is unreachable: {exc}"
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI=true: the PostgreSQL variants must run)")
+        pytest.skip(reason)
+    return url
+
+
+@asynccontextmanager
+async def pg_schema(url: str) -> AsyncIterator[dict[str, str]]:
+    """A fresh, randomly named schema; yields server settings that put it first on the search path."""
+    name = f"lg_test_{secrets.token_hex(6)}"
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f"CREATE SCHEMA {name}")
+        yield {"search_path": name}
+    finally:
+        await conn.execute(f"SET client_min_messages = warning; DROP SCHEMA IF EXISTS {name} CASCADE")
+        await conn.close()
+
+
+@pytest.fixture
+async def pg_settings(pg_url):
+    async with pg_schema(pg_url) as settings:
+        yield settings
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
 async def repo(request, tmp_path):
-    backend = SqliteRepository(str(tmp_path / "contract.db"))
-    await backend.open()
-    yield backend
-    await backend.close()
+    if request.param == "sqlite":
+        backend = SqliteRepository(str(tmp_path / "contract.db"))
+        await backend.open()
+        yield backend
+        await backend.close()
+        return
+    url = request.getfixturevalue("pg_url")
+    async with pg_schema(url) as settings:
+        backend = PostgresRepository(url, server_settings=settings)
+        await backend.open()
+        yield backend
+        await backend.close()
 
 
 def order_values(community: str, no: int, **extra):
@@ -93,6 +162,17 @@ class TestRepositoryContract:
             await tx.enqueue(OutMessage("late", room="m", mentions=("c",), coalesce_key="k"), 12.0)
             assert len(await tx.pending_outbox(20.0)) == 2
 
+    async def test_a_message_about_to_be_sent_absorbs_nothing_more(self, repo):
+        async with repo.transaction() as tx:
+            await tx.enqueue(OutMessage("late", room="m", mentions=("a",), coalesce_key="k"), 1.0)
+            (m,) = await tx.pending_outbox(10.0)
+            await tx.enqueue(OutMessage("late", room="m", mentions=("b",), coalesce_key="k"), 2.0)
+            assert await tx.close_coalescing(m.id) == ("a", "b")
+            await tx.enqueue(OutMessage("late", room="m", mentions=("c",), coalesce_key="k"), 3.0)
+            await tx.mark_sent(m.id, 4.0)
+            assert await tx.close_coalescing(m.id) is None
+            assert [p.mentions for p in await tx.pending_outbox(10.0)] == [("c",)]
+
     async def test_outbox_retry_and_give_up(self, repo):
         async with repo.transaction() as tx:
             await tx.enqueue(OutMessage("hi", contact="x"), 1.0)
@@ -123,6 +203,65 @@ class TestRepositoryContract:
         assert [e.kind for e in events] == ["posted", "dispatched"]
 
 
+    async def test_job_runs_once_per_period(self, repo):
+        async with repo.transaction() as tx:
+            assert await tx.claim_job_run("daily_tally", "A", "2026-11-23", 10.0, 11.0, False)
+            assert not await tx.claim_job_run("daily_tally", "A", "2026-11-23", 10.0, 12.0, True)
+            assert await tx.claim_job_run("daily_tally", "B", "2026-11-23", 10.0, 12.0, True)
+            runs = await tx.job_runs("daily_tally")
+        assert [(r["community"], r["ran_at"], r["late"]) for r in runs] == [("A", 11.0, 0), ("B", 12.0, 1)]
+
+    async def test_meta(self, repo):
+        async with repo.transaction() as tx:
+            assert await tx.get_meta("first_start") is None
+            await tx.set_meta("first_start", "1.5")
+            await tx.set_meta("first_start", "2.5")
+            assert await tx.get_meta("first_start") == "2.5"
+
+    async def test_types_match_the_models(self, repo):
+        async with repo.transaction() as tx:
+            w = await tx.add_worker(worker_values("甲", registered_at=5))
+            order = await tx.insert_order(order_values("A", 1, created_at=1000, rating=4))
+            await tx.update_order(order.id, {"dispatched_at": 1001.25, "escalation_level": 2})
+            again = await tx.get_order_by_id(order.id)
+            await tx.enqueue(OutMessage("hi", room="m", fallback={"room": "g", "text": "x"}), 3)
+            (out,) = await tx.pending_outbox(3.0)
+        assert isinstance(w.id, int) and isinstance(w.registered_at, float)
+        assert isinstance(again.created_at, float) and again.dispatched_at == 1001.25
+        assert isinstance(again.no, int) and again.rating == 4 and again.escalation_level == 2
+        assert out.fallback == {"room": "g", "text": "x"} and isinstance(out.created_at, float)
+
+    async def test_orders_sort_by_code_point_across_communities(self, repo):
+        async with repo.transaction() as tx:
+            for community in ("茅草西社区", "洗马社区", "Zunyi", "a"):
+                await tx.insert_order(order_values(community, 1))
+            await tx.insert_order(order_values("洗马社区", 2))
+            found = [(o.community, o.no) for o in await tx.find_orders()]
+        assert found == sorted(found)
+
+
+def test_postgres_spelling_of_the_migrations():
+    sql = for_dialect("CREATE TABLE t (id INTEGER PRIMARY KEY, n integer, at REAL, b BLOB, "
+                      "note TEXT DEFAULT 'INTEGER REAL'); -- REAL stays in comments\n", "postgresql")
+    assert sql == ("CREATE TABLE t (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, n BIGINT, "
+                   "at DOUBLE PRECISION, b BYTEA, note TEXT DEFAULT 'INTEGER REAL'); -- REAL stays in comments\n")
+    assert for_dialect("CREATE TABLE t (x REAL);", "sqlite") == "CREATE TABLE t (x REAL);"
+
+
+def test_dialect_blocks():
+    text = "A;\n-- dialect: postgresql\nB;\n-- dialect: sqlite\nC;\n-- dialect: all\nD;\n"
+    assert for_dialect(text, "postgresql") == "A;\nB;\nD;\n"
+    assert for_dialect(text, "sqlite") == "A;\nC;\nD;\n"
+    with pytest.raises(ValueError):
+        for_dialect("-- dialect: mysql\n", "sqlite")
+
+
+def test_every_migration_has_both_spellings():
+    sqlite, postgres = load_migrations("sqlite"), load_migrations("postgresql")
+    assert [n for n, _, _ in sqlite] == [n for n, _, _ in postgres] == list(range(1, len(sqlite) + 1))
+    assert all(" REAL" not in sql.split("--")[0] for _, _, sql in postgres)
+
+
 async def test_sqlite_migrations_are_recorded(tmp_path):
     repo = SqliteRepository(str(tmp_path / "m.db"))
     await repo.open()
@@ -131,3 +270,37 @@ async def test_sqlite_migrations_are_recorded(tmp_path):
             (version,) = await cur.fetchone()
     await repo.close()
     assert version >= 1
+
+
+async def test_postgres_migrations_are_recorded(pg_url, pg_settings):
+    repo = PostgresRepository(pg_url, server_settings=pg_settings)
+    await repo.open()
+    async with repo.transaction() as tx:
+        rows = await tx.fetch_all("SELECT version, name FROM schema_version ORDER BY version")
+    await repo.close()
+    again = PostgresRepository(pg_url, server_settings=pg_settings)
+    await again.open()
+    await again.close()
+    assert [(r["version"], r["name"]) for r in rows] == [(n, name) for n, name, _ in load_migrations()]
+    assert repo.applied == [n for n, _, _ in load_migrations()] and again.applied == []
+
+
+async def test_open_repository_picks_the_backend_from_the_url(tmp_path, monkeypatch):
+    assert [backend_of(u) for u in ("data/x.db", "sqlite:///data/x.db", "postgres://h/db", "postgresql://h/db")] \
+        == ["sqlite", "sqlite", "postgresql", "postgresql"]
+    repo = await open_repository(f"sqlite:///{tmp_path / 'x.db'}")
+    await repo.close()
+    assert isinstance(repo, SqliteRepository) and (tmp_path / "x.db").is_file()
+    monkeypatch.setenv(DATABASE_ENV, "postgresql://linggong@db/linggong")
+    assert load_config().bot.database == "postgresql://linggong@db/linggong"
+    monkeypatch.delenv(DATABASE_ENV)
+    assert load_config().bot.database == "data/linggong.db"
+
+
+async def test_open_repository_opens_postgres(pg_url, tmp_path):
+    async with pg_schema(pg_url) as settings:
+        repo = await open_repository(pg_url + ("&" if "?" in pg_url else "?") + f"search_path={settings['search_path']}")
+        async with repo.transaction() as tx:
+            assert await tx.next_order_no("A") == 1
+        await repo.close()
+    assert isinstance(repo, PostgresRepository)

@@ -1,0 +1,281 @@
+"""The bot as it runs for real: storage, the app, WeChat through wechaty, the outbox, the scheduler.
+
+``linggong run``, ``linggong console`` and the end-to-end tests all start the bot through
+``BotRuntime``, so the production path (the real wechaty client talking gRPC to a
+puppet-service gateway) is the one every demo and test exercises.
+
+With no gateway endpoint configured (``[wechat].endpoint = ""`` and no
+``WECHATY_PUPPET_SERVICE_ENDPOINT``) the runtime first starts the project's local gateway,
+a simulated WeChat built from config.toml, on 127.0.0.1:``[wechat].gateway_port``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from bot.app import App
+from bot.clock import Clock, SystemClock
+from bot.config import Config
+from bot.directory import Directory
+from bot.gateway import Gateway, world_from_config
+from bot.scheduler import build_jobs, catch_up, start_realtime
+from bot.wechaty_adapter import ENDPOINT_ENV, TOKEN_ENV, WechatyBot, WechatyTransport
+from bot.transport import IncomingMessage
+from bot.wechaty_support import ReadyInfo, RecentIds, Timings
+from storage import Repository, open_repository
+
+WEB_START_TIMEOUT = 15.0
+log = logging.getLogger("linggong.run")
+
+LOCAL_HOST = "127.0.0.1"
+GATEWAY_HEARTBEAT = 15.0  # seconds between the local gateway's heartbeat events, as real gateways send
+STOP_GRACE = 5.0  # seconds the outbox sender gets to finish its current send at shutdown
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where the bot connects: ``endpoint`` None means 'start the local gateway'."""
+
+    endpoint: str | None
+    token: str
+    source: str  # what decided the endpoint: "environment", "config" or "local gateway"
+
+
+def connection_settings(config: Config, environ: Mapping[str, str] | None = None) -> Connection:
+    """The gateway endpoint and token: environment variables first, then ``[wechat]``."""
+    environ = os.environ if environ is None else environ
+    token = environ.get(TOKEN_ENV, "").strip() or config.wechat.token
+    env_endpoint = environ.get(ENDPOINT_ENV, "").strip()
+    if env_endpoint:
+        return Connection(env_endpoint, token, "environment")
+    if config.wechat.endpoint:
+        return Connection(config.wechat.endpoint, token, "config")
+    return Connection(None, token, "local gateway")
+
+
+def timings_for(config: Config, base: Timings | None = None) -> Timings:
+    """The adapter's timings with the configured watchdog deadline (dings well inside it)."""
+    base = base or Timings()
+    deadline = config.wechat.watchdog_deadline
+    return replace(base, event_deadline=deadline, ding_interval=min(base.ding_interval, deadline / 3))
+
+
+class BotRuntime:
+    """Starts and stops everything ``linggong run`` needs, in order, logging each step.
+
+    ``send=False`` leaves the outbox sender off (replies stay committed in the outbox);
+    ``scheduler=False`` leaves the scheduled jobs off.  Both are for tests.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        database: str,
+        *,
+        environ: Mapping[str, str] | None = None,
+        timings: Timings | None = None,
+        clock: Clock | None = None,
+        send: bool = True,
+        scheduler: bool = True,
+        web: bool = True,
+        web_password: str | None = None,
+    ) -> None:
+        self.config = config
+        self.database = database
+        self.connection = connection_settings(config, environ)
+        self.timings = timings or timings_for(config)
+        self.clock: Clock = clock or SystemClock(config.tz)
+        self.send = send
+        self.with_scheduler = scheduler
+        self.with_web = web
+        self.web_password = web_password
+        self.web_app: Any = None
+        self.web_url: str | None = None
+        self._web_shutdown = asyncio.Event()
+        self._web_task: asyncio.Task[None] | None = None
+        self.repo: Repository | None = None
+        self.app: App | None = None
+        self.gateway: Gateway | None = None
+        self.bot: WechatyBot | None = None
+        self.transport = WechatyTransport()
+        self._stop_sending = asyncio.Event()
+        self._sender: asyncio.Task[None] | None = None
+        self._scheduler: Any = None
+        self._stopped = False
+        self._handled = RecentIds()
+        self._handled_changed = asyncio.Event()
+
+    @property
+    def endpoint(self) -> str:
+        if self.gateway is not None:
+            return self.gateway.endpoint
+        assert self.connection.endpoint is not None
+        return self.connection.endpoint
+
+    async def start(self) -> None:
+        """Open the database, start the gateway if local, connect, start sending and the jobs.
+
+        Returns without waiting for the WeChat login (a real account may need a QR scan);
+        use :meth:`wait_ready` for that.
+        """
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        log.info("opening database %s", self.database)
+        self.repo = await open_repository(self.database)
+        self.app = App(self.config, self.repo, self.clock, self.transport)
+        await self.app.setup()
+        if self.connection.endpoint is None:
+            world = world_from_config(self.config)
+            self.gateway = Gateway(world, LOCAL_HOST, self.config.wechat.gateway_port,
+                                   heartbeat_interval=GATEWAY_HEARTBEAT)
+            try:
+                await self.gateway.start()
+            except OSError as exc:
+                self.gateway = None
+                raise OSError(f"cannot start the local gateway on {LOCAL_HOST}:{self.config.wechat.gateway_port}"
+                              f" ({exc.strerror or exc}); is another linggong running? "
+                              "Set [wechat].gateway_port to a free port") from None
+            log.info("local gateway (simulated WeChat: %d contacts, %d groups) listening on %s",
+                     len(world.contacts), len(world.rooms), self.gateway.endpoint)
+        log.info("connecting the wechaty client to %s (%s)", self.endpoint, self.connection.source)
+        data_dir = str(Path(self.database).resolve().parent) if self.database != ":memory:" else "data"
+        self.bot = WechatyBot(
+            self._process, Directory(self.config).group_keys, self.endpoint, self.connection.token,
+            on_ready=self._ready, on_disconnect=self._disconnected, timings=self.timings, data_dir=data_dir,
+            tz=self.config.tz, transport=self.transport, logger=logging.getLogger("linggong.wechaty"),
+        )
+        self.bot.start()
+        if self.send:
+            self._sender = asyncio.create_task(self.app.outbox.run(self._stop_sending), name="outbox-sender")
+            log.info("outbox sender started (per conversation every %.2gs, at most %d a minute)",
+                     self.config.outbox.min_interval, self.config.outbox.per_minute)
+        else:
+            log.info("outbox sender not started: replies stay in the outbox")
+        if self.with_scheduler:
+            jobs = build_jobs(self.config)
+            await catch_up(self.app, jobs)
+            self._scheduler = start_realtime(self.app, jobs)
+            log.info("scheduler started: %d jobs", len(jobs))
+        if self.with_web:
+            await self._start_web()
+
+    async def _start_web(self) -> None:
+        """Serve the web pages (simulator with a local gateway, dashboard, board, QR ordering)."""
+        from bot.web import create_web_app, open_listener, serve_web
+
+        assert self.app is not None
+        host, port = self.config.web.host, self.config.web.port
+        try:
+            sock = open_listener(host, port)
+        except OSError as exc:
+            raise OSError(f"cannot serve the web pages on {host}:{port} ({exc.strerror or exc}); "
+                          "set [web].port to a free port") from None
+        self.web_app = create_web_app(self.app, gateway=self.gateway, password=self.web_password)
+        port = sock.getsockname()[1]
+        self._web_task = asyncio.create_task(serve_web(self.web_app, host, port, self._web_shutdown, sock=sock),
+                                             name="web")
+        serving = asyncio.ensure_future(self.web_app.extensions["linggong_serving"].wait())
+        done, _ = await asyncio.wait({self._web_task, serving}, timeout=WEB_START_TIMEOUT,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if serving not in done:
+            serving.cancel()
+            if self._web_task in done:
+                self._web_task.result()  # raises what stopped the server
+            raise RuntimeError("the web server did not start")
+        self.web_url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+        log.info("web pages at %s", self.web_url)
+
+    async def wait_ready(self, timeout: float | None = None) -> ReadyInfo:
+        """Wait until the bot is logged in with its groups resolved."""
+        assert self.bot is not None, "start() first"
+        return await self.bot.wait_ready(timeout)
+
+    async def _process(self, msg: IncomingMessage) -> None:
+        assert self.app is not None
+        try:
+            await self.app.process(msg)
+        finally:
+            self._handled.add(msg.id)
+            self._handled_changed.set()
+            self._handled_changed = asyncio.Event()
+
+    async def wait_handled(self, message_id: str, timeout: float) -> None:
+        """Wait until the app has handled message ``message_id`` (console and tests)."""
+        async with asyncio.timeout(timeout):
+            while message_id not in self._handled:
+                await self._handled_changed.wait()
+
+    async def wait_outbox_idle(self, timeout: float, poll: float = 0.02) -> None:
+        """Wait until no outbox message is due (everything due has been sent or given up)."""
+        assert self.app is not None and self.repo is not None
+        async with asyncio.timeout(timeout):
+            while True:
+                async with self.repo.transaction() as tx:
+                    due = await tx.pending_outbox(self.clock.now().timestamp(), limit=1)
+                if not due:
+                    return
+                await asyncio.sleep(poll)
+
+    def _ready(self, info: ReadyInfo) -> None:
+        log.info("WeChat ready (login %d) as %s: %d of %d groups found%s", info.login_count, info.self_name,
+                 len(info.rooms), len(info.rooms) + len(info.missing),
+                 f"; missing: {', '.join(info.missing)}" if info.missing else "")
+        if self.app is not None:
+            self.app.outbox.wake()  # replies held during the outage go out now
+
+    def _disconnected(self, reason: str) -> None:
+        log.warning("WeChat connection lost (%s); replies wait in the outbox until it is back", reason)
+
+    async def stop(self) -> None:
+        """Stop the jobs and the sender, then intake (disconnect); stop the local gateway; close storage.
+
+        Replies not yet sent stay in the outbox and go out at the next start."""
+        if self._stopped:
+            return
+        self._stopped = True
+        log.info("stopping")
+        if self._web_task is not None:  # no new actions from the pages while shutting down
+            self._web_shutdown.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._web_task, STOP_GRACE)
+            self._web_task = None
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        if self._sender is not None:  # before disconnecting, so a send in progress can finish
+            self._stop_sending.set()
+            assert self.app is not None
+            self.app.outbox.wake()
+            done, _ = await asyncio.wait({self._sender}, timeout=STOP_GRACE)
+            if not done:
+                self._sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._sender
+            self._sender = None
+        if self.bot is not None:
+            await self.bot.stop()
+        if self.gateway is not None:
+            await self.gateway.stop()
+        if self.repo is not None:
+            await self.repo.close()
+            self.repo = None
+        log.info("stopped")
+
+    async def __aenter__(self) -> BotRuntime:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

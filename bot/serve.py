@@ -1,0 +1,105 @@
+"""``linggong run`` and ``linggong gateway``: long-running commands that stop on Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+
+from bot.config import Config
+from bot.gateway import Gateway, SentRecord, world_from_config
+from bot.render import Renderer
+from bot.runtime import GATEWAY_HEARTBEAT, LOCAL_HOST, BotRuntime
+
+log = logging.getLogger("linggong.run")
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """Set ``stop`` on SIGINT (Ctrl-C) and SIGTERM while inside the block."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
+            pass
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+async def log_sent(gateway: Gateway) -> None:
+    """Log what the bot sends through a local gateway (phones masked by the log filter)."""
+    queue = gateway.subscribe_sent()
+    rooms = {room.id: room.topic for room in gateway.state.rooms.values()}
+    try:
+        while True:
+            record: SentRecord = await queue.get()
+            where = rooms.get(record.room_id or "", record.room_id) if record.room_id else f"DM {record.contact_id}"
+            log.info("bot -> %s: %s", where, record.text.replace("\n", " / "))
+    finally:
+        gateway.unsubscribe_sent(queue)
+
+
+def quiet_libraries() -> None:
+    """Keep the libraries' routine INFO lines (every job added, every cancelled stream) out of the log."""
+    for name in ("apscheduler", "grpclib"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+async def run_bot(config: Config, database: str) -> int:
+    """Run the bot until Ctrl-C/SIGTERM (``linggong run``)."""
+    quiet_libraries()
+    stop = asyncio.Event()
+    with stop_on_signals(stop):
+        runtime = BotRuntime(config, database)
+        watcher: asyncio.Task[None] | None = None
+        try:
+            try:
+                await runtime.start()
+            except OSError as exc:  # e.g. the local gateway's port is taken
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            if runtime.gateway is not None:
+                watcher = asyncio.create_task(log_sent(runtime.gateway))
+            print(Renderer(config.tz).render("run_banner", {
+                "bot": config.bot.name, "endpoint": runtime.endpoint, "local": runtime.gateway is not None,
+                "source": runtime.connection.source, "database": database, "web": runtime.web_url}), flush=True)
+            await stop.wait()
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            await runtime.stop()
+    return 0
+
+
+async def run_gateway(config: Config, port: int | None) -> int:
+    """Run the local gateway alone until Ctrl-C/SIGTERM (``linggong gateway``)."""
+    quiet_libraries()
+    stop = asyncio.Event()
+    world = world_from_config(config)
+    gateway = Gateway(world, LOCAL_HOST, config.wechat.gateway_port if port is None else port,
+                      heartbeat_interval=GATEWAY_HEARTBEAT)
+    with stop_on_signals(stop):
+        try:
+            await gateway.start()
+        except OSError as exc:
+            print(f"error: cannot listen on {LOCAL_HOST}:{gateway.port}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        watcher = asyncio.create_task(log_sent(gateway))
+        try:
+            print(Renderer(config.tz).render("gateway_banner", {
+                "endpoint": gateway.endpoint, "contacts": len(world.contacts), "groups": len(world.rooms)}),
+                flush=True)
+            await stop.wait()
+        finally:
+            watcher.cancel()
+            await gateway.stop()
+    return 0

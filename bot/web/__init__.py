@@ -1,0 +1,146 @@
+"""The web side, served from the bot's own process with Quart.
+
+- ``/`` the WeChat-like simulator (only with the local gateway), otherwise a start page;
+- ``/dash/…`` the staff dashboard (login; closed while no password is configured);
+- ``/board`` the station's display board (public, no personal data);
+- ``/order/<社区>`` QR-code ordering and ``/posters`` the printable posters.
+
+``create_web_app(app, gateway=…)`` builds the Quart app around a running ``App``;
+``serve_web(web_app, host, port, shutdown_event)`` serves it with hypercorn in the current
+event loop until the event is set.  ``bot.web.stack.local_stack`` runs everything together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import socket
+from typing import TYPE_CHECKING
+
+import jinja2
+from quart import Quart, redirect, render_template, url_for
+
+from bot.render import TEMPLATES_DIR
+from bot.web.security import RateLimiter, check_csrf, csrf_token, current_staff
+from bot.web.state import WebState, dashboard_password
+
+if TYPE_CHECKING:
+    from bot.app import App
+    from bot.gateway import Gateway, World
+
+__all__ = ["create_web_app", "open_listener", "serve_web"]
+
+log = logging.getLogger(__name__)
+
+WEB_TEMPLATES = TEMPLATES_DIR / "web"
+
+
+def create_web_app(app: "App", *, gateway: "Gateway | None" = None, world: "World | None" = None,
+                   password: str | None = None) -> Quart:
+    """The Quart app for ``app``.  With ``gateway`` the simulator is served too.
+
+    ``password`` overrides the configured one (``[web].password`` / LINGGONG_WEB_PASSWORD).
+    ``world`` is accepted for symmetry with the gateway's constructor; the simulator reads the
+    gateway's live world (people added while it runs included).
+    """
+    from bot.web import board, dashboard, orderform, posters, stats, workers
+
+    web = Quart(__name__, template_folder=str(WEB_TEMPLATES), static_folder="static",
+                static_url_path="/static")
+    # User text is escaped in every web template (chat templates are plain text and are not).
+    web.jinja_options = {"autoescape": True, "undefined": jinja2.StrictUndefined, "trim_blocks": True,
+                         "lstrip_blocks": True}
+    web.secret_key = secrets.token_bytes(32)  # sessions last as long as the process
+    web.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      MAX_CONTENT_LENGTH=2 * 1024 * 1024, SEND_FILE_MAX_AGE_DEFAULT=300)
+    clock = app.clock
+    hub = None
+    if gateway is not None:
+        from bot.web.simhub import SimHub
+
+        hub = SimHub(gateway, app.config.tz)
+    web.extensions["linggong"] = WebState(
+        app=app,
+        password=dashboard_password(app.config) if password is None else password,
+        qr_limiter=RateLimiter(app.config.web.qr_rate_per_hour, 3600, clock),
+        login_limiter=RateLimiter(10, 900, clock),
+        gateway=gateway, world=world, hub=hub,
+    )
+    serving = web.extensions["linggong_serving"] = asyncio.Event()
+
+    @web.before_serving
+    async def mark_serving() -> None:
+        serving.set()
+
+    web.before_request(check_csrf)
+    web.jinja_env.globals.update(csrf_token=csrf_token, current_staff=current_staff,
+                                 bot_name=app.config.bot.name, has_simulator=hub is not None)
+    for module in (dashboard, workers, stats, board, orderform, posters):
+        web.register_blueprint(module.bp)
+    if hub is not None:
+        from bot.web import simulator
+
+        web.register_blueprint(simulator.bp)
+        web.before_serving(_start_hub(hub))
+        web.after_serving(hub.stop)
+
+    @web.get("/")
+    async def index():
+        if hub is not None:
+            return redirect(url_for("sim.page"))
+        return await render_template("index.html", communities=app.config.communities)
+
+    @web.errorhandler(404)
+    async def not_found(_error):
+        return await render_template("message.html", title="没有这个页面",
+                                     message="地址可能输错了，请从首页进入。"), 404
+
+    return web
+
+
+def _start_hub(hub):
+    async def start() -> None:
+        hub.start()
+    return start
+
+
+def open_listener(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0: a free one; read it with getsockname)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+async def serve_web(web_app: Quart, host: str, port: int, shutdown_event: asyncio.Event, *,
+                    sock: socket.socket | None = None) -> None:
+    """Serve ``web_app`` on ``host:port`` (or an already listening ``sock``) until ``shutdown_event``.
+
+    Open server-sent-event streams end as soon as the event is set; other requests get a
+    short grace period.
+    """
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config as HypercornConfig
+
+    sock = sock or open_listener(host, port)
+    config = HypercornConfig()
+    config.bind = [f"fd://{sock.detach()}"]  # hypercorn takes the socket over
+    config.accesslog = None
+    config.errorlog = logging.getLogger("linggong.web")
+    config.graceful_timeout = 2.0
+    config.include_server_header = False
+    closing = web_app.extensions.setdefault("linggong_closing", asyncio.Event())
+
+    async def trigger() -> None:
+        await shutdown_event.wait()
+        closing.set()
+
+    await serve(web_app, config, shutdown_trigger=trigger)

@@ -1,0 +1,207 @@
+"""The staff dashboard: login, the live order table, one order with its timeline and actions.
+
+Actions are chat commands sent as the logged-in staff member (see ``bot.web.actions``), so
+whatever the chat allows or refuses, the dashboard allows or refuses, with the bot's words.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from quart import Blueprint, flash, jsonify, redirect, render_template, request, session, url_for
+
+from bot.config import Community
+from bot.web.actions import act_as_staff
+from bot.web.queries import STATUSES, filtered_orders, order_row, read_filter
+from bot.web.security import client_key, current_staff, login_required, password_ok, wants_json
+from bot.web.state import state
+
+bp = Blueprint("dash", __name__)
+
+ACTIONS = {"dispatch": "派单", "assign": "指派", "redispatch": "改派", "cancel": "取消", "complete": "完成"}
+_ONE_LINE = re.compile(r"^[^\r\n]*$")
+
+
+def view_community() -> Community:
+    """The community the page shows: ``?c=`` if the staff member may see it, else their own."""
+    web, name = state(), current_staff()
+    assert name is not None
+    visible = web.communities_of(name) or [web.acting_community(name) or web.config.communities[0]]
+    wanted = request.args.get("c") or (request.view_args or {}).get("c")
+    chosen = next((c for c in visible if c.name == wanted), None)
+    own = web.acting_community(name)
+    return chosen or (own if own in visible else visible[0])
+
+
+def page_context(community: Community) -> dict[str, Any]:
+    web, name = state(), current_staff()
+    assert name is not None
+    return {"community": community, "staff": name, "visible": web.communities_of(name),
+            "can_act": web.acting_community(name) == community, "acting": web.acting_community(name)}
+
+
+# -- login -------------------------------------------------------------------------------
+
+@bp.route("/login", methods=["GET", "POST"])
+async def login():
+    web = state()
+    if not web.password:
+        from bot.web.state import PASSWORD_ENV
+
+        return await render_template("dash_closed.html", env=PASSWORD_ENV), 403
+    errors: dict[str, str] = {}
+    form = await request.form if request.method == "POST" else {}
+    next_url = request.args.get("next", "")
+    if not next_url.startswith("/") or next_url.startswith("//"):
+        next_url = url_for("dash.orders")
+    if request.method == "POST":
+        name = (form.get("staff") or "").strip()
+        if not web.is_staff_name(name):
+            errors["staff"] = "请选择您的名字"
+        if not web.login_limiter.allowed(client_key()):
+            errors["password"] = "密码错误次数太多，请 15 分钟后再试"
+        elif not password_ok(form.get("password") or ""):
+            web.login_limiter.hit(client_key())
+            errors["password"] = "密码不对"
+        if not errors:
+            session.clear()
+            session["staff"] = name
+            return redirect(next_url)
+    return await render_template("login.html", staff_names=web.staff_names(), errors=errors,
+                                 chosen=form.get("staff", ""), next=next_url), 400 if errors else 200
+
+
+@bp.post("/logout")
+async def logout():
+    session.clear()
+    return redirect(url_for("dash.login"))
+
+
+# -- orders ------------------------------------------------------------------------------
+
+@bp.get("/dash")
+@login_required
+async def home():
+    return redirect(url_for("dash.orders"))
+
+
+async def _orders_data(community: Community):
+    web = state()
+    f, errors = read_filter(request.args, web, community.name)
+    async with web.app.repo.transaction() as tx:
+        orders = [] if errors else await filtered_orders(tx, web, community.name, f)
+        workers = await tx.list_workers(community.name)
+    return f, errors, [order_row(web, o) for o in orders], workers
+
+
+@bp.get("/dash/orders")
+@login_required
+async def orders():
+    community = view_community()
+    f, errors, rows, workers = await _orders_data(community)
+    if request.args.get("partial"):
+        return await render_template("_order_rows.html", rows=rows, community=community)
+    web = state()
+    return await render_template(
+        "orders.html", rows=rows, f=f, errors=errors, workers=workers,
+        refresh_url=url_for("dash.orders", partial=1, c=community.name, **f.as_args()),
+        statuses=[(s, web.status_name(s)) for s in STATUSES], categories=[c.name for c in web.config.categories],
+        **page_context(community)), 400 if errors else 200
+
+
+@bp.get("/dash/api/orders")
+@login_required
+async def orders_json():
+    community = view_community()
+    f, errors, rows, _ = await _orders_data(community)
+    if errors:
+        return jsonify({"ok": False, "errors": errors}), 400
+    return jsonify({"ok": True, "community": community.name, "orders": rows})
+
+
+async def _order_page(community: Community, no: int, errors: dict[str, str] | None = None,
+                      form: Any = None, status: int = 200):
+    web = state()
+    async with web.app.repo.transaction() as tx:
+        order = await tx.get_order(community.name, no)
+        if order is None:
+            return await render_template("message.html", title="没有这张订单",
+                                         message=f"{community.name}没有 #{no} 号订单。"), 404
+        events = await tx.events_for(order.id)
+        workers = [w for w in await tx.list_workers(community.name) if w.status == "active"]
+    timeline = [{"at": web.local(e.at).strftime("%m-%d %H:%M:%S"), "actor": e.actor, "kind": e.kind,
+                 "detail": e.detail} for e in events]
+    return await render_template(
+        "order.html", order=order, row=order_row(web, order), timeline=timeline, workers=workers,
+        errors=errors or {}, form=form or {}, actions=ACTIONS, **page_context(community)), status
+
+
+@bp.get("/dash/orders/<int:no>")
+@login_required
+async def order(no: int):
+    return await _order_page(view_community(), no)
+
+
+def command_for(action: str, no: int, form: Any, workers: dict[str, str]) -> tuple[str | None, dict[str, str]]:
+    """The chat command for a dashboard action, or the problems with the form's fields."""
+    errors: dict[str, str] = {}
+    if action == "dispatch":
+        reward, note = (form.get("reward") or "").strip(), (form.get("note") or "").strip()
+        if reward and not (reward.isdigit() and 0 < int(reward) <= 100000):
+            errors["reward"] = "报酬请填整数金额（元），例如 100；不填也可以"
+        if len(note) > 60 or not _ONE_LINE.match(note):
+            errors["note"] = "备注最多 60 个字，不能换行"
+        text = f"派单 {no}" + (f" 报酬{reward}元" if reward else "") + (f" 备注 {note}" if note else "")
+    elif action == "assign":
+        worker = (form.get("worker") or "").strip()
+        if worker not in workers:
+            errors["worker"] = "请从列表里选择一位已登记的零工"
+        text = f"指派 {no} @{workers.get(worker, '')}"
+    elif action == "cancel":
+        reason = (form.get("reason") or "").strip()
+        if len(reason) > 60 or not _ONE_LINE.match(reason):
+            errors["reason"] = "原因最多 60 个字，不能换行"
+        text = f"取消 {no}" + (f" 原因 {reason}" if reason else "")
+    elif action == "redispatch":
+        text = f"改派 {no}"
+    else:
+        text = f"完成{no}"
+    return (None if errors else text), errors
+
+
+@bp.post("/dash/orders/<int:no>/<action>")
+@login_required
+async def order_action(no: int, action: str):
+    web, community, name = state(), view_community(), current_staff()
+    assert name is not None
+    form = (await request.get_json(silent=True) or {}) if request.is_json else await request.form
+    if action not in ACTIONS:
+        return jsonify({"ok": False, "errors": {"action": "没有这个操作"}}), 404
+    async with web.app.repo.transaction() as tx:
+        exists = await tx.get_order(community.name, no) is not None
+        workers = {str(w.id): w.name for w in await tx.list_workers(community.name)}
+    errors: dict[str, str] = {}
+    if not exists:
+        errors["order"] = f"{community.name}没有 #{no} 号订单"
+    elif web.acting_community(name) != community:
+        errors["action"] = f"您在群里的指令作用于{getattr(web.acting_community(name), 'name', '其他社区')}，" \
+                           f"这里只能查看{community.name}的订单"
+    text, field_errors = command_for(action, no, form, workers)
+    errors.update(field_errors)
+    if errors or text is None:
+        if wants_json():
+            return jsonify({"ok": False, "errors": errors}), 400
+        if not exists:
+            return await render_template("message.html", title="没有这张订单", message=errors["order"]), 404
+        return await _order_page(community, no, errors, form, status=400)
+    outcome = await act_as_staff(web, name, text)
+    if wants_json():
+        async with web.app.repo.transaction() as tx:
+            after = await tx.get_order(community.name, no)
+        # ok: the command was handled; whether it changed the order, the status and the bot's replies say
+        return jsonify({"ok": True, "command": text, "replies": outcome.replies,
+                        "status": after.status if after else None})
+    for reply in outcome.replies or ["已发送：" + text]:
+        await flash(reply)
+    return redirect(url_for("dash.order", no=no, c=community.name))

@@ -1,0 +1,181 @@
+"""Read-only views of storage for the web pages: order lists, worker figures, board data, charts.
+
+Everything reads through the Repository protocol (``find_orders``, ``list_workers``…), so it
+works on any backend.  The board's data is built from an explicit list of public fields.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from bot.reports import period_bounds, ranking, tally
+from bot.web.state import WebState
+from handlers.parse import mask_phone, mask_text
+from handlers.textutil import restore_punct
+from storage.models import Order, Worker
+from storage.repository import Tx
+
+STATUSES = ("posted", "dispatched", "taken", "done", "cancelled")
+OPEN = ("posted", "dispatched")
+
+
+@dataclass
+class OrderFilter:
+    status: str = ""
+    grid: str = ""
+    category: str = ""
+    day: str = ""  # YYYY-MM-DD (created that day)
+    worker: str = ""  # worker id as text
+    q: str = ""
+
+    def as_args(self) -> dict[str, str]:
+        return {k: v for k, v in self.__dict__.items() if v}
+
+
+def read_filter(args: Any, web: WebState, community_name: str) -> tuple[OrderFilter, dict[str, str]]:
+    """The filter from query arguments; unknown values are reported, not silently ignored."""
+    community = web.config.community(community_name)
+    assert community is not None
+    f = OrderFilter(**{k: (args.get(k) or "").strip()[:60] for k in OrderFilter.__dataclass_fields__})
+    errors = {}
+    if f.status and f.status not in STATUSES and f.status != "open":
+        errors["status"] = "没有这个状态"
+    if f.grid and f.grid not in {g.name for g in community.grids}:
+        errors["grid"] = "没有这个网格"
+    if f.category and f.category not in {c.name for c in web.config.categories} | {"其他"}:
+        errors["category"] = "没有这个类别"
+    if f.day:
+        try:
+            date.fromisoformat(f.day)
+        except ValueError:
+            errors["day"] = "日期格式如 2026-11-23"
+    if f.worker and not f.worker.isdigit():
+        errors["worker"] = "请从列表里选择零工"
+    return f, errors
+
+
+async def filtered_orders(tx: Tx, web: WebState, community: str, f: OrderFilter, limit: int = 300) -> list[Order]:
+    start = end = None
+    if f.day:
+        day = datetime.combine(date.fromisoformat(f.day), datetime.min.time(), web.config.tz)
+        start, end = day.timestamp(), (day + timedelta(days=1)).timestamp()
+    statuses = OPEN if f.status == "open" else (f.status,) if f.status else None
+    orders = await tx.find_orders(community, statuses=statuses, grid=f.grid or None,
+                                  taker_id=int(f.worker) if f.worker else None, start=start, end=end)
+    if f.category:
+        orders = [o for o in orders if (o.category or "其他") == f.category]
+    if f.q:
+        q = f.q.lstrip("#＃").casefold()
+        orders = [o for o in orders if q == str(o.no) or any(
+            q in (text or "").casefold() for text in (o.need_text, o.resident_name, o.address, o.grid,
+                                                        o.taker.name if o.taker else "", *o.phones))]
+    orders.sort(key=lambda o: o.no, reverse=True)
+    return orders[:limit]
+
+
+def order_row(web: WebState, o: Order) -> dict[str, Any]:
+    """One row of the staff's order table (phones masked; the detail page shows them)."""
+    return {
+        "no": o.no, "status": o.status, "status_name": web.status_name(o.status), "grid": o.grid,
+        "category": o.category or "其他", "text": restore_punct(mask_text(o.need_text)), "resident": o.resident_name or "电话求助居民",
+        "phones": [mask_phone(p) for p in o.phones], "location": o.coarse_address or "",
+        "time_wish": o.time_wish or "", "taker": o.taker.name if o.taker else "",
+        "created": web.local(o.created_at).strftime("%m-%d %H:%M"), "source": o.source,
+        "claim_seconds": o.claim_seconds,
+    }
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+async def worker_figures(tx: Tx, web: WebState, community: str) -> list[dict[str, Any]]:
+    """The roster with active orders, completed this month and median time-to-claim."""
+    month_start, month_end = period_bounds(web.now(), "month")
+    orders = await tx.find_orders(community)
+    by_taker: dict[int, list[Order]] = {}
+    for o in orders:
+        if o.taker_id is not None:
+            by_taker.setdefault(o.taker_id, []).append(o)
+    rows = []
+    for w in await tx.list_workers(community):
+        mine = by_taker.get(w.id, [])
+        claims = [o.claim_seconds for o in mine if o.claim_seconds is not None]
+        rows.append({
+            "id": w.id, "name": w.name, "wechat": w.wechat, "phone": w.phone, "skills": list(w.skills),
+            "team": w.team or "", "pledge_date": w.pledge_date or "", "status": w.status,
+            "status_name": web.labels["roster"]["status_names"].get(w.status, w.status),
+            "active": sum(o.status == "taken" for o in mine),
+            "done_month": sum(o.status == "done" and o.done_at is not None
+                              and month_start.timestamp() <= o.done_at < month_end.timestamp() for o in mine),
+            "median_claim": _median(claims),
+        })
+    return rows
+
+
+async def workers_of(tx: Tx, community: str) -> list[Worker]:
+    return await tx.list_workers(community)
+
+
+# -- the display board: public fields only --------------------------------------------------
+
+async def board_data(tx: Tx, web: WebState, community: str) -> dict[str, Any]:
+    now = web.now()
+    day_start, day_end = period_bounds(now, "day")
+    month_start, month_end = period_bounds(now, "month")
+    waiting = await tx.find_orders(community, statuses=OPEN)
+    t = await tally(tx, community, day_start, day_end, now=now)
+    top = await ranking(tx, community, month_start, month_end, limit=10)
+    return {
+        "community": community,
+        "updated": now.strftime("%H:%M:%S"),
+        "date": f"{now.month}月{now.day}日",
+        "open": [{
+            "no": o.no, "status": web.status_name(o.status), "category": o.category or "其他", "grid": o.grid,
+            "location": o.coarse_address or "", "time_wish": o.time_wish or "",
+            "waiting": _coarse_duration(web, now.timestamp() - (o.dispatched_at or o.created_at)),
+        } for o in sorted(waiting, key=lambda o: o.no)],
+        "today": {k: t.counts[k] for k in ("posted", "taken", "done")} | {"waiting": len(waiting)},
+        "top": [{"rank": r.rank, "name": r.name, "team": r.team or "", "done": r.done} for r in top],
+        "month": f"{now.month}月",
+    }
+
+
+def _coarse_duration(web: WebState, seconds: float) -> str:
+    """Whole minutes once past the first one: a board read from across the room needs no seconds."""
+    return web.app.renderer.duration(seconds if seconds < 60 else seconds - seconds % 60)
+
+
+# -- charts --------------------------------------------------------------------------------
+
+CLAIM_BUCKETS = ((10, "10秒内"), (30, "10-30秒"), (60, "半分钟-1分"), (300, "1-5分"), (1800, "5-30分"),
+                 (float("inf"), "30分以上"))
+
+
+async def chart_data(tx: Tx, web: WebState, community: str, period: str) -> dict[str, Any]:
+    now = web.now()
+    start, end = period_bounds(now, period)
+    done = await tx.find_orders(community, statuses=("done",), time_column="done_at",
+                                start=start.timestamp(), end=end.timestamp())
+    per_worker = Counter(o.taker.name for o in done if o.taker is not None).most_common(15)
+    taken = await tx.find_orders(community, time_column="taken_at", start=start.timestamp(),
+                                 end=end.timestamp())
+    buckets = Counter()
+    for o in taken:
+        if o.claim_seconds is not None:
+            buckets[next(label for limit, label in CLAIM_BUCKETS if o.claim_seconds < limit)] += 1
+    first_day = (now - timedelta(days=13)).replace(hour=0, minute=0, second=0, microsecond=0)
+    recent = await tx.find_orders(community, start=first_day.timestamp())
+    recent_done = await tx.find_orders(community, time_column="done_at", start=first_day.timestamp())
+    days = [(first_day + timedelta(days=i)).date() for i in range(14)]
+    posted_by_day = Counter(web.local(o.created_at).date() for o in recent)
+    done_by_day = Counter(web.local(o.done_at).date() for o in recent_done if o.done_at is not None)
+    return {
+        "per_worker": per_worker,
+        "per_day": [(f"{d.month}/{d.day}", posted_by_day[d], done_by_day[d]) for d in days],
+        "claims": [(label, buckets[label]) for _, label in CLAIM_BUCKETS],
+    }

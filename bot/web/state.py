@@ -1,0 +1,106 @@
+"""What every web route needs: the bot's App, who is who in config.toml, and formatting helpers.
+
+One ``WebState`` lives in ``web_app.extensions["linggong"]``; routes reach it with ``state()``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from quart import current_app
+
+from bot.config import Community, Config
+from bot.render import load_labels
+
+if TYPE_CHECKING:
+    from bot.app import App
+    from bot.gateway import Gateway, World
+    from bot.web.simhub import SimHub
+    from bot.web.security import RateLimiter
+
+PASSWORD_ENV = "LINGGONG_WEB_PASSWORD"
+
+ROLE_NAMES = {"admin": "管理员", "staff": "网格员", "worker": "零工", "resident": "居民"}
+
+
+def dashboard_password(config: Config, environ: dict[str, str] | None = None) -> str:
+    """The dashboard password: LINGGONG_WEB_PASSWORD if set, else ``[web].password`` ("" = closed)."""
+    env = os.environ if environ is None else environ
+    return env.get(PASSWORD_ENV) or config.web.password
+
+
+@dataclass
+class WebState:
+    app: "App"
+    password: str
+    qr_limiter: "RateLimiter"
+    login_limiter: "RateLimiter"
+    gateway: "Gateway | None" = None
+    world: "World | None" = None
+    hub: "SimHub | None" = None
+    labels: dict[str, Any] = field(default_factory=load_labels)
+
+    @property
+    def config(self) -> Config:
+        return self.app.config
+
+    def now(self) -> datetime:
+        return self.app.clock.now()
+
+    # who is who -------------------------------------------------------------------
+    def staff_names(self) -> list[tuple[str, str]]:
+        """Everyone who may log in to the dashboard: (name, what they are), config order."""
+        out: dict[str, str] = {}
+        for name in self.config.bot.admins:
+            out.setdefault(name, "管理员")
+        for community in self.config.communities:
+            for name in community.admins:
+                out.setdefault(name, f"{community.name} 管理员")
+            for grid in community.grids:
+                for name in grid.staff:
+                    out.setdefault(name, f"{community.name} {grid.name} 网格员")
+        return list(out.items())
+
+    def is_staff_name(self, name: str) -> bool:
+        return any(name == n for n, _ in self.staff_names())
+
+    def communities_of(self, name: str) -> list[Community]:
+        """The communities whose orders this staff member may see."""
+        return [c for c in self.config.communities if self.app.directory.is_staff(c, name, name)]
+
+    def acting_community(self, name: str) -> Community | None:
+        """The community a direct message from ``name`` acts on, exactly as the app decides it."""
+        found = self.app.directory.staff_community(name, name)
+        if found is None and len(self.config.communities) == 1:
+            return self.config.communities[0]
+        return found
+
+    def community(self, name: str | None) -> Community | None:
+        if name is None:
+            return self.config.communities[0]
+        return self.config.community(name)
+
+    def role_of(self, contact_id: str) -> str:
+        """admin / staff / worker / resident, for the simulator's speaker list."""
+        if contact_id in self.config.bot.admins or any(contact_id in c.admins for c in self.config.communities):
+            return "admin"
+        for community in self.config.communities:
+            if community.staff_grids(contact_id, contact_id):
+                return "staff"
+            if any(w.wechat == contact_id or w.name == contact_id for w in community.workers):
+                return "worker"
+        return "resident"
+
+    # formatting -------------------------------------------------------------------
+    def local(self, ts: float) -> datetime:
+        return datetime.fromtimestamp(ts, self.config.tz)
+
+    def status_name(self, status: str) -> str:
+        return self.labels["status"].get(status, status)
+
+
+def state() -> WebState:
+    return current_app.extensions["linggong"]

@@ -1,0 +1,93 @@
+"""Today's tally, the rankings with charts, and the order table as xlsx/csv (``bot.export``)."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from quart import Blueprint, Response, render_template, request
+
+from bot.export import export_orders
+from bot.reports import period_bounds, ranking, tally
+from bot.web import charts
+from bot.web.dashboard import page_context, view_community
+from bot.web.queries import chart_data
+from bot.web.security import login_required
+from bot.web.state import state
+
+bp = Blueprint("stats", __name__)
+
+PERIODS = {"day": "今日", "week": "本周", "month": "本月", "year": "今年"}
+FORMATS = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "csv": "text/csv"}
+
+
+def _export_form(args) -> tuple[dict[str, str], dict[str, str]]:
+    today = state().now().date()
+    form = {"from": args.get("from", today.replace(day=1).isoformat()), "to": args.get("to", today.isoformat()),
+            "format": args.get("format", "xlsx")}
+    errors: dict[str, str] = {}
+    days = {}
+    for key in ("from", "to"):
+        try:
+            days[key] = date.fromisoformat(form[key])
+        except ValueError:
+            errors[key] = "日期格式如 2026-11-01"
+    if not errors and days["from"] > days["to"]:
+        errors["to"] = "结束日期不能早于开始日期"
+    if not errors and (days["to"] - days["from"]).days > 366:
+        errors["to"] = "一次最多导出一年"
+    if form["format"] not in FORMATS:
+        errors["format"] = "请选择 xlsx 或 csv"
+    return form, errors
+
+
+async def _page(export_form: dict[str, str], export_errors: dict[str, str], status: int = 200):
+    web, community = state(), view_community()
+    period = request.args.get("period", "month")
+    if period not in PERIODS:
+        period = "month"
+    now = web.now()
+    day_start, day_end = period_bounds(now, "day")
+    start, end = period_bounds(now, period)
+    async with web.app.repo.transaction() as tx:
+        today = await tally(tx, community.name, day_start, day_end, now=now)
+        rows = await ranking(tx, community.name, start, end, limit=10,
+                             confirmed_only=web.config.rankings.confirmed_only)
+        data = await chart_data(tx, web, community.name, period)
+    label = PERIODS[period]
+    figures = {
+        "per_worker": charts.hbars(data["per_worker"], f"{label}每位零工完成的订单"),
+        "per_day": charts.columns(data["per_day"], "最近 14 天每天的订单", legend=("发单", "完成")),
+        "claims": charts.columns(data["claims"], f"{label}接单用时分布"),
+    }
+    return await render_template(
+        "stats.html", today=today, rows=rows, period=period, periods=PERIODS, figures=figures,
+        duration=web.app.renderer.duration, export=export_form, export_errors=export_errors,
+        **page_context(community)), status
+
+
+@bp.get("/dash/stats")
+@login_required
+async def stats():
+    form, _ = _export_form({})
+    return await _page(form, {})
+
+
+@bp.get("/dash/export")
+@login_required
+async def export():
+    web, community = state(), view_community()
+    form, errors = _export_form(request.args)
+    if errors:
+        return await _page(form, errors, 400)
+    tz = web.config.tz
+    start = datetime.combine(date.fromisoformat(form["from"]), datetime.min.time(), tz)
+    end = datetime.combine(date.fromisoformat(form["to"]), datetime.min.time(), tz) + timedelta(days=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"orders.{form['format']}"
+        await export_orders(web.app.repo, web.config, community.name, start, end, path, form["format"])
+        body = path.read_bytes()
+    filename = f"orders-{form['from']}-{form['to']}.{form['format']}"
+    return Response(body, mimetype=FORMATS[form["format"]],
+                    headers={"Content-Disposition": f"attachment; filename={filename}"})

@@ -1,0 +1,97 @@
+"""The worker roster: figures per worker, approve/suspend (as chat commands), CSV import and export.
+
+CSV import uses ``bot.roster``: every row is checked first, bad rows are listed by line and
+nothing is imported unless the whole file is clean.
+"""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
+
+from bot.roster import COLUMNS, RosterError, export_roster, import_roster, parse_roster
+from bot.web.actions import act_as_staff
+from bot.web.dashboard import page_context, view_community
+from bot.web.queries import worker_figures
+from bot.web.security import current_staff, login_required, wants_json
+from bot.web.state import state
+
+bp = Blueprint("workers", __name__)
+
+STATUS_COMMANDS = {"approve": "通过", "suspend": "停用"}
+
+
+async def _page(problems: list[str] | None = None, status: int = 200):
+    web, community = state(), view_community()
+    async with web.app.repo.transaction() as tx:
+        rows = await worker_figures(tx, web, community.name)
+    return await render_template("workers.html", rows=rows, problems=problems or [], columns=COLUMNS,
+                                 duration=web.app.renderer.duration, **page_context(community)), status
+
+
+@bp.get("/dash/workers")
+@login_required
+async def workers():
+    return await _page()
+
+
+@bp.post("/dash/workers/<int:worker_id>/<action>")
+@login_required
+async def set_status(worker_id: int, action: str):
+    web, community, name = state(), view_community(), current_staff()
+    assert name is not None
+    async with web.app.repo.transaction() as tx:
+        worker = await tx.get_worker(worker_id)
+    errors = {}
+    if action not in STATUS_COMMANDS:
+        errors["action"] = "没有这个操作"
+    elif worker is None or worker.community != community.name:
+        errors["worker"] = "没有这位零工"
+    elif web.acting_community(name) != community:
+        errors["action"] = f"这里只能查看{community.name}的零工"
+    if errors:
+        if wants_json():
+            return jsonify({"ok": False, "errors": errors}), 400
+        return await _page(list(errors.values()), 400)
+    assert worker is not None
+    outcome = await act_as_staff(web, name, f"{STATUS_COMMANDS[action]} {worker.name}")
+    if wants_json():
+        return jsonify({"ok": True, "replies": outcome.replies})
+    for reply in outcome.replies:
+        await flash(reply)
+    return redirect(url_for("workers.workers", c=community.name))
+
+
+@bp.post("/dash/workers/import")
+@login_required
+async def import_csv():
+    web, community, name = state(), view_community(), current_staff()
+    assert name is not None
+    if web.acting_community(name) != community:
+        return await _page([f"只能导入您所在社区（{getattr(web.acting_community(name), 'name', '-')}）的名册"], 403)
+    upload = (await request.files).get("file")
+    if upload is None or not upload.filename:
+        return await _page(["请选择一个 CSV 文件"], 400)
+    raw = upload.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = raw.decode("gb18030")  # saved from Excel/WPS on a Chinese Windows
+        except UnicodeDecodeError:
+            return await _page([f"{upload.filename}: 不是文本 CSV 文件（请另存为 CSV UTF-8）"], 400)
+    try:
+        rows = parse_roster(text, {c.name for c in web.config.categories}, upload.filename)
+    except RosterError as exc:
+        return await _page(["没有导入任何一行，请改正下面的问题后再导入："] + exc.problems, 400)
+    counts = await import_roster(web.app.repo, community.name, rows, web.now().timestamp())
+    await flash(f"已导入 {len(rows)} 位零工：新增 {counts['added']}，更新 {counts['updated']}。")
+    return redirect(url_for("workers.workers", c=community.name))
+
+
+@bp.get("/dash/workers/export.csv")
+@login_required
+async def export_csv():
+    web, community = state(), view_community()
+    text = await export_roster(web.app.repo, community.name)
+    return Response(("\ufeff" + text).encode("utf-8"), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename*=UTF-8''roster.csv"})

@@ -1,0 +1,162 @@
+"""The staff dashboard through Quart's test client: login, CSRF, validation, actions through the chat."""
+
+from __future__ import annotations
+
+import html
+
+from bot.web import create_web_app
+from bot.web.state import PASSWORD_ENV, dashboard_password
+from tests.conftest import Chat
+from tests.webkit import GRID1, MARKET, NEED, PASSWORD, Web, web  # noqa: F401
+
+
+async def test_without_a_password_the_dashboard_is_closed_and_says_how_to_open_it(chat: Chat) -> None:
+    closed = Web(chat, password="")
+    for path in ("/dash/orders", "/dash/workers", "/dash/stats", "/login"):
+        status, text = await closed.get(path)
+        assert status == 403
+        assert PASSWORD_ENV in text and "password" in text
+    assert dashboard_password(chat.app.config, {}) == ""
+    assert dashboard_password(chat.app.config, {PASSWORD_ENV: "from-env"}) == "from-env"
+    assert create_web_app(chat.app).extensions["linggong"].password == dashboard_password(chat.app.config)
+
+
+async def test_pages_need_a_login(web: Web) -> None:
+    response = await web.response("get", "/dash/orders?status=open")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=/dash/orders")
+    response = await web.client.get("/dash/api/orders", headers={"Accept": "application/json"})
+    assert response.status_code == 401
+
+
+async def test_login_checks_the_name_and_the_password(web: Web) -> None:
+    status, text = await web.login(password="wrong")
+    assert status == 400 and "密码不对" in text
+    status, text = await web.login(staff="张阿姨")  # a resident, not staff
+    assert status == 400 and "请选择您的名字" in text
+    assert (await web.get("/dash/orders"))[0] == 302
+    status, _ = await web.login()
+    assert status == 302
+    status, text = await web.get("/dash/orders")
+    assert status == 200 and "洗马社区 订单" in text and "杨先媚" in text
+
+
+async def test_repeated_wrong_passwords_are_slowed_down(web: Web) -> None:
+    for _ in range(10):
+        await web.login(password="guess")
+    status, text = await web.login()  # even the right one, for 15 minutes
+    assert status == 400 and "15 分钟" in text
+    web.chat.clock.advance(minutes=16)
+    assert (await web.login())[0] == 302
+
+
+async def test_a_post_without_the_session_token_is_refused_and_changes_nothing(web: Web, chat: Chat) -> None:
+    await chat.say(GRID1, "张阿姨", NEED)
+    await web.login()
+    status, text = await web.post("/dash/orders/1/dispatch", {}, csrf=False)
+    assert status == 400 and "刷新页面" in text
+    status, text = await web.post("/dash/orders/1/dispatch", {"csrf": "forged"}, csrf=False)
+    assert status == 400
+    status, body = await web.post_json("/dash/orders/1/dispatch", {}, csrf=False)
+    assert status == 400 and "csrf" in body["errors"]
+    assert (await chat.order(1)).status == "posted"
+    status, _ = await web.post("/login", {"staff": "杨先媚", "password": PASSWORD}, csrf=False)
+    assert status == 400
+
+
+async def test_dispatch_from_the_dashboard_is_the_chat_command(web: Web, chat: Chat) -> None:
+    await chat.say(GRID1, "张阿姨", NEED)
+    await web.login()
+    status, text = await web.get("/dash/orders/1")
+    assert status == 200 and "派单到零工市场群" in text and "13908521234" in text
+    await web.sent()
+    status, _ = await web.post("/dash/orders/1/dispatch?c=洗马社区", {"reward": "80", "note": "自带工具"})
+    assert status == 302
+    order = await chat.order(1)
+    assert (order.status, order.dispatcher, order.reward, order.note) == ("dispatched", "杨先媚", "80元", "自带工具")
+    sent = await web.sent()
+    card = [s for s in sent if s.room == MARKET]
+    assert len(card) == 1 and "#1" in card[0].text and "13908521234" not in card[0].text
+    assert [s.text for s in sent if s.contact == "杨先媚"] == ["#1 已派到「洗马社区零工市场群」。"]
+    async with chat.app.repo.transaction() as tx:
+        events = await tx.events_for(order.id)
+    assert [(e.kind, e.actor) for e in events] == [("posted", "张阿姨"), ("dispatched", "杨先媚")]
+    status, text = await web.get("/dash/orders/1")
+    assert "已派到" in text  # the bot's answer, flashed
+    assert "派单" in text and "杨先媚" in text  # the timeline
+
+
+async def test_bad_input_gets_a_message_next_to_the_field_and_changes_nothing(web: Web, chat: Chat) -> None:
+    await chat.say(GRID1, "张阿姨", NEED)
+    await web.login()
+    await web.sent()
+    status, text = await web.post("/dash/orders/1/dispatch", {"reward": "八十块", "note": "x" * 61})
+    assert status == 400
+    assert 'id="err-reward"' in text and "报酬请填整数金额" in text
+    assert 'id="err-note"' in text and "备注最多 60 个字" in text
+    status, text = await web.post("/dash/orders/1/assign", {"worker": "99999"})
+    assert status == 400 and "请从列表里选择一位已登记的零工" in text
+    status, body = await web.post_json("/dash/orders/1/cancel", {"reason": "一\n二"})
+    assert status == 400 and "reason" in body["errors"]
+    status, text = await web.post("/dash/orders/1/fly", {})
+    assert status == 404
+    status, text = await web.post("/dash/orders/77/dispatch", {})
+    assert status == 404
+    assert (await chat.order(1)).status == "posted"
+    assert await web.sent() == []
+
+
+async def test_a_refusal_is_the_chat_refusal(web: Web, chat: Chat) -> None:
+    await chat.say(GRID1, "张阿姨", NEED)
+    await web.login()
+    status, body = await web.post_json("/dash/orders/1/complete", {})
+    assert status == 200 and body["replies"] == ["#1 还没有人接单。"] and body["status"] == "posted"
+    assert (await chat.order(1)).status == "posted"
+
+
+async def test_assign_cancel_and_complete(web: Web, chat: Chat) -> None:
+    await chat.say(GRID1, "张阿姨", NEED)
+    await chat.say(GRID1, "张阿姨", "需要搬家，洗马路12号，周六上午，电话13908520000")
+    await web.login()
+    async with chat.app.repo.transaction() as tx:
+        xiong = await tx.find_worker("洗马社区", name="熊明祥")
+    await web.post("/dash/orders/1/assign", {"worker": str(xiong.id)})
+    assert ((await chat.order(1)).status, (await chat.order(1)).taker.name) == ("taken", "熊明祥")
+    await web.post("/dash/orders/1/complete", {})
+    assert (await chat.order(1)).status == "done"
+    await web.post("/dash/orders/2/cancel", {"reason": "居民自己找到人了"})
+    order = await chat.order(2)
+    assert (order.status, order.cancel_reason) == ("cancelled", "居民自己找到人了")
+
+
+async def test_staff_see_and_act_only_in_their_own_community(web: Web, chat: Chat) -> None:
+    await chat.say(GRID1, "张阿姨", NEED)
+    await chat.say("茅草西一网格群", "潘阿姨", "需要修灯，幸福苑2栋，电话13908527777")
+    await web.login("田慧")  # staff of 茅草西社区
+    status, text = await web.get("/dash/orders?c=洗马社区")
+    assert status == 200 and "茅草西社区 订单" in text and "修灯" in text and "修水管" not in text
+    await web.post("/dash/orders/1/dispatch?c=洗马社区", {})
+    assert (await chat.order(1)).status == "posted"
+    assert (await chat.order(1, "茅草西社区")).status == "dispatched"  # her own #1
+
+
+async def test_filters_search_and_escaping(web: Web, chat: Chat) -> None:
+    await chat.say(GRID1, "张阿姨", NEED)
+    await chat.say("洗马社区第二网格群", "周叔叔", "需要搬家<script>alert(1)</script>，洗马路12号，电话13908520000")
+    await web.login()
+    _, text = await web.get("/dash/orders")
+    assert "<script>alert(1)</script>" not in text and html.escape("<script>alert(1)</script>") in text
+    _, text = await web.get("/dash/orders?grid=第二网格")
+    assert "洗马路" in text and "修水管" not in text
+    _, text = await web.get("/dash/orders?category=家电水电维修&status=posted")
+    assert "修水管" in text and "洗马路" not in text
+    _, text = await web.get("/dash/orders?q=阳光小区")
+    assert "修水管" in text and "洗马路" not in text
+    status, text = await web.get("/dash/orders?status=lost&day=23/11")
+    assert status == 400 and "没有这个状态" in text and "日期格式如" in text
+    response = await web.response("get", "/dash/api/orders?q=搬家")
+    body = await response.get_json()
+    assert [o["no"] for o in body["orders"]] == [2]
+    assert body["orders"][0]["phones"] == ["139****0000"]
+    _, rows = await web.get("/dash/orders?partial=1")
+    assert rows.lstrip().startswith("<tr")
