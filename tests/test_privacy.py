@@ -3,7 +3,8 @@
 Every recorded chat (tests/data/*.jsonl and the demo morning) is replayed; the residents' phone
 numbers and door numbers are collected from the input lines automatically.  None of them may
 appear in any message the bot sends (market groups, grid groups, tallies, rankings, staff
-messages), except in the direct message to the worker who took that order.
+messages) or on the display board, except in the direct message to the worker who took that
+order.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import io
 import json
 import logging
 import re
+from urllib.parse import quote
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -97,13 +99,16 @@ async def test_no_resident_phone_or_door_number_leaves_the_takers_direct_message
     assert secrets.phones, "the corpus has residents' phone numbers to look for"
 
     db = str(tmp_path / "audit.db")
-    _, out = await replay_file(config, path, db)
+    session, out = await replay_file(config, path, db)
     repo = await open_repository(db)
-    async with repo.transaction() as tx:
-        orders = await tx.find_orders()
-        takers_of = {o.id: {e.detail.split()[0] for e in await tx.events_for(o.id)
-                            if e.kind in ("taken", "assigned") and e.detail} for o in orders}
-    await repo.close()
+    try:
+        async with repo.transaction() as tx:
+            orders = await tx.find_orders()
+            takers_of = {o.id: {e.detail.split()[0] for e in await tx.events_for(o.id)
+                                if e.kind in ("taken", "assigned") and e.detail} for o in orders}
+        out += await board_pages(config, repo, session.clock.now())
+    finally:
+        await repo.close()
     allowed: dict[str, set[str]] = {}  # secret -> workers whose direct messages may carry it
     for order in orders:
         carried = set(order.phones) | {d for d in secrets.tokens() if appears(d, order.address or "")}
@@ -116,6 +121,28 @@ async def test_no_resident_phone_or_door_number_leaves_the_takers_direct_message
     carried_to_takers = [line for line in out if line["dm"] and any(appears(p, line["text"]) for p in secrets.phones)]
     if any(takers_of.values()):
         assert carried_to_takers, "the taker does get the phone (the audit is not vacuous)"
+
+
+async def board_pages(config: Config, repo, now) -> list[dict]:
+    """The display board (page and JSON) of every community at the end of the chat, as output lines."""
+    from bot.app import App
+    from bot.clock import FakeClock
+    from bot.transport import RecordingTransport
+    from bot.web import create_web_app
+
+    web = create_web_app(App(config, repo, FakeClock(now, config.tz), RecordingTransport()), password="")
+    client = web.test_client()
+    pages = []
+    for community in config.communities:
+        for path in ("/board", "/board.json"):
+            response = await client.get(quote(f"{path}?c={community.name}", safe="/?=&"))
+            assert response.status_code == 200
+            text = re.sub(r"<[^>]+>", " ", await response.get_data(as_text=True))
+            if path.endswith(".json"):
+                text = json.dumps(json.loads(text), ensure_ascii=False)
+            assert community.name in text, "the board was rendered"
+            pages.append({"room": f"board {community.name}", "dm": None, "text": text})
+    return pages
 
 
 # -- logs ----------------------------------------------------------------------------------------
