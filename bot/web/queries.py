@@ -47,7 +47,8 @@ def read_filter(args: Any, web: WebState, community_name: str) -> tuple[OrderFil
         errors["status"] = msgs["filter"]["bad_status"]
     if f.grid and f.grid not in {g.name for g in community.grids}:
         errors["grid"] = msgs["filter"]["bad_grid"]
-    if f.category and f.category not in {c.name for c in web.config.categories} | {web.labels["words"]["other_category"]}:
+    known_categories = {c.name for c in web.config.categories} | {web.labels["words"]["other_category"]}
+    if f.category and f.category not in known_categories:
         errors["category"] = msgs["filter"]["bad_category"]
     if f.day:
         try:
