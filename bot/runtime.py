@@ -60,10 +60,12 @@ def connection_settings(config: Config, environ: Mapping[str, str] | None = None
 
 
 def timings_for(config: Config, base: Timings | None = None) -> Timings:
-    """The adapter's timings with the configured watchdog deadline (dings well inside it)."""
+    """The adapter's timings with the configured watchdog deadline (dings well inside it) and
+    the configured global gap between two sends."""
     base = base or Timings()
     deadline = config.wechat.watchdog_deadline
-    return replace(base, event_deadline=deadline, ding_interval=min(base.ding_interval, deadline / 3))
+    return replace(base, event_deadline=deadline, ding_interval=min(base.ding_interval, deadline / 3),
+                   send_interval=config.wechat.send_interval)
 
 
 class BotRuntime:

@@ -90,3 +90,22 @@ async def test_the_gateway_redelivers_what_a_vanished_client_may_not_have_handle
     finally:
         await gateway.stop()
 
+
+def test_the_global_gap_between_sends_is_configurable() -> None:
+    """linggong run's own pacing (``[wechat].send_interval``): 0 for the crash test and benchmarks."""
+    from dataclasses import replace
+
+    from bot.config import ConfigError, load_config, parse_config
+    from bot.runtime import timings_for
+
+    config = load_config()
+    assert config.wechat.send_interval == 1.0 and timings_for(config).send_interval == 1.0
+    fast = replace(config, wechat=replace(config.wechat, send_interval=0.0))
+    assert timings_for(fast).send_interval == 0.0
+    import tomllib
+    from bot.config import PROJECT_ROOT
+
+    data = tomllib.loads((PROJECT_ROOT / "config.toml").read_text(encoding="utf-8"))
+    data["wechat"]["send_interval"] = -1
+    with pytest.raises(ConfigError, match="wechat.send_interval: must be 0 or more"):
+        parse_config(data)
