@@ -40,6 +40,7 @@ from typing import Any
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
+from bot.gateway.ext import FindSentRequest, FindSentStub
 from bot.quote import split_quote, strip_leading_mention
 from bot.transport import IncomingMessage, NotConnected, SendError
 from bot.wechaty_support import (
@@ -191,6 +192,16 @@ class WechatyTransport:
         session = await self._session()
         try:
             await session.send_direct(contact, text)
+        except Exception as exc:
+            raise send_error(exc) from exc
+
+    async def find_sent(self, room: str | None, contact: str | None, text: str,
+                        mentions: tuple[str, ...], since: float) -> bool | None:
+        """Whether the gateway has this message, sent at or after ``since`` (``DeliveryCheck``):
+        the local gateway can tell; real gateways cannot (None)."""
+        session = await self._session()
+        try:
+            return await session.find_sent(room, contact, text, tuple(mentions), since)
         except Exception as exc:
             raise send_error(exc) from exc
 
@@ -711,6 +722,11 @@ class _Session:
     # (the group alias when set, as WeChat shows it), then MessageSendText.
 
     async def send_room(self, key: str, text: str, mentions: tuple[str, ...]) -> None:
+        room_id, prefix, mention_ids = await self._room_target(key, mentions)
+        await self._send_text(room_id, prefix + text, mention_ids)
+
+    async def _room_target(self, key: str, mentions: tuple[str, ...]) -> tuple[str, str, list[str]]:
+        """The room id of group ``key``, the @mention prefix and the ids it mentions."""
         room_id = self.bot.rooms.get(key)
         if room_id is None:
             self._renew_pools()
@@ -729,8 +745,7 @@ class _Session:
                 continue
             names.append(name)
             mention_ids.append(contact_id)
-        prefix = "".join(f"@{name}{AT_GAP}" for name in names)
-        await self._send_text(room_id, prefix + text, mention_ids)
+        return room_id, "".join(f"@{name}{AT_GAP}" for name in names), mention_ids
 
     async def _display_name(self, room_id: str, contact_id: str) -> str | None:
         try:
@@ -744,14 +759,38 @@ class _Session:
         return (contact.name or contact_id) if contact is not None else None
 
     async def send_direct(self, key: str, text: str) -> None:
+        contact = await self._contact_target(key)
+        if self.bot.check_friend and not contact.friend:
+            raise SendError(f"{key} is not a friend of the bot", permanent=True)
+        await self._send_text(contact.id, text, [])
+
+    async def _contact_target(self, key: str) -> Any:
         contact = await self._contact(key)
         if contact is None:
             contact = await self._contact_by_name(key)
         if contact is None:
             raise SendError(f"contact {key!r} not found", permanent=True)
-        if self.bot.check_friend and not contact.friend:
-            raise SendError(f"{key} is not a friend of the bot", permanent=True)
-        await self._send_text(contact.id, text, [])
+        return contact
+
+    async def find_sent(self, room: str | None, contact: str | None, text: str,
+                        mentions: tuple[str, ...], since: float) -> bool | None:
+        """Ask the gateway whether it has this message (the local gateway's FindSent, see
+        bot/gateway/ext.py); None when the gateway does not answer that question."""
+        if room is not None:
+            conversation, _, mention_ids = await self._room_target(room, mentions)
+        else:
+            conversation, mention_ids = (await self._contact_target(contact or "")).id, []
+        if self.puppet.channel is None:
+            raise NotConnected("WeChat is not connected (reconnecting)")
+        stub = FindSentStub(self.puppet.channel, timeout=self.timings.rpc_timeout)
+        try:
+            reply = await stub.find_sent(FindSentRequest(conversation_id=conversation, text=text,
+                                                         mention_ids=list(mention_ids), since=since))
+        except GRPCError as exc:
+            if exc.status == Status.UNIMPLEMENTED:
+                return None
+            raise
+        return bool(reply.message_id)
 
     async def _contact(self, contact_id: str) -> Any:
         try:

@@ -11,13 +11,20 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from grpclib.client import Channel
 from wechaty_grpc.wechaty import PuppetStub
 
-from bot.gateway import Gateway, World
+from bot.config import Config
+from bot.gateway import Gateway, World, world_from_config
 from bot.gateway.service import EVENT_LOGIN, EVENT_MESSAGE, EVENT_READY
+from bot.outbox import IN_DOUBT
+from bot.runtime import BotRuntime
+from bot.transport import SendError
+from bot.wechaty_support import Timings
 
 WORLD = {
     "bot_id": "wxid_bot",
@@ -109,3 +116,131 @@ def test_the_global_gap_between_sends_is_configurable() -> None:
     data["wechat"]["send_interval"] = -1
     with pytest.raises(ConfigError, match="wechat.send_interval: must be 0 or more"):
         parse_config(data)
+
+
+
+# -- sending exactly once across a crash between the send and its record -------------------
+
+GRID1 = "洗马社区第一网格群"
+NEED = "我家厨房水管漏水了，想找个师傅来修，阳光小区3栋2单元501室，电话13908521234"
+FAST = Timings(ding_interval=0.1, event_deadline=1.0, rpc_timeout=1.0, connect_timeout=1.0, backoff_initial=0.05,
+               backoff_factor=2.0, backoff_max=0.3, send_ready_wait=3.0, send_interval=0.0, cache_ttl=60.0,
+               shutdown_grace=1.0)
+
+
+class Died(BaseException):
+    """The bot process dying at this very point (nothing after it runs)."""
+
+
+@pytest.fixture
+def local_config(config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
+    for name in ("WECHATY_PUPPET_SERVICE_ENDPOINT", "WECHATY_PUPPET_SERVICE_TOKEN", "WECHATY_LOG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CACHE_DIR", str(tmp_path / "wechaty-cache"))
+    return replace(config, wechat=replace(config.wechat, endpoint="", gateway_port=0, watchdog_deadline=1.0))
+
+
+async def started(config: Config, db: Path, gateway: Gateway, *, send: bool) -> BotRuntime:
+    config = replace(config, wechat=replace(config.wechat, endpoint=gateway.endpoint))
+    runtime = BotRuntime(config, str(db), environ={}, timings=FAST, send=send, scheduler=False)
+    await runtime.start()
+    await runtime.wait_ready(5.0)
+    return runtime
+
+
+async def one_reply_in_doubt(config: Config, db: Path, gateway: Gateway, *, delivered: bool) -> None:
+    """A resident posts; the bot dies while sending the acknowledgement: after the request
+    reached the gateway (``delivered``) or before it left."""
+    runtime = await started(config, db, gateway, send=False)
+    try:
+        room = next(r.id for r in gateway.state.rooms.values() if r.topic == GRID1)
+        await runtime.wait_handled(await gateway.inject_text("张阿姨", NEED, room_id=room), 5.0)
+        send_room = runtime.transport.send_room
+
+        async def dies_while_sending(*args: object) -> None:
+            if delivered:
+                await send_room(*args)  # type: ignore[arg-type]
+            raise Died
+
+        runtime.transport.send_room = dies_while_sending  # type: ignore[method-assign]
+        with pytest.raises(Died):
+            await runtime.app.outbox.flush()
+        async with runtime.repo.transaction() as tx:
+            assert [r["status"] for r in await tx.outbox_rows()] == ["pending"]
+            assert json.loads(await tx.get_meta(IN_DOUBT) or "{}")["text"].startswith("收到您的需求")
+    finally:
+        await runtime.stop()
+
+
+@pytest.mark.parametrize("delivered", [True, False], ids=["after-the-gateway-took-it", "before-it-left"])
+async def test_a_reply_in_doubt_after_a_crash_is_sent_exactly_once(
+    local_config: Config, tmp_path: Path, delivered: bool
+) -> None:
+    gateway = Gateway(world_from_config(local_config))
+    await gateway.start()
+    try:
+        db = tmp_path / "doubt.db"
+        await one_reply_in_doubt(local_config, db, gateway, delivered=delivered)
+        assert len(gateway.sent) == (1 if delivered else 0)
+        runtime = await started(local_config, db, gateway, send=True)  # the restarted bot
+        try:
+            await runtime.wait_outbox_idle(5.0)
+            outbox = runtime.app.outbox
+            assert (outbox.confirmed, outbox.resent) == ((1, 0) if delivered else (0, 0))
+            async with runtime.repo.transaction() as tx:
+                assert [r["status"] for r in await tx.outbox_rows()] == ["sent"]
+                assert await tx.get_meta(IN_DOUBT) == ""
+        finally:
+            await runtime.stop()
+        assert [r.text.count("收到您的需求") for r in gateway.sent] == [1]  # exactly once
+    finally:
+        await gateway.stop()
+
+
+async def test_with_a_gateway_that_cannot_tell_a_reply_in_doubt_is_sent_again_and_recorded(
+    local_config: Config, tmp_path: Path
+) -> None:
+    gateway = Gateway(world_from_config(local_config), find_sent_rpc=False)  # like a real WeChat gateway
+    await gateway.start()
+    try:
+        db = tmp_path / "doubt.db"
+        await one_reply_in_doubt(local_config, db, gateway, delivered=True)
+        runtime = await started(local_config, db, gateway, send=True)
+        try:
+            await runtime.wait_outbox_idle(5.0)
+            assert (runtime.app.outbox.confirmed, runtime.app.outbox.resent) == (0, 1)
+            async with runtime.repo.transaction() as tx:
+                events = await tx.db.execute_fetchall("SELECT kind, detail FROM events WHERE kind = 'send_unconfirmed'")
+            assert len(events) == 1
+        finally:
+            await runtime.stop()
+        assert len(gateway.sent) == 2  # at least once: the residual window of real gateways
+    finally:
+        await gateway.stop()
+
+
+async def test_a_send_that_fails_after_the_gateway_took_it_is_not_retried(
+    local_config: Config, tmp_path: Path
+) -> None:
+    """A timeout after the request arrived: the outbox asks before anything else goes out."""
+    gateway = Gateway(world_from_config(local_config))
+    await gateway.start()
+    runtime = await started(local_config, tmp_path / "timeout.db", gateway, send=False)
+    try:
+        send_room = runtime.transport.send_room
+
+        async def times_out(*args: object) -> None:
+            await send_room(*args)  # type: ignore[arg-type]
+            raise SendError("DEADLINE_EXCEEDED: no answer")
+
+        runtime.transport.send_room = times_out  # type: ignore[method-assign]
+        room = next(r.id for r in gateway.state.rooms.values() if r.topic == GRID1)
+        await runtime.wait_handled(await gateway.inject_text("张阿姨", NEED, room_id=room), 5.0)
+        await runtime.app.outbox.flush()
+        await runtime.app.outbox.flush()
+        assert runtime.app.outbox.confirmed == 1 and len(gateway.sent) == 1
+        async with runtime.repo.transaction() as tx:
+            assert [r["status"] for r in await tx.outbox_rows()] == ["sent"]
+    finally:
+        await runtime.stop()
+        await gateway.stop()

@@ -21,11 +21,13 @@ import socket
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import UTC
+from typing import Any
 
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
 from bot.clock import Clock, SystemClock
+from bot.gateway.ext import GatewayExtension, body_of
 from bot.gateway.service import (
     EVENT_HEARTBEAT,
     EVENT_LOGIN,
@@ -54,6 +56,7 @@ class Gateway:
         *,
         heartbeat_interval: float | None = None,
         echo_self: bool = True,
+        find_sent_rpc: bool = True,
         clock: Clock | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
@@ -64,6 +67,8 @@ class Gateway:
         self.echo_self = (
             echo_self  # deliver the bot's own sends back as MESSAGE events, as WeChat does
         )
+        # answer the FindSent extension (bot/gateway/ext.py); False behaves like a real gateway
+        self.find_sent_rpc = find_sent_rpc
         self.clock: Clock = clock or SystemClock(UTC)
         self.log = logger or logging.getLogger("linggong.gateway")
         self.sent: list[SentRecord] = []
@@ -114,7 +119,10 @@ class Gateway:
             sock.close()
             raise
         self._port = sock.getsockname()[1]
-        server = TrackingServer([PuppetHandlers(self)])
+        handlers: list[Any] = [PuppetHandlers(self)]
+        if self.find_sent_rpc:
+            handlers.append(GatewayExtension(self))
+        server = TrackingServer(handlers)
         await server.start(sock=sock)
         self._server = server
         if self.heartbeat_interval:
@@ -315,6 +323,20 @@ class Gateway:
         if self.echo_self:
             self.broadcast(event(EVENT_MESSAGE, messageId=message.id))
         return message.id
+
+    def find_sent(
+        self, conversation_id: str, text: str, mention_ids: tuple[str, ...], since: float
+    ) -> SentRecord | None:
+        """The last message the bot sent to ``conversation_id`` at or after ``since`` (seconds
+        since the epoch) with these mentions and, after its @mention prefix, this text."""
+        for record in reversed(self.sent):
+            if record.at.timestamp() < since:
+                break
+            if (record.conversation_id, record.mention_ids) == (conversation_id, mention_ids) and (
+                body_of(record.text) == text
+            ):
+                return record
+        return None
 
     def _timestamp(self) -> int:
         return int(self.clock.now().timestamp())
