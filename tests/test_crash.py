@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import random
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +20,7 @@ import pytest
 from grpclib.client import Channel
 from wechaty_grpc.wechaty import PuppetStub
 
+from benchmarks.crash import run_crash
 from bot.config import Config
 from bot.gateway import Gateway, World, world_from_config
 from bot.gateway.service import EVENT_LOGIN, EVENT_MESSAGE, EVENT_READY
@@ -244,3 +247,19 @@ async def test_a_send_that_fails_after_the_gateway_took_it_is_not_retried(
     finally:
         await runtime.stop()
         await gateway.stop()
+
+
+
+# -- the crash test (fast variant; the full run is python -m benchmarks.crash) -------------------
+
+
+async def test_linggong_run_killed_and_restarted_under_load_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    """300 mixed messages with a claim storm of 100 through a separate ``linggong run`` process,
+    SIGKILLed twice (once right after the gateway took a send); set CRASH_SEED to repeat a run."""
+    seed = int(os.environ.get("CRASH_SEED") or random.randrange(2**32))
+    result = await run_crash(tmp_path, messages=300, kills=2, storm=100, seed=seed, timeout=120.0,
+                             say=lambda line: None)
+    print("\n" + result.report())
+    assert not result.problems, result.report()
+    assert len(result.kills) == 2 and {k.mode for k in result.kills} == {"moment", "send"}
+    assert result.figures["integrity"] == "ok" and result.figures["messages handled"] == 300
