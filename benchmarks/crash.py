@@ -545,7 +545,6 @@ async def run_crash(workdir: Path, *, messages: int = 2000, kills: int = 5, stor
         "messages": dict(script.counts()),
         "bot processes": driver.starts,
         "re-delivered by the gateway": gateway.redelivered,
-        "duplicates ignored by the bot": logs.count("duplicate message"),
         "sends in doubt found delivered (not sent again)": logs.count("had gone out; marked sent"),
         "sends in doubt found not delivered (sent)": logs.count("had not gone out; it will be sent"),
         **figures,

@@ -238,10 +238,13 @@ class WechatyBot:
         transport: WechatyTransport | None = None,
         check_friend: bool = True,
         on_disconnect: Callable[[str], Any] | None = None,
+        known: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         """``on_ready(ReadyInfo)`` runs after every login once groups are resolved;
         ``on_disconnect(reason)`` when a logged-in connection is lost.  Both may be
-        plain functions or coroutines; their errors are logged and ignored."""
+        plain functions or coroutines; their errors are logged and ignored.  ``known(message_id)``
+        says whether the app handled a message before (in an earlier process): such a message
+        is dropped before its payload is fetched, so a re-delivered backlog costs no round trips."""
         self.app_process = app_process
         self.groups = list(dict.fromkeys(groups))
         self.endpoint = endpoint or os.environ.get(ENDPOINT_ENV) or DEFAULT_ENDPOINT
@@ -252,6 +255,7 @@ class WechatyBot:
         self.timings = timings or Timings()
         self.tz: tzinfo = tz or UTC
         self.check_friend = check_friend
+        self.known = known
         self.cache_dir = os.environ.get("CACHE_DIR") or os.path.join(data_dir, "wechaty")
         self.wx = load_wechaty(self.cache_dir)
         self.transport = transport or WechatyTransport()
@@ -657,6 +661,10 @@ class _Session:
     async def _handle_message(self, message_id: str) -> None:
         if message_id in self.bot.seen:
             self.log.debug("duplicate delivery of message %s ignored", message_id)
+            return
+        if self.bot.known is not None and await self.bot.known(message_id):
+            self.bot.seen.add(message_id)
+            self.log.debug("message %s was handled before; re-delivery ignored", message_id)
             return
         msg = await asyncio.wait_for(self._to_incoming(message_id), 3 * self.timings.rpc_timeout)
         self.bot.seen.add(message_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import random
 from collections.abc import AsyncIterator
@@ -248,6 +249,38 @@ async def test_a_send_that_fails_after_the_gateway_took_it_is_not_retried(
         await runtime.stop()
         await gateway.stop()
 
+
+
+async def test_messages_handled_before_a_restart_are_dropped_before_their_payload_is_fetched(
+    local_config: Config, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The gateway re-delivers what a stopped bot's stream carried; the new process drops those
+    by their id (the database remembers them) without a MessagePayload round trip each."""
+    gateway = Gateway(world_from_config(local_config))
+    await gateway.start()
+    try:
+        db = tmp_path / "known.db"
+        room = next(r.id for r in gateway.state.rooms.values() if r.topic == GRID1)
+        runtime = await started(local_config, db, gateway, send=True)
+        try:
+            for text in (NEED, "帮助", "查1"):
+                await runtime.wait_handled(await gateway.inject_text("张阿姨", text, room_id=room), 5.0)
+        finally:
+            await runtime.stop()
+        assert gateway.redelivered == 3  # what the stopped bot's stream carried
+        caplog.set_level(logging.DEBUG, logger="linggong.wechaty")
+        runtime = await started(local_config, db, gateway, send=True)
+        try:
+            payloads = gateway.calls.count("MessagePayload")
+            await runtime.wait_handled(await gateway.inject_text("张阿姨", "待接单", room_id=room), 5.0)
+            assert gateway.calls.count("MessagePayload") == payloads + 1  # only the new message
+            assert caplog.text.count("was handled before; re-delivery ignored") == 3
+            async with runtime.repo.transaction() as tx:
+                assert len(await tx.find_orders()) == 1
+        finally:
+            await runtime.stop()
+    finally:
+        await gateway.stop()
 
 
 # -- the crash test (fast variant; the full run is python -m benchmarks.crash) -------------------
