@@ -378,8 +378,12 @@ def _fold(events: list[dict[str, Any]]) -> dict[str, Any]:
     return state
 
 
-def verify(database: Path, gateway: Gateway, script: Script) -> tuple[dict[str, Any], list[str]]:
-    """Check the database and the gateway's record against the script; return (figures, problems)."""
+def verify(database: Path, gateway: Gateway, script: Script, *, exactly_once: bool = True
+           ) -> tuple[dict[str, Any], list[str]]:
+    """Check the database and the gateway's record against the script; return (figures, problems).
+
+    ``exactly_once=False`` is for a gateway that cannot say what it received (like real ones):
+    a reply may then arrive twice, but only one that the bot recorded as ``send_unconfirmed``."""
     problems: list[str] = []
     db = Database(database)
     try:
@@ -466,10 +470,14 @@ def verify(database: Path, gateway: Gateway, script: Script) -> tuple[dict[str, 
         got_sent = Counter((s.conversation_id, body_of(s.text), s.mention_ids) for s in gateway.sent)
         duplicates = sum((got_sent - want_sent).values())
         lost = sum((want_sent - got_sent).values())
+        unconfirmed = db.value("SELECT COUNT(*) FROM events WHERE kind = 'send_unconfirmed'")
         figures["sent by the gateway"] = len(gateway.sent)
         figures["sent twice or not in the outbox"] = duplicates
         figures["marked sent but never sent"] = lost
-        if duplicates or lost:
+        figures["re-sent unconfirmed (send_unconfirmed events)"] = unconfirmed
+        if exactly_once and unconfirmed:
+            problems.append(f"{unconfirmed} sends were repeated unconfirmed although the gateway can tell")
+        if lost or duplicates > (0 if exactly_once else unconfirmed):
             problems.append(f"gateway vs outbox: {duplicates} extra sends, {lost} sends missing, e.g. "
                             f"{list((got_sent - want_sent) or (want_sent - got_sent))[:2]}")
         order_in = defaultdict(list)
@@ -515,10 +523,15 @@ class CrashResult:
 
 
 async def run_crash(workdir: Path, *, messages: int = 2000, kills: int = 5, storm: int = 200, seed: int | None = None,
-                    window: int = 40, timeout: float = 900.0, say: Any = print) -> CrashResult:
-    """Run the crash test in ``workdir`` (config, database, logs); see the module docstring."""
+                    window: int = 40, timeout: float = 900.0, find_sent: bool = True, say: Any = print
+                    ) -> CrashResult:
+    """Run the crash test in ``workdir`` (config, database, logs); see the module docstring.
+
+    ``find_sent=False`` runs the gateway without its FindSent RPC, as a real WeChat gateway:
+    replies in doubt are then sent again (at least once), and only those may be repeated."""
     seed = random.randrange(2**32) if seed is None else seed
-    say(f"crash test: seed {seed}, {messages} messages, {kills} kills, claim storm of {storm}")
+    say(f"crash test: seed {seed}, {messages} messages, {kills} kills, claim storm of {storm}"
+        + ("" if find_sent else ", gateway without FindSent (like a real one)"))
     rng = random.Random(seed)
     began = time.monotonic()
     database, config_path = workdir / "crash.db", workdir / "config.toml"
@@ -527,7 +540,7 @@ async def run_crash(workdir: Path, *, messages: int = 2000, kills: int = 5, stor
     await import_workers(config_path, database, workers, workdir)
     script = generate(config, workers, messages, storm, rng)
     plan = kill_plan(rng, kills, script)
-    gateway = market_gateway(config, workers)
+    gateway = market_gateway(config, workers, find_sent_rpc=find_sent)
     await gateway.start()
     driver = Driver(script, plan, gateway, config_path, database, workdir, window=window, timeout=timeout, say=say)
     try:
@@ -538,7 +551,7 @@ async def run_crash(workdir: Path, *, messages: int = 2000, kills: int = 5, stor
             driver.bot.kill()
             await driver.bot.wait()
         await gateway.stop()
-    figures, problems = verify(database, gateway, script)
+    figures, problems = verify(database, gateway, script, exactly_once=find_sent)
     logs = "".join((workdir / f"bot-{i}.log").read_text(encoding="utf-8", errors="replace")
                    for i in range(1, driver.starts + 1))
     figures = {
@@ -567,10 +580,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--storm", type=int, default=200, help="workers in the claim storm (registered first)")
     parser.add_argument("--seed", type=int, help="random seed (default: a new one, printed)")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (database, logs)")
+    parser.add_argument("--no-find-sent", action="store_true",
+                        help="run the gateway without its FindSent RPC, like a real WeChat gateway: "
+                             "replies in doubt are sent again and may arrive twice")
     args = parser.parse_args(argv)
 
     async def go(workdir: Path) -> CrashResult:
-        return await run_crash(workdir, messages=args.messages, kills=args.kills, storm=args.storm, seed=args.seed)
+        return await run_crash(workdir, messages=args.messages, kills=args.kills, storm=args.storm, seed=args.seed,
+                               find_sent=not args.no_find_sent)
 
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
