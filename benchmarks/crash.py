@@ -262,6 +262,7 @@ class Driver:
         self.db: Database | None = None
         self._expect_death = False
         self._kill_on_send: Kill | None = None
+        self.streams_before = 0
         record = gateway.record_bot_text
 
         def record_then_maybe_kill(conversation_id: str, text: str, mention_ids: tuple[str, ...]) -> str:
@@ -274,6 +275,7 @@ class Driver:
         gateway.record_bot_text = record_then_maybe_kill  # type: ignore[method-assign]
 
     async def spawn(self) -> None:
+        self.streams_before = self.gw.streams_opened
         self.starts += 1
         log = self.workdir / f"bot-{self.starts}.log"
         self.bot = await BotProcess.start(self.config_path, self.database, self.gw.endpoint, self.workdir, log)
@@ -305,7 +307,8 @@ class Driver:
             self._expect_death = False
             await self.spawn()
         handled = self.handled()
-        if self.plan and handled >= self.plan[0].at and self._kill_on_send is None:
+        connected = self.gw.streams_opened > self.streams_before  # this process got as far as the gateway
+        if self.plan and handled >= self.plan[0].at and self._kill_on_send is None and connected:
             kill = self.plan.pop(0)
             if kill.mode == "moment":
                 self._kill(kill)
