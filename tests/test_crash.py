@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import random
+import tomllib
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -22,11 +23,11 @@ from grpclib.client import Channel
 from wechaty_grpc.wechaty import PuppetStub
 
 from benchmarks.crash import run_crash
-from bot.config import Config
+from bot.config import PROJECT_ROOT, Config, ConfigError, parse_config
 from bot.gateway import Gateway, World, world_from_config
 from bot.gateway.service import EVENT_LOGIN, EVENT_MESSAGE, EVENT_READY
 from bot.outbox import IN_DOUBT
-from bot.runtime import BotRuntime
+from bot.runtime import BotRuntime, timings_for
 from bot.transport import SendError
 from bot.wechaty_support import Timings
 
@@ -102,25 +103,15 @@ async def test_the_gateway_redelivers_what_a_vanished_client_may_not_have_handle
         await gateway.stop()
 
 
-def test_the_global_gap_between_sends_is_configurable() -> None:
+def test_the_global_gap_between_sends_is_configurable(config: Config) -> None:
     """linggong run's own pacing (``[wechat].send_interval``): 0 for the crash test and benchmarks."""
-    from dataclasses import replace
-
-    from bot.config import ConfigError, load_config, parse_config
-    from bot.runtime import timings_for
-
-    config = load_config()
     assert config.wechat.send_interval == 1.0 and timings_for(config).send_interval == 1.0
     fast = replace(config, wechat=replace(config.wechat, send_interval=0.0))
     assert timings_for(fast).send_interval == 0.0
-    import tomllib
-    from bot.config import PROJECT_ROOT
-
     data = tomllib.loads((PROJECT_ROOT / "config.toml").read_text(encoding="utf-8"))
     data["wechat"]["send_interval"] = -1
     with pytest.raises(ConfigError, match="wechat.send_interval: must be 0 or more"):
         parse_config(data)
-
 
 
 # -- sending exactly once across a crash between the send and its record -------------------
