@@ -100,7 +100,12 @@ async def run_cli(config_path: Path, *args: str, cwd: Path) -> str:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "--config", str(config_path), *args, cwd=cwd,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=bot_env())
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
     text = out.decode("utf-8", "replace")
     if proc.returncode != 0:
         raise RuntimeError(f"linggong {' '.join(args)} failed ({proc.returncode}):\n{text}")
