@@ -575,10 +575,8 @@ async def bench_wechaty(sizes: Sizes, work: Path, results: Results) -> None:
         Row("memory", "peak RSS of linggong run, during the claim storm", na),
     ]
     results.notes["end to end"] = (
-        "Not measured by this command yet: `linggong run` (wechaty + the local gateway) reached this branch "
-        "only at its end. The bench function `bench_wechaty` is the place: start `linggong run` as a subprocess "
-        "against the local gateway with [outbox] min_interval = 0, send messages through the gateway and time "
-        "each reply; read VmHWM from /proc/<pid>/status idle and after a claim storm.")
+        "Not in this table yet: `python -m benchmarks.e2e` measures them on their own (`linggong run` as a "
+        "subprocess against the local gateway). `bench_wechaty` is where to fold its figures into this run.")
 
 
 BENCHES: list[Callable[[Sizes, Path, Results], Awaitable[None]]] = [bench_intake, bench_storm, bench_reports,

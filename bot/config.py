@@ -121,6 +121,7 @@ class WechatConfig:
     gateway_port: int = 8788  # 0 picks a free port
     dm_fallback: str = "market"  # "market": @ the worker in the market group; "none": only record it
     watchdog_deadline: float = 30.0  # no sign of life from the gateway for this long -> reconnect
+    send_interval: float = 1.0  # seconds between any two sends, on top of the outbox's pacing
 
 
 @dataclass(frozen=True)
@@ -393,11 +394,14 @@ def _wechat(r: _Reader) -> WechatConfig:
     deadline = r.get("watchdog_deadline", float, "seconds, e.g. 30", WechatConfig.watchdog_deadline)
     if deadline < 1:
         raise r.fail("watchdog_deadline", "must be at least 1 second")
+    send_interval = r.get("send_interval", float, "seconds, e.g. 1", WechatConfig.send_interval)
+    if send_interval < 0:
+        raise r.fail("send_interval", "must be 0 or more seconds")
     endpoint = endpoint.strip()
     if endpoint and ":" not in endpoint.split("://", 1)[-1]:
         raise r.fail("endpoint", "expected host:port such as 127.0.0.1:8788, or \"\" for the local gateway")
     return WechatConfig(endpoint=endpoint, token=token, gateway_port=port, dm_fallback=fallback,
-                        watchdog_deadline=deadline)
+                        watchdog_deadline=deadline, send_interval=send_interval)
 
 
 def _web(r: _Reader) -> WebConfig:

@@ -8,28 +8,42 @@ replay and tests pace messages in simulated time.
 
 A transport that is not connected (``NotConnected``) pauses the sender without counting an
 attempt: replies committed during an outage wait for the reconnection instead of failing.
-Delivery is at least once: a send that the network accepted but whose confirmation was
-lost is retried, and a crash between a send and its ``mark_sent`` re-sends that message.
+
+A message is never sent twice where the network can say what it has.  Before each send the
+message is committed as *in doubt* (the ``outbox.in_doubt`` meta entry: its id, target,
+text and the time the send began); the entry is cleared in the transaction that marks the
+message sent, or when the send certainly failed.  While a message is in doubt nothing else
+is sent.  So after a crash between a send and its ``mark_sent``, or a failed call whose
+request may have reached the network (a timeout), there is exactly one message whose fate
+is unknown, and the sender settles it before anything else: it asks the transport
+(``DeliveryCheck.find_sent``) whether that message went out since the send began.  Nothing
+else went to the network in between, so the answer is exact.  The local gateway answers;
+real WeChat gateways cannot, so there the message is sent again (at least once), with a
+warning and a ``send_unconfirmed`` audit event.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import deque
+from typing import Any
 
 from bot.clock import Clock
 from bot.config import OutboxConfig
 from bot.logs import masked
-from bot.transport import NotConnected, SendError, Transport
+from bot.transport import DeliveryCheck, NotConnected, SendError, Transport
 from storage.errors import StorageFault
 from storage.models import OutMessage
-from storage.repository import Repository
+from storage.repository import Repository, Tx
 
 log = logging.getLogger(__name__)
 
 
 OFFLINE_RETRY = 1.0  # seconds the sender waits after the transport reported it is not connected
+IN_DOUBT = "outbox.in_doubt"  # meta key: the message whose send began but was never settled ("" if none)
+_UNREAD: Any = object()  # the in-doubt entry has not been read from the database yet
 
 
 class Outbox:
@@ -45,6 +59,9 @@ class Outbox:
         self._offline_until = float("-inf")
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
+        self._in_doubt: dict[str, Any] | None = _UNREAD  # mirrors the IN_DOUBT entry
+        self.confirmed = 0  # messages in doubt found delivered, so not sent again
+        self.resent = 0  # messages in doubt the transport could not check, so sent again
 
     def wake(self) -> None:
         self._wake.set()
@@ -64,6 +81,8 @@ class Outbox:
     async def flush(self) -> float | None:
         """Send every message that may go out now; return when the next one may, or None."""
         async with self._flush_lock:
+            if not await self._settle_in_doubt():
+                return self._offline_until
             next_due: float | None = None
             while True:
                 now = self.clock.now().timestamp()
@@ -80,7 +99,7 @@ class Outbox:
                         busy.add(conversation)
                         next_due = ready if next_due is None else min(next_due, ready)
                         continue
-                    if not await self._send(message, now):
+                    if not await self._send(message, now) or not await self._settle_in_doubt():
                         return self._offline_until
                     sent_any = True
                 if not sent_any:
@@ -90,40 +109,104 @@ class Outbox:
         """Send one message; False if the transport is not connected (nothing was attempted)."""
         assert m.id is not None
         conversation = self._conversation(m)
-        if m.coalesce_key:
-            # From here on a new late notice must start a new message: mentions merged into
-            # this one while it is on the wire would be marked sent without being sent.
-            async with self.repo.transaction() as tx:
+        async with self.repo.transaction() as tx:
+            if m.coalesce_key:
+                # From here on a new late notice must start a new message: mentions merged into
+                # this one while it is on the wire would be marked sent without being sent.
                 mentions = await tx.close_coalescing(m.id)
-            if mentions is None:
-                return True  # no longer pending
-            m.mentions, m.coalesce_key = mentions, None
+                if mentions is None:
+                    return True  # no longer pending
+                m.mentions, m.coalesce_key = mentions, None
+            doubt = {"id": m.id, "room": m.room, "contact": m.contact, "text": m.text,
+                     "mentions": list(m.mentions), "since": self.clock.now().timestamp()}
+            await tx.set_meta(IN_DOUBT, json.dumps(doubt, ensure_ascii=False))  # committed before the send
+        self._in_doubt = doubt
         try:
             if m.room is not None:
                 await self.transport.send_room(m.room, m.text, tuple(m.mentions))
             else:
                 await self.transport.send_direct(m.contact or "", m.text)
-        except NotConnected as exc:
-            self._offline_until = self.clock.now().timestamp() + OFFLINE_RETRY
-            log.info("outbox: %s; message %s waits for the connection", exc.reason, m.id)
+        except NotConnected as exc:  # nothing was attempted
+            async with self.repo.transaction() as tx:
+                await tx.set_meta(IN_DOUBT, "")
+            self._in_doubt = None
+            self._went_offline(exc, m.id)
             return False
         except SendError as exc:
-            await self._failed(m, now, exc.reason, exc.permanent)
+            # Refused (permanent): it did not go out.  Otherwise it may have (a timeout after the
+            # gateway took it): it stays in doubt, and flush settles it before sending anything else.
+            await self._failed(m, now, exc.reason, exc.permanent, settled=exc.permanent)
             return True
         except Exception as exc:  # a transport bug must not stop the outbox
             log.exception("outbox: unexpected error sending message %s", m.id)
-            await self._failed(m, now, repr(exc), False)
+            await self._failed(m, now, repr(exc), False, settled=False)
             return True
         # Pace from when the send completed, so the gap seen by the network is never shorter
         # than min_interval, however long the sends before it in this round took.
+        done = self._paced(conversation, now)
+        async with self.repo.transaction() as tx:
+            await tx.mark_sent(m.id, done)
+            await tx.set_meta(IN_DOUBT, "")
+        self._in_doubt = None
+        return True
+
+    def _paced(self, conversation: str, now: float) -> float:
         done = max(now, self.clock.now().timestamp())
         self._last[conversation] = done
         self._window.append(done)
+        return done
+
+    def _went_offline(self, exc: NotConnected, message_id: int | None) -> None:
+        self._offline_until = self.clock.now().timestamp() + OFFLINE_RETRY
+        log.info("outbox: %s; message %s waits for the connection", exc.reason, message_id)
+
+    async def _settle_in_doubt(self) -> bool:
+        """Find out whether the message in doubt (if any) went out; False if not connected.
+
+        Delivered: it is marked sent.  Not delivered: it stays pending and is sent in turn.
+        Cannot tell: the same, with a warning and a ``send_unconfirmed`` audit event."""
+        if self._in_doubt is _UNREAD:  # the first flush after a start: left by the previous run?
+            async with self.repo.transaction() as tx:
+                raw = await tx.get_meta(IN_DOUBT)
+            self._in_doubt = json.loads(raw) if raw else None
+        doubt = self._in_doubt
+        if doubt is None:
+            return True
+        where = masked(doubt["room"] or doubt["contact"] or "")
+        delivered: bool | None = None
+        if isinstance(self.transport, DeliveryCheck):
+            try:
+                delivered = await self.transport.find_sent(doubt["room"], doubt["contact"], doubt["text"],
+                                                           tuple(doubt["mentions"]), doubt["since"])
+            except NotConnected as exc:
+                self._went_offline(exc, doubt["id"])
+                return False
+            except SendError as exc:
+                log.warning("outbox: cannot check whether message %s to %s went out: %s", doubt["id"], where,
+                            masked(exc.reason))
+        now = self.clock.now().timestamp()
         async with self.repo.transaction() as tx:
-            await tx.mark_sent(m.id, done)
+            if delivered:
+                conversation = f"room:{doubt['room']}" if doubt["room"] is not None else f"dm:{doubt['contact']}"
+                await tx.mark_sent(doubt["id"], self._paced(conversation, now))
+            elif delivered is None:
+                await tx.add_event(None, "", now, "bot", "send_unconfirmed",
+                                   f"outbox {doubt['id']} to {where}: may have gone out; sent again")
+            await tx.set_meta(IN_DOUBT, "")
+        self._in_doubt = None
+        if delivered:
+            self.confirmed += 1
+            log.info("outbox: message %s to %s had gone out; marked sent, not sent again", doubt["id"], where)
+        elif delivered is None:
+            self.resent += 1
+            log.warning("outbox: message %s to %s may have gone out and the gateway cannot tell; it will be "
+                        "sent again and may arrive twice", doubt["id"], where)
+        else:
+            log.info("outbox: message %s to %s had not gone out; it will be sent", doubt["id"], where)
         return True
 
-    async def _failed(self, m: OutMessage, now: float, reason: str, permanent: bool) -> None:
+    async def _failed(self, m: OutMessage, now: float, reason: str, permanent: bool, *, settled: bool) -> None:
+        """Count a failed attempt; ``settled``: it certainly did not go out (no longer in doubt)."""
         assert m.id is not None
         give_up = permanent or m.attempts + 1 >= self.config.max_attempts
         delay = min(2 ** m.attempts, 300)
@@ -133,21 +216,28 @@ class Outbox:
         )
         async with self.repo.transaction() as tx:
             await tx.mark_retry(m.id, reason, now + delay, give_up=give_up)
-            if not give_up:
-                return
-            fb = m.fallback or {}
-            community = fb.get("community", "")
-            order = f" (order #{fb['order_no']})" if fb.get("order_no") is not None else ""
-            detail = f"outbox {m.id} to {masked(m.contact or m.room or '')}{order}: {masked(reason)}"
-            if m.fallback and self.dm_fallback == "market":
-                await tx.enqueue(OutMessage(text=fb["text"], room=fb.get("room"), contact=fb.get("contact"),
-                                            mentions=tuple(fb.get("mentions", ()))), now)
-                await tx.add_event(None, community, now, "bot", "dm_fallback", detail)
-                log.warning("outbox: message %s undeliverable; fallback sent to %s", m.id, fb.get("room"))
-            else:
-                await tx.add_event(None, community, now, "bot", "send_failed", detail)
-                log.error("outbox: message %s to %s undeliverable (%s); recorded as failed", m.id,
-                          masked(m.room or m.contact or ""), masked(reason))
+            if settled:
+                await tx.set_meta(IN_DOUBT, "")
+            if give_up:
+                await self._undeliverable(tx, m, now, reason)
+        if settled:
+            self._in_doubt = None
+
+    async def _undeliverable(self, tx: Tx, m: OutMessage, now: float, reason: str) -> None:
+        """Record a message given up on, and enqueue its fallback if there is one."""
+        fb = m.fallback or {}
+        community = fb.get("community", "")
+        order = f" (order #{fb['order_no']})" if fb.get("order_no") is not None else ""
+        detail = f"outbox {m.id} to {masked(m.contact or m.room or '')}{order}: {masked(reason)}"
+        if m.fallback and self.dm_fallback == "market":
+            await tx.enqueue(OutMessage(text=fb["text"], room=fb.get("room"), contact=fb.get("contact"),
+                                        mentions=tuple(fb.get("mentions", ()))), now)
+            await tx.add_event(None, community, now, "bot", "dm_fallback", detail)
+            log.warning("outbox: message %s undeliverable; fallback sent to %s", m.id, fb.get("room"))
+        else:
+            await tx.add_event(None, community, now, "bot", "send_failed", detail)
+            log.error("outbox: message %s to %s undeliverable (%s); recorded as failed", m.id,
+                      masked(m.room or m.contact or ""), masked(reason))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver in the background until ``stop`` is set (real time)."""

@@ -61,10 +61,12 @@ def connection_settings(config: Config, environ: Mapping[str, str] | None = None
 
 
 def timings_for(config: Config, base: Timings | None = None) -> Timings:
-    """The adapter's timings with the configured watchdog deadline (dings well inside it)."""
+    """The adapter's timings with the configured watchdog deadline (dings well inside it) and
+    the configured global gap between two sends."""
     base = base or Timings()
     deadline = config.wechat.watchdog_deadline
-    return replace(base, event_deadline=deadline, ding_interval=min(base.ding_interval, deadline / 3))
+    return replace(base, event_deadline=deadline, ding_interval=min(base.ding_interval, deadline / 3),
+                   send_interval=config.wechat.send_interval)
 
 
 class BotRuntime:
@@ -155,6 +157,7 @@ class BotRuntime:
             self._process, Directory(self.config).group_keys, self.endpoint, self.connection.token,
             on_ready=self._ready, on_disconnect=self._disconnected, timings=self.timings, data_dir=data_dir,
             tz=self.config.tz, transport=self.transport, logger=logging.getLogger("linggong.wechaty"),
+            known=self._known,
         )
         self.bot.start()
         if self.send:
@@ -207,12 +210,29 @@ class BotRuntime:
         try:
             await self.app.process(msg)
         finally:
-            self._handled.add(msg.id)
-            self._handled_changed.set()
-            self._handled_changed = asyncio.Event()
+            self._mark_handled(msg.id)
+
+    def _mark_handled(self, message_id: str) -> None:
+        self._handled.add(message_id)
+        self._handled_changed.set()
+        self._handled_changed = asyncio.Event()
+
+    async def _known(self, message_id: str) -> bool:
+        """Whether a message was handled before (gateways re-deliver; see WechatyBot ``known``)."""
+        assert self.repo is not None
+        try:
+            async with self.repo.transaction() as tx:
+                known = await tx.is_processed(message_id)
+        except Exception:  # the app's own duplicate check still runs
+            log.exception("cannot check whether message %s was handled before", message_id)
+            return False
+        if known:
+            self._mark_handled(message_id)
+        return known
 
     async def wait_handled(self, message_id: str, timeout: float) -> None:
-        """Wait until the app has handled message ``message_id`` (console and tests)."""
+        """Wait until the app has handled message ``message_id``, now or in an earlier process
+        (console and tests)."""
         async with asyncio.timeout(timeout):
             while message_id not in self._handled:
                 await self._handled_changed.wait()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,21 @@ class Transport(Protocol):
 
     async def send_direct(self, contact: str, text: str) -> None:
         """Send ``text`` to the contact id ``contact`` as a direct message."""
+
+
+@runtime_checkable
+class DeliveryCheck(Protocol):
+    """Optional: a transport that can tell whether a send it may have made went out.
+
+    The outbox asks before it repeats a send whose outcome it never recorded (the bot died
+    or the call failed after the request may have left).  ``since`` is the time (seconds
+    since the epoch) just before that send began.  True: the network has the message, do
+    not send it again; False: it does not, send it; None: cannot tell (real WeChat
+    gateways), so it is sent again and may arrive twice.  May raise ``NotConnected``.
+    """
+
+    async def find_sent(self, room: str | None, contact: str | None, text: str,
+                        mentions: tuple[str, ...], since: float) -> bool | None: ...
 
 
 @dataclass

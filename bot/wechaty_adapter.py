@@ -40,6 +40,7 @@ from typing import Any
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
+from bot.gateway.ext import FindSentRequest, FindSentStub
 from bot.quote import split_quote, strip_leading_mention
 from bot.transport import IncomingMessage, NotConnected, SendError
 from bot.wechaty_support import (
@@ -194,6 +195,16 @@ class WechatyTransport:
         except Exception as exc:
             raise send_error(exc) from exc
 
+    async def find_sent(self, room: str | None, contact: str | None, text: str,
+                        mentions: tuple[str, ...], since: float) -> bool | None:
+        """Whether the gateway has this message, sent at or after ``since`` (``DeliveryCheck``):
+        the local gateway can tell; real gateways cannot (None)."""
+        session = await self._session()
+        try:
+            return await session.find_sent(room, contact, text, tuple(mentions), since)
+        except Exception as exc:
+            raise send_error(exc) from exc
+
     async def _session(self) -> _Session:
         if self._bot is None:
             raise NotConnected("the WeChat transport is not attached to a bot")
@@ -227,10 +238,13 @@ class WechatyBot:
         transport: WechatyTransport | None = None,
         check_friend: bool = True,
         on_disconnect: Callable[[str], Any] | None = None,
+        known: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         """``on_ready(ReadyInfo)`` runs after every login once groups are resolved;
         ``on_disconnect(reason)`` when a logged-in connection is lost.  Both may be
-        plain functions or coroutines; their errors are logged and ignored."""
+        plain functions or coroutines; their errors are logged and ignored.  ``known(message_id)``
+        says whether the app handled a message before (in an earlier process): such a message
+        is dropped before its payload is fetched, so a re-delivered backlog costs no round trips."""
         self.app_process = app_process
         self.groups = list(dict.fromkeys(groups))
         self.endpoint = endpoint or os.environ.get(ENDPOINT_ENV) or DEFAULT_ENDPOINT
@@ -241,6 +255,7 @@ class WechatyBot:
         self.timings = timings or Timings()
         self.tz: tzinfo = tz or UTC
         self.check_friend = check_friend
+        self.known = known
         self.cache_dir = os.environ.get("CACHE_DIR") or os.path.join(data_dir, "wechaty")
         self.wx = load_wechaty(self.cache_dir)
         self.transport = transport or WechatyTransport()
@@ -647,6 +662,10 @@ class _Session:
         if message_id in self.bot.seen:
             self.log.debug("duplicate delivery of message %s ignored", message_id)
             return
+        if self.bot.known is not None and await self.bot.known(message_id):
+            self.bot.seen.add(message_id)
+            self.log.debug("message %s was handled before; re-delivery ignored", message_id)
+            return
         msg = await asyncio.wait_for(self._to_incoming(message_id), 3 * self.timings.rpc_timeout)
         self.bot.seen.add(message_id)
         if msg is not None:
@@ -711,6 +730,11 @@ class _Session:
     # (the group alias when set, as WeChat shows it), then MessageSendText.
 
     async def send_room(self, key: str, text: str, mentions: tuple[str, ...]) -> None:
+        room_id, prefix, mention_ids = await self._room_target(key, mentions)
+        await self._send_text(room_id, prefix + text, mention_ids)
+
+    async def _room_target(self, key: str, mentions: tuple[str, ...]) -> tuple[str, str, list[str]]:
+        """The room id of group ``key``, the @mention prefix and the ids it mentions."""
         room_id = self.bot.rooms.get(key)
         if room_id is None:
             self._renew_pools()
@@ -729,8 +753,7 @@ class _Session:
                 continue
             names.append(name)
             mention_ids.append(contact_id)
-        prefix = "".join(f"@{name}{AT_GAP}" for name in names)
-        await self._send_text(room_id, prefix + text, mention_ids)
+        return room_id, "".join(f"@{name}{AT_GAP}" for name in names), mention_ids
 
     async def _display_name(self, room_id: str, contact_id: str) -> str | None:
         try:
@@ -744,14 +767,38 @@ class _Session:
         return (contact.name or contact_id) if contact is not None else None
 
     async def send_direct(self, key: str, text: str) -> None:
+        contact = await self._contact_target(key)
+        if self.bot.check_friend and not contact.friend:
+            raise SendError(f"{key} is not a friend of the bot", permanent=True)
+        await self._send_text(contact.id, text, [])
+
+    async def _contact_target(self, key: str) -> Any:
         contact = await self._contact(key)
         if contact is None:
             contact = await self._contact_by_name(key)
         if contact is None:
             raise SendError(f"contact {key!r} not found", permanent=True)
-        if self.bot.check_friend and not contact.friend:
-            raise SendError(f"{key} is not a friend of the bot", permanent=True)
-        await self._send_text(contact.id, text, [])
+        return contact
+
+    async def find_sent(self, room: str | None, contact: str | None, text: str,
+                        mentions: tuple[str, ...], since: float) -> bool | None:
+        """Ask the gateway whether it has this message (the local gateway's FindSent, see
+        bot/gateway/ext.py); None when the gateway does not answer that question."""
+        if room is not None:
+            conversation, _, mention_ids = await self._room_target(room, mentions)
+        else:
+            conversation, mention_ids = (await self._contact_target(contact or "")).id, []
+        if self.puppet.channel is None:
+            raise NotConnected("WeChat is not connected (reconnecting)")
+        stub = FindSentStub(self.puppet.channel, timeout=self.timings.rpc_timeout)
+        try:
+            reply = await stub.find_sent(FindSentRequest(conversation_id=conversation, text=text,
+                                                         mention_ids=list(mention_ids), since=since))
+        except GRPCError as exc:
+            if exc.status == Status.UNIMPLEMENTED:
+                return None
+            raise
+        return bool(reply.message_id)
 
     async def _contact(self, contact_id: str) -> Any:
         try:

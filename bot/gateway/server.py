@@ -3,6 +3,13 @@
 Tests and (later) a web simulator drive it: inject messages as any contact, watch what
 the bot sends, change the world (friends, members, topics) and break the connection
 (crash, clean stream end, freeze) to exercise the bot's recovery.
+
+Message events are delivered at least once, like a real account's message backlog: a
+message that arrives while no event stream is open waits for the next one, and the
+messages a stream carried are delivered again when that stream ends (the client died,
+disconnected or the gateway crashed), because the protocol has no acknowledgement and
+the client may not have handled them.  Clients de-duplicate by message id (the bot does,
+in its database), so re-delivery is harmless and nothing sent to a dying bot is lost.
 """
 
 from __future__ import annotations
@@ -11,13 +18,16 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import UTC
+from typing import Any
 
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
 from bot.clock import Clock, SystemClock
+from bot.gateway.ext import GatewayExtension, body_of
 from bot.gateway.service import (
     EVENT_HEARTBEAT,
     EVENT_LOGIN,
@@ -32,6 +42,7 @@ from bot.gateway.service import (
 from bot.gateway.world import MSG_TEXT, Contact, Refused, SentRecord, World, WorldState
 
 DEFAULT_PORT = 8788
+REPLAY_LIMIT = 10_000  # message events kept per stream (and waiting for one) for re-delivery
 
 
 class Gateway:
@@ -45,6 +56,7 @@ class Gateway:
         *,
         heartbeat_interval: float | None = None,
         echo_self: bool = True,
+        find_sent_rpc: bool = True,
         clock: Clock | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
@@ -55,6 +67,8 @@ class Gateway:
         self.echo_self = (
             echo_self  # deliver the bot's own sends back as MESSAGE events, as WeChat does
         )
+        # answer the FindSent extension (bot/gateway/ext.py); False behaves like a real gateway
+        self.find_sent_rpc = find_sent_rpc
         self.clock: Clock = clock or SystemClock(UTC)
         self.log = logger or logging.getLogger("linggong.gateway")
         self.sent: list[SentRecord] = []
@@ -62,6 +76,11 @@ class Gateway:
         self.logged_in = False
         self.streams_opened = 0
         self._streams: set[asyncio.Queue[object]] = set()
+        # message events each open stream carried (re-delivered when it ends), and those
+        # waiting for a stream: see the module docstring
+        self._carried: dict[asyncio.Queue[object], deque[object]] = {}
+        self._backlog: deque[object] = deque(maxlen=REPLAY_LIMIT)
+        self.redelivered = 0  # message events delivered again after their stream ended
         self._sent_subscribers: set[asyncio.Queue[SentRecord]] = set()
         self._changed = asyncio.Event()
         self._thawed = asyncio.Event()
@@ -100,7 +119,10 @@ class Gateway:
             sock.close()
             raise
         self._port = sock.getsockname()[1]
-        server = TrackingServer([PuppetHandlers(self)])
+        handlers: list[Any] = [PuppetHandlers(self)]
+        if self.find_sent_rpc:
+            handlers.append(GatewayExtension(self))
+        server = TrackingServer(handlers)
         await server.start(sock=sock)
         self._server = server
         if self.heartbeat_interval:
@@ -164,17 +186,41 @@ class Gateway:
 
     def open_event_stream(self) -> asyncio.Queue[object]:
         queue: asyncio.Queue[object] = asyncio.Queue()
+        self._streams.add(queue)
+        self._carried[queue] = deque(maxlen=REPLAY_LIMIT)
         if self.logged_in:
             queue.put_nowait(event(EVENT_LOGIN, contactId=self.state.bot_id))
             queue.put_nowait(event(EVENT_READY, data="ready"))
-        self._streams.add(queue)
+            self._deliver_backlog()
         self.streams_opened += 1
         self._pulse()
         return queue
 
     def close_event_stream(self, queue: asyncio.Queue[object]) -> None:
         self._streams.discard(queue)
+        carried = self._carried.pop(queue, ())
+        if carried:
+            # The client may not have handled these (it may have died with them unread, or
+            # before its handler committed): deliver them again, after login, to the next stream.
+            self.redelivered += len(carried)
+            self._backlog = deque([*carried, *self._backlog], maxlen=REPLAY_LIMIT)
+            if self.logged_in and self._streams:
+                self._deliver_backlog()
         self._pulse()
+
+    def _deliver_message(self, item: object) -> None:
+        """A message event: to every open stream if logged in, else into the backlog."""
+        if self.logged_in and self._streams:
+            for queue in list(self._streams):
+                queue.put_nowait(item)
+                self._carried[queue].append(item)
+        else:
+            self._backlog.append(item)
+
+    def _deliver_backlog(self) -> None:
+        backlog, self._backlog = list(self._backlog), deque(maxlen=REPLAY_LIMIT)
+        for item in backlog:
+            self._deliver_message(item)
 
     @property
     def open_streams(self) -> int:
@@ -188,6 +234,8 @@ class Gateway:
         self.logged_in = True
         self.broadcast(event(EVENT_LOGIN, contactId=self.state.bot_id))
         self.broadcast(event(EVENT_READY, data="ready"))
+        if self._streams:
+            self._deliver_backlog()
 
     def logout(self) -> None:
         self.logged_in = False
@@ -247,7 +295,7 @@ class Gateway:
         msg_id = self.state.store_incoming(
             from_id, text, room_id, tuple(mention_ids), msg_id, msg_type, self._timestamp()
         )
-        self.broadcast(event(EVENT_MESSAGE, messageId=msg_id))
+        self._deliver_message(event(EVENT_MESSAGE, messageId=msg_id))
         await asyncio.sleep(0)
         return msg_id
 
@@ -275,6 +323,20 @@ class Gateway:
         if self.echo_self:
             self.broadcast(event(EVENT_MESSAGE, messageId=message.id))
         return message.id
+
+    def find_sent(
+        self, conversation_id: str, text: str, mention_ids: tuple[str, ...], since: float
+    ) -> SentRecord | None:
+        """The last message the bot sent to ``conversation_id`` at or after ``since`` (seconds
+        since the epoch) with these mentions and, after its @mention prefix, this text."""
+        for record in reversed(self.sent):
+            if record.at.timestamp() < since:
+                break
+            if (record.conversation_id, record.mention_ids) == (conversation_id, mention_ids) and (
+                body_of(record.text) == text
+            ):
+                return record
+        return None
 
     def _timestamp(self) -> int:
         return int(self.clock.now().timestamp())

@@ -60,7 +60,7 @@ def create_web_app(app: "App", *, gateway: "Gateway | None" = None, world: "Worl
         from bot.web.simhub import SimHub
 
         hub = SimHub(gateway, app.config.tz)
-    web.extensions["linggong"] = WebState(
+    web_state = web.extensions["linggong"] = WebState(
         app=app,
         password=dashboard_password(app.config) if password is None else password,
         qr_limiter=RateLimiter(app.config.web.qr_rate_per_hour, 3600, clock),
@@ -93,8 +93,9 @@ def create_web_app(app: "App", *, gateway: "Gateway | None" = None, world: "Worl
 
     @web.errorhandler(404)
     async def not_found(_error):
-        return await render_template("message.html", title="没有这个页面",
-                                     message="地址可能输错了，请从首页进入。"), 404
+        msgs = web_state.msgs
+        return await render_template("message.html", title=msgs["common"]["no_such_page_title"],
+                                     message=msgs["common"]["no_such_page"]), 404
 
     return web
 

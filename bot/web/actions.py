@@ -13,11 +13,10 @@ import uuid
 from dataclasses import dataclass
 
 from bot.config import Community, Grid
+from bot.render import Renderer
 from bot.transport import IncomingMessage
 from bot.web.state import WebState
 from storage.models import Order
-
-QR_RESIDENT_NAME = "扫码居民"
 
 
 @dataclass
@@ -47,21 +46,19 @@ async def act_as_staff(web: WebState, name: str, text: str) -> Outcome:
     msg = IncomingMessage(id=_message_id("staff"), sender_id=name, sender_name=name, text=text,
                           at=web.now())
     if web.hub is not None:
-        web.hub.note_direct(name, text, via="网页后台")
+        web.hub.note_direct(name, text, via=web.msgs["sim"]["via_dashboard"])
     await web.app.process(msg)
     rows = await _new_rows(web, before)
     return Outcome([r["text"] for r in rows if r["contact"] == name])
 
 
-def qr_order_text(description: str, address: str, time_wish: str, phone: str, category: str) -> str:
-    """The group message a QR order becomes.  Address and time come first so that the parser
-    takes them from the form's own fields; the chosen category comes last so that it wins
-    ties between equally long keywords."""
-    parts = [f"地址：{address}"]
-    if time_wish:
-        parts.append(f"时间：{time_wish}")
-    text = "发单 " + "，".join(parts) + f"。{description}。电话：{phone}"
-    return text + (f"（{category}）" if category else "")
+def qr_order_text(renderer: Renderer, description: str, address: str, time_wish: str, phone: str,
+                  category: str) -> str:
+    """The group message a QR order becomes: templates/web/qr_intake.txt, a ``发单 …`` in the chat's
+    own words.  Address and time come first so that the parser takes them from the form's own
+    fields; the chosen category comes last so that it wins ties between equally long keywords."""
+    return renderer.render("web/qr_intake", {"description": description, "address": address,
+                                             "time_wish": time_wish, "phone": phone, "category": category})
 
 
 async def post_qr_order(web: WebState, community: Community, grid: Grid, text: str, phone: str) -> Outcome:
@@ -73,10 +70,11 @@ async def post_qr_order(web: WebState, community: Community, grid: Grid, text: s
     before = await _last_outbox_id(web)
     async with web.app.repo.transaction() as tx:
         known = {o.id for o in await tx.find_orders(community.name, grid=grid.name, resident_id=sender)}
-    msg = IncomingMessage(id=_message_id("qr"), sender_id=sender, sender_name=QR_RESIDENT_NAME, text=text,
+    resident_name = web.msgs["order_form"]["resident_name"]
+    msg = IncomingMessage(id=_message_id("qr"), sender_id=sender, sender_name=resident_name, text=text,
                           at=web.now(), room_id=room, room_topic=room, source="qr")
     if web.hub is not None:
-        web.hub.note_room(room, sender, QR_RESIDENT_NAME, text, via="扫码下单")
+        web.hub.note_room(room, sender, resident_name, text, via=web.msgs["sim"]["via_qr"])
     await web.app.process(msg)
     rows = await _new_rows(web, before)
     async with web.app.repo.transaction() as tx:

@@ -32,7 +32,9 @@ async def _data() -> tuple[dict | None, str]:
 async def board():
     data, name = await _data()
     if data is None:
-        return await render_template("message.html", title="没有这个社区", message=f"没有「{name}」。"), 404
+        msgs = state().msgs
+        return await render_template("message.html", title=msgs["common"]["no_such_community_title"],
+                                     message=msgs["common"]["no_such"].format(name=name)), 404
     refresh = request.args.get("refresh", "")
     seconds = int(refresh) if refresh.isdigit() and 1 <= int(refresh) <= 300 else REFRESH_SECONDS
     return await render_template("board.html", data=data, refresh=seconds,
@@ -43,5 +45,5 @@ async def board():
 async def board_json():
     data, name = await _data()
     if data is None:
-        return jsonify({"ok": False, "errors": {"c": f"没有「{name}」"}}), 404
+        return jsonify({"ok": False, "errors": {"c": state().msgs["common"]["no_such_short"].format(name=name)}}), 404
     return jsonify(data)

@@ -1,6 +1,7 @@
 """Small server-rendered SVG charts (no JavaScript, no assets): bars and grouped columns.
 
-Every label is escaped; the SVG scales to its container (viewBox, width 100%).
+Every label is escaped; the SVG scales to its container (viewBox, width 100%).  The words (the
+empty chart's note, the unit) come from the caller (labels.toml ``[web.charts]``).
 """
 
 from __future__ import annotations
@@ -20,15 +21,15 @@ def _svg(width: int, height: int, title: str, body: list[str]) -> Markup:
     return Markup(head + "".join(body) + "</svg>")
 
 
-def _empty(title: str) -> Markup:
+def _empty(title: str, empty: str) -> Markup:
     return _svg(400, 60, title, [f'<text x="200" y="35" text-anchor="middle" font-size="16" fill="#777">'
-                                 f'{escape("暂无数据")}</text>'])
+                                 f'{escape(empty)}</text>'])
 
 
-def hbars(items: list[tuple[str, int]], title: str, unit: str = "单") -> Markup:
-    """Horizontal bars, one per label (e.g. completed orders per worker)."""
+def hbars(items: list[tuple[str, int]], title: str, *, unit: str, empty: str) -> Markup:
+    """Horizontal bars, one per label (e.g. completed orders per worker); ``empty``: the note without data."""
     if not items or not any(v for _, v in items):
-        return _empty(title)
+        return _empty(title, empty)
     row, label_w, width = 30, 110, 520
     top = max(v for _, v in items)
     plot = width - label_w - 60
@@ -44,10 +45,10 @@ def hbars(items: list[tuple[str, int]], title: str, unit: str = "单") -> Markup
     return _svg(width, len(items) * row + 10, title, body)
 
 
-def columns(items: list[tuple], title: str, legend: tuple[str, ...] = ()) -> Markup:
+def columns(items: list[tuple], title: str, legend: tuple[str, ...] | list[str] = (), *, empty: str) -> Markup:
     """Vertical columns per label; each item is (label, value[, value2]) for one or two series."""
     if not items or not any(any(v for v in item[1:]) for item in items):
-        return _empty(title)
+        return _empty(title, empty)
     series = len(items[0]) - 1
     width, height, left, bottom, top_pad = 560, 240, 34, 28, 26
     plot_h = height - bottom - top_pad

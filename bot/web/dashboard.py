@@ -19,7 +19,7 @@ from bot.web.state import state
 
 bp = Blueprint("dash", __name__)
 
-ACTIONS = {"dispatch": "派单", "assign": "指派", "redispatch": "改派", "cancel": "取消", "complete": "完成"}
+ACTIONS = {"dispatch": "派单", "assign": "指派", "redispatch": "改派", "cancel": "取消", "complete": "完成"}  # chat verbs
 _ONE_LINE = re.compile(r"^[^\r\n]*$")
 
 
@@ -46,6 +46,7 @@ def page_context(community: Community) -> dict[str, Any]:
 @bp.route("/login", methods=["GET", "POST"])
 async def login():
     web = state()
+    msgs = web.msgs
     if not web.password:
         from bot.web.state import PASSWORD_ENV
 
@@ -58,12 +59,12 @@ async def login():
     if request.method == "POST":
         name = (form.get("staff") or "").strip()
         if not web.is_staff_name(name):
-            errors["staff"] = "请选择您的名字"
+            errors["staff"] = msgs["login"]["choose_name"]
         if not web.login_limiter.allowed(client_key()):
-            errors["password"] = "密码错误次数太多，请 15 分钟后再试"
+            errors["password"] = msgs["login"]["too_many_tries"]
         elif not password_ok(form.get("password") or ""):
             web.login_limiter.hit(client_key())
-            errors["password"] = "密码不对"
+            errors["password"] = msgs["login"]["bad_password"]
         if not errors:
             session.clear()
             session["staff"] = name
@@ -123,11 +124,13 @@ async def orders_json():
 async def _order_page(community: Community, no: int, errors: dict[str, str] | None = None,
                       form: Any = None, status: int = 200):
     web = state()
+    msgs = web.msgs
     async with web.app.repo.transaction() as tx:
         order = await tx.get_order(community.name, no)
         if order is None:
-            return await render_template("message.html", title="没有这张订单",
-                                         message=f"{community.name}没有 #{no} 号订单。"), 404
+            return await render_template("message.html", title=msgs["orders"]["no_order_title"],
+                                         message=msgs["orders"]["no_order"].format(community=community.name,
+                                                                                   no=no)), 404
         events = await tx.events_for(order.id)
         workers = [w for w in await tx.list_workers(community.name) if w.status == "active"]
     timeline = [{"at": web.local(e.at).strftime("%m-%d %H:%M:%S"), "actor": e.actor, "kind": e.kind,
@@ -143,25 +146,27 @@ async def order(no: int):
     return await _order_page(view_community(), no)
 
 
-def command_for(action: str, no: int, form: Any, workers: dict[str, str]) -> tuple[str | None, dict[str, str]]:
-    """The chat command for a dashboard action, or the problems with the form's fields."""
+def command_for(action: str, no: int, form: Any, workers: dict[str, str],
+                msgs: dict[str, Any]) -> tuple[str | None, dict[str, str]]:
+    """The chat command for a dashboard action, or the problems with the form's fields (in the
+    words of ``msgs``, ``WebState.msgs``).  The commands are chat grammar, parsed by handlers.parse."""
     errors: dict[str, str] = {}
     if action == "dispatch":
         reward, note = (form.get("reward") or "").strip(), (form.get("note") or "").strip()
         if reward and not (reward.isdigit() and 0 < int(reward) <= 100000):
-            errors["reward"] = "报酬请填整数金额（元），例如 100；不填也可以"
+            errors["reward"] = msgs["orders"]["bad_reward"]
         if len(note) > 60 or not _ONE_LINE.match(note):
-            errors["note"] = "备注最多 60 个字，不能换行"
+            errors["note"] = msgs["orders"]["bad_note"]
         text = f"派单 {no}" + (f" 报酬{reward}元" if reward else "") + (f" 备注 {note}" if note else "")
     elif action == "assign":
         worker = (form.get("worker") or "").strip()
         if worker not in workers:
-            errors["worker"] = "请从列表里选择一位已登记的零工"
+            errors["worker"] = msgs["orders"]["choose_worker"]
         text = f"指派 {no} @{workers.get(worker, '')}"
     elif action == "cancel":
         reason = (form.get("reason") or "").strip()
         if len(reason) > 60 or not _ONE_LINE.match(reason):
-            errors["reason"] = "原因最多 60 个字，不能换行"
+            errors["reason"] = msgs["orders"]["bad_reason"]
         text = f"取消 {no}" + (f" 原因 {reason}" if reason else "")
     elif action == "redispatch":
         text = f"改派 {no}"
@@ -175,25 +180,27 @@ def command_for(action: str, no: int, form: Any, workers: dict[str, str]) -> tup
 async def order_action(no: int, action: str):
     web, community, name = state(), view_community(), current_staff()
     assert name is not None
+    msgs = web.msgs
     form = (await request.get_json(silent=True) or {}) if request.is_json else await request.form
     if action not in ACTIONS:
-        return jsonify({"ok": False, "errors": {"action": "没有这个操作"}}), 404
+        return jsonify({"ok": False, "errors": {"action": msgs["common"]["no_such_action"]}}), 404
     async with web.app.repo.transaction() as tx:
         exists = await tx.get_order(community.name, no) is not None
         workers = {str(w.id): w.name for w in await tx.list_workers(community.name)}
     errors: dict[str, str] = {}
     if not exists:
-        errors["order"] = f"{community.name}没有 #{no} 号订单"
+        errors["order"] = msgs["orders"]["no_order_short"].format(community=community.name, no=no)
     elif web.acting_community(name) != community:
-        errors["action"] = f"您在群里的指令作用于{getattr(web.acting_community(name), 'name', '其他社区')}，" \
-                           f"这里只能查看{community.name}的订单"
-    text, field_errors = command_for(action, no, form, workers)
+        acting = getattr(web.acting_community(name), "name", msgs["orders"]["no_acting_community"])
+        errors["action"] = msgs["orders"]["other_community"].format(acting=acting, community=community.name)
+    text, field_errors = command_for(action, no, form, workers, msgs)
     errors.update(field_errors)
     if errors or text is None:
         if wants_json():
             return jsonify({"ok": False, "errors": errors}), 400
         if not exists:
-            return await render_template("message.html", title="没有这张订单", message=errors["order"]), 404
+            return await render_template("message.html", title=msgs["orders"]["no_order_title"],
+                                         message=errors["order"]), 404
         return await _order_page(community, no, errors, form, status=400)
     outcome = await act_as_staff(web, name, text)
     if wants_json():
@@ -202,6 +209,6 @@ async def order_action(no: int, action: str):
         # ok: the command was handled; whether it changed the order, the status and the bot's replies say
         return jsonify({"ok": True, "command": text, "replies": outcome.replies,
                         "status": after.status if after else None})
-    for reply in outcome.replies or ["已发送：" + text]:
+    for reply in outcome.replies or [msgs["orders"]["sent"].format(command=text)]:
         await flash(reply)
     return redirect(url_for("dash.order", no=no, c=community.name))

@@ -49,14 +49,17 @@ def order_url(community: str, grid: str | None = None) -> str:
 async def _teams(community: str) -> dict[str, list]:
     async with state().app.repo.transaction() as tx:
         workers = [w for w in await tx.list_workers(community) if w.status == "active"]
+    no_team = state().msgs["posters"]["no_team"]
     teams: dict[str, list] = {}
     for w in workers:
-        teams.setdefault(w.team or "散户零工", []).append(w)
+        teams.setdefault(w.team or no_team, []).append(w)
     return teams
 
 
 def _not_found(what: str):
-    return render_template("message.html", title="没有找到", message=f"没有「{what}」。")
+    msgs = state().msgs
+    return render_template("message.html", title=msgs["common"]["not_found_title"],
+                           message=msgs["common"]["no_such"].format(name=what))
 
 
 @bp.get("/posters")
@@ -75,7 +78,7 @@ async def grid_poster(community: str, grid: str):
         return await _not_found(f"{community} {grid}"), 404
     url = order_url(found.name, g.name)
     return await render_template("poster_grid.html", community=found, grid=g, url=url, url_text=unquote(url),
-                                 qr=qr_svg(url, "扫码下单"),
+                                 qr=qr_svg(url, web.msgs["posters"]["qr_label"]),
                                  categories=[c.name for c in web.config.categories],
                                  teams=await _teams(found.name))
 
@@ -91,4 +94,4 @@ async def team_poster(community: str, team: str):
     skills = list(dict.fromkeys(s for w in members for s in w.skills))
     url = order_url(found.name)
     return await render_template("poster_team.html", community=found, team=team, members=members, skills=skills,
-                                 url=url, url_text=unquote(url), qr=qr_svg(url, "扫码下单"))
+                                 url=url, url_text=unquote(url), qr=qr_svg(url, web.msgs["posters"]["qr_label"]))

@@ -41,20 +41,22 @@ def read_filter(args: Any, web: WebState, community_name: str) -> tuple[OrderFil
     community = web.config.community(community_name)
     assert community is not None
     f = OrderFilter(**{k: (args.get(k) or "").strip()[:60] for k in OrderFilter.__dataclass_fields__})
+    msgs = web.msgs
     errors = {}
     if f.status and f.status not in STATUSES and f.status != "open":
-        errors["status"] = "没有这个状态"
+        errors["status"] = msgs["filter"]["bad_status"]
     if f.grid and f.grid not in {g.name for g in community.grids}:
-        errors["grid"] = "没有这个网格"
-    if f.category and f.category not in {c.name for c in web.config.categories} | {"其他"}:
-        errors["category"] = "没有这个类别"
+        errors["grid"] = msgs["filter"]["bad_grid"]
+    known_categories = {c.name for c in web.config.categories} | {web.labels["words"]["other_category"]}
+    if f.category and f.category not in known_categories:
+        errors["category"] = msgs["filter"]["bad_category"]
     if f.day:
         try:
             date.fromisoformat(f.day)
         except ValueError:
-            errors["day"] = "日期格式如 2026-11-23"
+            errors["day"] = msgs["filter"]["bad_day"]
     if f.worker and not f.worker.isdigit():
-        errors["worker"] = "请从列表里选择零工"
+        errors["worker"] = msgs["filter"]["choose_worker"]
     return f, errors
 
 
@@ -67,7 +69,7 @@ async def filtered_orders(tx: Tx, web: WebState, community: str, f: OrderFilter,
     orders = await tx.find_orders(community, statuses=statuses, grid=f.grid or None,
                                   taker_id=int(f.worker) if f.worker else None, start=start, end=end)
     if f.category:
-        orders = [o for o in orders if (o.category or "其他") == f.category]
+        orders = [o for o in orders if _category(web, o.category) == f.category]
     if f.q:
         q = f.q.lstrip("#＃").casefold()
         orders = [o for o in orders if q == str(o.no) or any(
@@ -77,11 +79,17 @@ async def filtered_orders(tx: Tx, web: WebState, community: str, f: OrderFilter,
     return orders[:limit]
 
 
+def _category(web: WebState, name: str | None) -> str:
+    """An order's category, or the word for one that was not recognised."""
+    return name or web.labels["words"]["other_category"]
+
+
 def order_row(web: WebState, o: Order) -> dict[str, Any]:
     """One row of the staff's order table (phones masked; the detail page shows them)."""
     return {
         "no": o.no, "status": o.status, "status_name": web.status_name(o.status), "grid": o.grid,
-        "category": o.category or "其他", "text": restore_punct(mask_text(o.need_text)), "resident": o.resident_name or "电话求助居民",
+        "category": _category(web, o.category), "text": restore_punct(mask_text(o.need_text)),
+        "resident": o.resident_name or web.labels["words"]["phoned_resident"],
         "phones": [mask_phone(p) for p in o.phones], "location": o.coarse_address or "",
         "time_wish": o.time_wish or "", "taker": o.taker.name if o.taker else "",
         "created": web.local(o.created_at).strftime("%m-%d %H:%M"), "source": o.source,
@@ -133,15 +141,15 @@ async def board_data(tx: Tx, web: WebState, community: str) -> dict[str, Any]:
     return {
         "community": community,
         "updated": now.strftime("%H:%M:%S"),
-        "date": f"{now.month}月{now.day}日",
+        "date": web.labels["time"]["month_day"].format(month=now.month, day=now.day),
         "open": [{
-            "no": o.no, "status": web.status_name(o.status), "category": o.category or "其他", "grid": o.grid,
+            "no": o.no, "status": web.status_name(o.status), "category": _category(web, o.category), "grid": o.grid,
             "location": o.coarse_address or "", "time_wish": o.time_wish or "",
             "waiting": _coarse_duration(web, now.timestamp() - (o.dispatched_at or o.created_at)),
         } for o in sorted(waiting, key=lambda o: o.no)],
         "today": {k: t.counts[k] for k in ("posted", "taken", "done")} | {"waiting": len(waiting)},
         "top": [{"rank": r.rank, "name": r.name, "team": r.team or "", "done": r.done} for r in top],
-        "month": f"{now.month}月",
+        "month": web.msgs["board"]["month"].format(month=now.month),
     }
 
 
@@ -152,12 +160,12 @@ def _coarse_duration(web: WebState, seconds: float) -> str:
 
 # -- charts --------------------------------------------------------------------------------
 
-CLAIM_BUCKETS = ((10, "10秒内"), (30, "10-30秒"), (60, "半分钟-1分"), (300, "1-5分"), (1800, "5-30分"),
-                 (float("inf"), "30分以上"))
+CLAIM_LIMITS = (10, 30, 60, 300, 1800, float("inf"))  # seconds; bucket names: labels.toml [web.charts]
 
 
 async def chart_data(tx: Tx, web: WebState, community: str, period: str) -> dict[str, Any]:
     now = web.now()
+    claim_buckets = tuple(zip(CLAIM_LIMITS, web.msgs["charts"]["claim_buckets"], strict=True))
     start, end = period_bounds(now, period)
     done = await tx.find_orders(community, statuses=("done",), time_column="done_at",
                                 start=start.timestamp(), end=end.timestamp())
@@ -167,7 +175,7 @@ async def chart_data(tx: Tx, web: WebState, community: str, period: str) -> dict
     buckets = Counter()
     for o in taken:
         if o.claim_seconds is not None:
-            buckets[next(label for limit, label in CLAIM_BUCKETS if o.claim_seconds < limit)] += 1
+            buckets[next(label for limit, label in claim_buckets if o.claim_seconds < limit)] += 1
     first_day = (now - timedelta(days=13)).replace(hour=0, minute=0, second=0, microsecond=0)
     recent = await tx.find_orders(community, start=first_day.timestamp())
     recent_done = await tx.find_orders(community, time_column="done_at", start=first_day.timestamp())
@@ -177,5 +185,5 @@ async def chart_data(tx: Tx, web: WebState, community: str, period: str) -> dict
     return {
         "per_worker": per_worker,
         "per_day": [(f"{d.month}/{d.day}", posted_by_day[d], done_by_day[d]) for d in days],
-        "claims": [(label, buckets[label]) for _, label in CLAIM_BUCKETS],
+        "claims": [(label, buckets[label]) for _, label in claim_buckets],
     }

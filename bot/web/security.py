@@ -49,10 +49,11 @@ async def check_csrf() -> Any:
             sent = (await request.form).get(CSRF_FIELD)
     if expected and sent and hmac.compare_digest(str(expected), str(sent)):
         return None
-    message = "页面已过期或来源不明，请刷新页面后再提交一次。"
+    msgs = state().msgs
+    message = msgs["security"]["bad_csrf"]
     if wants_json():
         return jsonify({"ok": False, "errors": {"csrf": message}}), 400
-    return await render_template("message.html", title="请刷新页面", message=message), 400
+    return await render_template("message.html", title=msgs["security"]["refresh_title"], message=message), 400
 
 
 def current_staff() -> str | None:
@@ -69,7 +70,7 @@ def login_required(view: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitab
             return await render_template("dash_closed.html", env=PASSWORD_ENV), 403
         if current_staff() is None:
             if wants_json():
-                return jsonify({"ok": False, "errors": {"login": "请先登录"}}), 401
+                return jsonify({"ok": False, "errors": {"login": state().msgs["security"]["login_first"]}}), 401
             return redirect(url_for("dash.login", next=request.full_path.rstrip("?")))
         return await view(*args, **kwargs)
 

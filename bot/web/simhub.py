@@ -36,7 +36,7 @@ class ChatItem:
     text: str
     mentions: tuple[str, ...]  # names
     at: str  # HH:MM:SS
-    via: str = ""  # "网页后台", "扫码下单": did not come through WeChat
+    via: str = ""  # set (labels.toml [web.sim].via_*) when it did not come through WeChat
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -15,7 +15,7 @@ from typing import Any
 from quart import Blueprint, current_app, jsonify, make_response, render_template, request
 
 from bot.web.simhub import DIRECT, SimHub
-from bot.web.state import ROLE_NAMES, state
+from bot.web.state import ROLES, state
 
 bp = Blueprint("sim", __name__)
 
@@ -34,9 +34,8 @@ def people() -> list[dict[str, Any]]:
     rows = []
     for contact in h.world.contacts.values():
         role = web.role_of(contact.id)
-        rows.append({"id": contact.id, "name": contact.name, "role": role, "role_name": ROLE_NAMES[role]})
-    order = list(ROLE_NAMES)
-    return sorted(rows, key=lambda p: order.index(p["role"]))
+        rows.append({"id": contact.id, "name": contact.name, "role": role, "role_name": web.role_name(role)})
+    return sorted(rows, key=lambda p: ROLES.index(p["role"]))
 
 
 def conversations() -> list[dict[str, Any]]:
@@ -51,8 +50,11 @@ def conversations() -> list[dict[str, Any]]:
 
 
 def hints() -> list[dict[str, str]]:
-    """The Xima loop, step by step, for the first community's first grid ({no}: the latest order)."""
+    """The Xima loop, step by step, for the first community's first grid ({no}: the latest order).
+
+    The commands are chat grammar; the resident's need and the explanations are words from labels.toml."""
     web, h = state(), hub()
+    msgs = web.msgs
     community = web.config.communities[0]
     grid = community.grids[0]
     grid_room, market = h.room_by_key(grid.groups[0]), h.room_by_key(community.market_group)
@@ -68,16 +70,16 @@ def hints() -> list[dict[str, str]]:
                       "text": text, "why": why})
 
     if resident:
-        step(grid_room.id, grid_room.topic, resident, "需要修水管，阳光小区3栋2单元501室，今天上午，电话13908521234",
-             "居民在网格群发需求，机器人回复单号")
-    step(grid_room.id, grid_room.topic, staff, "派单 {no}", "网格员派单，卡片发到零工市场群（不含电话门牌）")
+        step(grid_room.id, grid_room.topic, resident, msgs["sim"]["hints"]["resident_need"],
+             msgs["sim"]["hints"]["post"])
+    step(grid_room.id, grid_room.topic, staff, "派单 {no}", msgs["sim"]["hints"]["dispatch"])
     for worker in workers:
-        step(market.id, market.topic, worker, "接{no}", "零工抢单，先到先得")
+        step(market.id, market.topic, worker, "接{no}", msgs["sim"]["hints"]["claim"])
     if workers:
-        step(DIRECT + workers[0], "私聊", workers[0], "完成{no}", "师傅干完活，私聊机器人报完成")
+        step(DIRECT + workers[0], msgs["sim"]["direct"], workers[0], "完成{no}", msgs["sim"]["hints"]["complete"])
     if resident:
-        step(grid_room.id, grid_room.topic, resident, "满意{no}", "居民评价")
-    step(grid_room.id, grid_room.topic, staff, "今日统计", "看今天的接单情况；也可以发「接单王」")
+        step(grid_room.id, grid_room.topic, resident, "满意{no}", msgs["sim"]["hints"]["rate"])
+    step(grid_room.id, grid_room.topic, staff, "今日统计", msgs["sim"]["hints"]["stats"])
     return steps
 
 
@@ -95,20 +97,20 @@ async def sim_state():
 
 @bp.post("/sim/send")
 async def send():
-    h = hub()
+    h, msgs = hub(), state().msgs
     body = await request.get_json(silent=True) if request.is_json else await request.form
     body = body or {}
     conv, speaker, text = (str(body.get(k) or "").strip() for k in ("conv", "speaker", "text"))
     errors = {}
     room_id, contact_id = h.conversation(conv)
     if room_id is None and contact_id is None:
-        errors["conv"] = "请先在左边选一个群或私聊"
+        errors["conv"] = msgs["sim"]["choose_conv"]
     elif not h.may_speak(conv, speaker):
-        errors["speaker"] = "这个人不在这个群里" if room_id else "私聊只能由这个人自己说话"
+        errors["speaker"] = msgs["sim"]["not_member"] if room_id else msgs["sim"]["direct_self_only"]
     if not text:
-        errors["text"] = "请输入要发送的内容"
+        errors["text"] = msgs["sim"]["empty_text"]
     elif len(text) > 2000:
-        errors["text"] = "一条消息最多 2000 个字"
+        errors["text"] = msgs["sim"]["text_long"]
     if errors:
         return jsonify({"ok": False, "errors": errors}), 400
     item = await h.say(conv, speaker, text)
@@ -117,18 +119,18 @@ async def send():
 
 @bp.post("/sim/people")
 async def add_person():
-    h = hub()
+    h, msgs = hub(), state().msgs
     body = await request.get_json(silent=True) if request.is_json else await request.form
     body = body or {}
     name, conv = str(body.get("name") or "").strip(), str(body.get("conv") or "").strip()
     room_id, _ = h.conversation(conv)
     errors = {}
     if not _NAME.match(name):
-        errors["name"] = "名字 2-16 个字，只用汉字、字母或数字"
+        errors["name"] = msgs["sim"]["bad_name"]
     elif name in h.world.contacts or name == h.world.bot_name:
-        errors["name"] = "已经有这个人了"
+        errors["name"] = msgs["sim"]["name_taken"]
     if room_id is None:
-        errors["conv"] = "请选择要加入的群"
+        errors["conv"] = msgs["sim"]["choose_room"]
     if errors:
         return jsonify({"ok": False, "errors": errors}), 400
     h.add_person(name, room_id)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 PASSWORD_ENV = "LINGGONG_WEB_PASSWORD"
 
-ROLE_NAMES = {"admin": "管理员", "staff": "网格员", "worker": "零工", "resident": "居民"}
+ROLES = ("admin", "staff", "worker", "resident")  # the simulator lists people in this order
 
 
 def dashboard_password(config: Config, environ: dict[str, str] | None = None) -> str:
@@ -41,7 +41,12 @@ class WebState:
     gateway: "Gateway | None" = None
     world: "World | None" = None
     hub: "SimHub | None" = None
-    labels: dict[str, Any] = field(default_factory=load_labels)
+    labels: dict[str, Any] = field(default_factory=load_labels)  # read once per web app
+
+    @property
+    def msgs(self) -> dict[str, Any]:
+        """The web pages' words: ``[web.*]`` of templates/labels.toml, e.g. ``msgs["login"]["bad_password"]``."""
+        return self.labels["web"]
 
     @property
     def config(self) -> Config:
@@ -53,15 +58,17 @@ class WebState:
     # who is who -------------------------------------------------------------------
     def staff_names(self) -> list[tuple[str, str]]:
         """Everyone who may log in to the dashboard: (name, what they are), config order."""
+        msgs = self.msgs
         out: dict[str, str] = {}
         for name in self.config.bot.admins:
-            out.setdefault(name, "管理员")
+            out.setdefault(name, msgs["staff_names"]["admin"])
         for community in self.config.communities:
             for name in community.admins:
-                out.setdefault(name, f"{community.name} 管理员")
+                out.setdefault(name, msgs["staff_names"]["community_admin"].format(community=community.name))
             for grid in community.grids:
                 for name in grid.staff:
-                    out.setdefault(name, f"{community.name} {grid.name} 网格员")
+                    out.setdefault(name, msgs["staff_names"]["grid_staff"].format(community=community.name,
+                                                                                 grid=grid.name))
         return list(out.items())
 
     def is_staff_name(self, name: str) -> bool:
@@ -97,6 +104,9 @@ class WebState:
     # formatting -------------------------------------------------------------------
     def local(self, ts: float) -> datetime:
         return datetime.fromtimestamp(ts, self.config.tz)
+
+    def role_name(self, role: str) -> str:
+        return self.msgs["roles"][role]
 
     def status_name(self, status: str) -> str:
         return self.labels["status"].get(status, status)

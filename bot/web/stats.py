@@ -18,11 +18,12 @@ from bot.web.state import state
 
 bp = Blueprint("stats", __name__)
 
-PERIODS = {"day": "今日", "week": "本周", "month": "本月", "year": "今年"}
+PERIODS = ("day", "week", "month", "year")  # their names: labels.toml [web.stats].periods
 FORMATS = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "csv": "text/csv"}
 
 
 def _export_form(args) -> tuple[dict[str, str], dict[str, str]]:
+    msgs = state().msgs
     today = state().now().date()
     form = {"from": args.get("from", today.replace(day=1).isoformat()), "to": args.get("to", today.isoformat()),
             "format": args.get("format", "xlsx")}
@@ -32,18 +33,19 @@ def _export_form(args) -> tuple[dict[str, str], dict[str, str]]:
         try:
             days[key] = date.fromisoformat(form[key])
         except ValueError:
-            errors[key] = "日期格式如 2026-11-01"
+            errors[key] = msgs["export"]["bad_date"]
     if not errors and days["from"] > days["to"]:
-        errors["to"] = "结束日期不能早于开始日期"
+        errors["to"] = msgs["export"]["to_before_from"]
     if not errors and (days["to"] - days["from"]).days > 366:
-        errors["to"] = "一次最多导出一年"
+        errors["to"] = msgs["export"]["too_long"]
     if form["format"] not in FORMATS:
-        errors["format"] = "请选择 xlsx 或 csv"
+        errors["format"] = msgs["export"]["bad_format"]
     return form, errors
 
 
 async def _page(export_form: dict[str, str], export_errors: dict[str, str], status: int = 200):
     web, community = state(), view_community()
+    msgs = web.msgs
     period = request.args.get("period", "month")
     if period not in PERIODS:
         period = "month"
@@ -55,14 +57,17 @@ async def _page(export_form: dict[str, str], export_errors: dict[str, str], stat
         rows = await ranking(tx, community.name, start, end, limit=10,
                              confirmed_only=web.config.rankings.confirmed_only)
         data = await chart_data(tx, web, community.name, period)
-    label = PERIODS[period]
+    periods = {key: msgs["stats"]["periods"][key] for key in PERIODS}
+    label, empty = periods[period], msgs["charts"]["empty"]
     figures = {
-        "per_worker": charts.hbars(data["per_worker"], f"{label}每位零工完成的订单"),
-        "per_day": charts.columns(data["per_day"], "最近 14 天每天的订单", legend=("发单", "完成")),
-        "claims": charts.columns(data["claims"], f"{label}接单用时分布"),
+        "per_worker": charts.hbars(data["per_worker"], msgs["stats"]["per_worker"].format(period=label),
+                                   unit=msgs["charts"]["unit"], empty=empty),
+        "per_day": charts.columns(data["per_day"], msgs["stats"]["per_day"], legend=msgs["stats"]["per_day_legend"],
+                                  empty=empty),
+        "claims": charts.columns(data["claims"], msgs["stats"]["claims"].format(period=label), empty=empty),
     }
     return await render_template(
-        "stats.html", today=today, rows=rows, period=period, periods=PERIODS, figures=figures,
+        "stats.html", today=today, rows=rows, period=period, periods=periods, figures=figures,
         duration=web.app.renderer.duration, export=export_form, export_errors=export_errors,
         **page_context(community)), status
 

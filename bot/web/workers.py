@@ -17,7 +17,7 @@ from bot.web.state import state
 
 bp = Blueprint("workers", __name__)
 
-STATUS_COMMANDS = {"approve": "通过", "suspend": "停用"}
+STATUS_COMMANDS = {"approve": "通过", "suspend": "停用"}  # chat verbs: "通过 <name>"
 
 
 async def _page(problems: list[str] | None = None, status: int = 200):
@@ -39,15 +39,16 @@ async def workers():
 async def set_status(worker_id: int, action: str):
     web, community, name = state(), view_community(), current_staff()
     assert name is not None
+    msgs = web.msgs
     async with web.app.repo.transaction() as tx:
         worker = await tx.get_worker(worker_id)
     errors = {}
     if action not in STATUS_COMMANDS:
-        errors["action"] = "没有这个操作"
+        errors["action"] = msgs["common"]["no_such_action"]
     elif worker is None or worker.community != community.name:
-        errors["worker"] = "没有这位零工"
+        errors["worker"] = msgs["workers"]["no_such_worker"]
     elif web.acting_community(name) != community:
-        errors["action"] = f"这里只能查看{community.name}的零工"
+        errors["action"] = msgs["workers"]["other_community"].format(community=community.name)
     if errors:
         if wants_json():
             return jsonify({"ok": False, "errors": errors}), 400
@@ -66,11 +67,13 @@ async def set_status(worker_id: int, action: str):
 async def import_csv():
     web, community, name = state(), view_community(), current_staff()
     assert name is not None
+    msgs = web.msgs
     if web.acting_community(name) != community:
-        return await _page([f"只能导入您所在社区（{getattr(web.acting_community(name), 'name', '-')}）的名册"], 403)
+        own = getattr(web.acting_community(name), "name", "-")
+        return await _page([msgs["workers"]["import_other_community"].format(community=own)], 403)
     upload = (await request.files).get("file")
     if upload is None or not upload.filename:
-        return await _page(["请选择一个 CSV 文件"], 400)
+        return await _page([msgs["workers"]["choose_file"]], 400)
     raw = upload.read()
     try:
         text = raw.decode("utf-8-sig")
@@ -78,13 +81,13 @@ async def import_csv():
         try:
             text = raw.decode("gb18030")  # saved from Excel/WPS on a Chinese Windows
         except UnicodeDecodeError:
-            return await _page([f"{upload.filename}: 不是文本 CSV 文件（请另存为 CSV UTF-8）"], 400)
+            return await _page([msgs["workers"]["not_text"].format(filename=upload.filename)], 400)
     try:
         rows = parse_roster(text, {c.name for c in web.config.categories}, upload.filename)
     except RosterError as exc:
-        return await _page(["没有导入任何一行，请改正下面的问题后再导入："] + exc.problems, 400)
+        return await _page([msgs["workers"]["nothing_imported"]] + exc.problems, 400)
     counts = await import_roster(web.app.repo, community.name, rows, web.now().timestamp())
-    await flash(f"已导入 {len(rows)} 位零工：新增 {counts['added']}，更新 {counts['updated']}。")
+    await flash(msgs["workers"]["imported"].format(rows=len(rows), added=counts["added"], updated=counts["updated"]))
     return redirect(url_for("workers.workers", c=community.name))
 
 
