@@ -112,7 +112,7 @@ async def _in_process(config: Any, database: Path, gateway: Gateway, n: int, war
         await runtime.stop()
 
 
-async def _memory(idle_seconds: float, storm: int) -> dict[str, Any]:
+async def measure_memory(idle_seconds: float, storm: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="linggong-mem-") as tmp:
         workdir = Path(tmp)
         database, config_path = workdir / "mem.db", workdir / "config.toml"
@@ -167,7 +167,7 @@ async def _memory(idle_seconds: float, storm: int) -> dict[str, Any]:
 
 def run_memory(idle_seconds: float = 3.0, storm: int = 500) -> dict[str, Any]:
     """Peak RSS (VmHWM) of a ``linggong run`` process idle after ready, then under a claim storm."""
-    return asyncio.run(_memory(idle_seconds, storm))
+    return asyncio.run(measure_memory(idle_seconds, storm))
 
 
 def table(latency: dict[str, Any], local: dict[str, Any], memory: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bot.app import App
+from bot.app import App, BotStopped
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.directory import Directory
@@ -209,6 +209,8 @@ class BotRuntime:
         assert self.app is not None
         try:
             await self.app.process(msg)
+        except BotStopped:
+            log.debug("message %s not taken: storage has stopped", msg.id)  # it stays unprocessed for a restart
         finally:
             self._mark_handled(msg.id)
 

@@ -72,7 +72,15 @@ async def run_bot(config: Config, database: str) -> int:
             print(Renderer(config.tz).render("run_banner", {
                 "bot": config.bot.name, "endpoint": runtime.endpoint, "local": runtime.gateway is not None,
                 "source": runtime.connection.source, "database": database, "web": runtime.web_url}), flush=True)
-            await stop.wait()
+            assert runtime.app is not None
+            fault = asyncio.ensure_future(runtime.app.stop_event.wait())
+            signalled = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({fault, signalled}, return_when=asyncio.FIRST_COMPLETED)
+            fault.cancel()
+            signalled.cancel()
+            if runtime.app.stopped is not None:  # disk full / read-only database: stop, do not limp on
+                print(f"error: stopped: {runtime.app.stopped.describe()}", file=sys.stderr)
+                return 3
         finally:
             if watcher is not None:
                 watcher.cancel()
