@@ -76,6 +76,8 @@ def write_config(path: Path, *, database: Path, overrides: dict[str, dict[str, A
     data["bot"]["database"] = str(database)
     data["outbox"].update(min_interval=0.0, per_minute=1_000_000)
     data["wechat"].update(endpoint="", send_interval=0.0, watchdog_deadline=30.0)
+    data.setdefault("web", {}).update(port=0)  # the bot's pages on a free port: runs never collide on 8080
+    data.setdefault("flood", {}).update(max_per_minute=1_000_000)  # load runs send far faster than a person
     data.setdefault("schedule", {}).update(
         daily_tally=NEVER, weekly_ranking=NEVER, monthly_ranking=NEVER, yearly_ranking=NEVER)
     for section, values in (overrides or {}).items():
