@@ -174,8 +174,10 @@ async def explain_indexes(conn: asyncpg.Connection, sql: str, args: Sequence[Any
 
     def walk(node: dict[str, Any]) -> None:
         nonlocal seq
-        if "Index Name" in node and node["Index Name"] not in names:
-            names.append(node["Index Name"])
+        if "Index Name" in node:
+            name = node["Index Name"] + (" (index only)" if node.get("Node Type") == "Index Only Scan" else "")
+            if name not in names:
+                names.append(name)
         if node.get("Node Type") == "Seq Scan" and node.get("Relation Name") == "orders":
             seq = True
         for child in node.get("Plans", []):

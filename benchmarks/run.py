@@ -795,6 +795,7 @@ async def bench_reports_pg(sizes: Sizes, results: Results) -> None:
                f"open orders of the busiest community (find_orders posted + dispatched), warm p50")
     results.pg("reports", "for comparison: daily tally with the indexes before", ms(without_daily))
     seq_scans = [sql for sql, _, seq, _ in plans if seq]
+    ranking_server = sum(took for sql, _, _, took in plans if "o.status = 'done'" in sql)
 
     def short(sql: str) -> str:
         where = sql.split(" WHERE ", 1)[-1].split(" ORDER BY")[0].split(" GROUP BY")[0]
@@ -808,12 +809,15 @@ async def bench_reports_pg(sizes: Sizes, results: Results) -> None:
         f"list send, on this data, names the index it scans: {used_by}. "
         + ("No statement scans the whole orders table, so " if not seq_scans else
            f"{len(seq_scans)} statement(s) scan the whole orders table; ")
-        + "PostgreSQL needs no index beyond migration 003's. The tally's COUNTs are index-only scans "
-        "(the table is vacuumed, so the visibility map lets them skip the heap); the ranking reads only the "
-        "community's done orders (through the index named above) and joins the workers: like on SQLite its cost "
-        "is that community's year. Each statement is a round trip to the server plus parsing and planning (asyncpg "
-        "prepares it, then PostgreSQL plans it per call), which is why the small queries of the tally cost more "
-        "than SQLite's in-process calls, while the ranking, bounded by the rows it reads, is close to SQLite's.")
+        + "PostgreSQL needs no index beyond migration 003's (no migration 005). The tally's COUNTs are index "
+        "range scans (index-only where marked: the table is vacuumed, so the visibility map lets them skip the "
+        "heap); the daily tally executes in well under a millisecond on the server, and its warm time is the "
+        "round trips (a dozen statements, each sent, parsed, planned per call and answered over the socket) "
+        "that SQLite answers in-process. The ranking reads only the community's done orders of the year "
+        f"through the index named above and joins the workers: on the server its two statements take "
+        f"{ranking_server:.0f} ms under EXPLAIN ANALYZE, the rest of its {ms(median_r)} is shipping "
+        f"{in_busiest:,} rows twice to Python and turning them into records and medians, so like on SQLite its "
+        "cost is that community's year and not the city's.")
 
 
 # -- (d) end to end and memory of `linggong run` (benchmarks/e2e.py) ------------------------------
@@ -828,8 +832,17 @@ async def bench_wechaty(sizes: Sizes, work: Path, results: Results) -> None:
                          Row("memory", "peak RSS of linggong run, idle / during a 500-claim storm", skipped,
                              "idle < 120 MB")]
         return
-    latency = await e2e_latency(200)
-    memory = await measure_memory(3.0, sizes.storm_claims)
+    try:
+        latency = await e2e_latency(200)
+        memory = await measure_memory(3.0, sizes.storm_claims)
+    except Exception as exc:  # one failing subprocess benchmark must not lose the other figures
+        failed = f"failed: {type(exc).__name__} (python -m benchmarks.e2e)"
+        print(f"bench_wechaty: {failed}: {exc!r}", file=sys.stderr)
+        results.rows += [Row("end to end", "message -> reply through wechaty + local gateway, p50 / p99", failed,
+                             "p50 < 30 ms"),
+                         Row("memory", "peak RSS of linggong run, idle / during a 500-claim storm", failed,
+                             "idle < 120 MB")]
+        return
     results.rows += [
         Row("end to end", "message -> reply through wechaty + local gateway, outbox interval 0, p50 / p99",
             f"{latency['p50_ms']:.1f} / {latency['p99_ms']:.1f} ms", "p50 < 30 ms"),
