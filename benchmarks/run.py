@@ -14,6 +14,12 @@ reports      the daily tally and the yearly ranking over a synthetic year of cit
 end to end   placeholders until ``linggong run`` (wechaty + the local gateway) is merged: add a
 memory       bench function to BENCHES that starts it as a subprocess and returns its rows.
 
+PostgreSQL   ``--pg URL`` (default ``$LINGGONG_BENCH_PG_URL``, else ``$LINGGONG_TEST_PG_URL``) adds a
+column:      the same intake (against a raw asyncpg BEGIN + INSERT + COMMIT loop), storm and reports
+             on a PostgreSQL repository, each in a fresh schema dropped afterwards; the city is
+             loaded with COPY (benchmarks/pg.py).  Unreachable or unset: "n/a (no PostgreSQL)".
+             ``--quick`` measures it only when ``--pg`` is given.
+
 ``--quick`` uses small sizes (the test suite runs it as a smoke test of correctness, not of
 timing) and does not write the doc unless ``--doc`` is given.  Time comes from
 ``time.perf_counter``; the app's own clock is a FakeClock, so pacing is simulated, never slept.
@@ -812,7 +818,7 @@ async def bench_reports_pg(sizes: Sizes, results: Results) -> None:
         + "PostgreSQL needs no index beyond migration 003's (no migration 005). The tally's COUNTs are index "
         "range scans (index-only where marked: the table is vacuumed, so the visibility map lets them skip the "
         "heap); the daily tally executes in well under a millisecond on the server, and its warm time is the "
-        "round trips (a dozen statements, each sent, parsed, planned per call and answered over the socket) "
+        "round trips (several statements, each sent, parsed, planned per call and answered over the socket) "
         "that SQLite answers in-process. The ranking reads only the community's done orders of the year "
         f"through the index named above and joins the workers: on the server its two statements take "
         f"{ranking_server:.0f} ms under EXPLAIN ANALYZE, the rest of its {ms(median_r)} is shipping "
