@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from benchmarks import run
+from tests.test_storage import pg_url  # noqa: F401  (fixture)
 
 
 def test_quick_benchmark_is_correct(tmp_path, capsys):
@@ -23,3 +24,25 @@ def test_quick_benchmark_is_correct(tmp_path, capsys):
     text = doc.read_text(encoding="utf-8")
     assert "## Machine" in text and "sqlite:" in text and "not in --quick" in text
     assert "winners" in out and "ratio app / raw" in out
+
+
+def test_quick_benchmark_without_postgresql_says_so(tmp_path, capsys):
+    doc = tmp_path / "benchmarks.md"
+    assert run.main(["--quick", "--only", "storm", "--dir", str(tmp_path), "--doc", str(doc)]) == 0
+    assert run.NO_PG in capsys.readouterr().out
+    assert "not in --quick without --pg" in doc.read_text(encoding="utf-8")
+
+
+def test_quick_benchmark_postgresql_column_is_correct(tmp_path, capsys, pg_url):
+    """With PostgreSQL (``$LINGGONG_TEST_PG_URL``; skipped without it, failed under CI=true)."""
+    doc = tmp_path / "benchmarks.md"
+    assert run.main(["--quick", "--pg", pg_url, "--dir", str(tmp_path), "--doc", str(doc), "--json"]) == 0
+    checks = json.loads(capsys.readouterr().out.splitlines()[-1])["checks"]
+    assert checks["pg_intake_orders"] == run.QUICK.intake_messages
+    assert checks["pg_storm_winners"] == 1 and checks["pg_storm_status"] == "taken"
+    assert checks["pg_storm_market_messages"] == 2
+    assert checks["pg_report_orders"] == checks["report_orders"]
+    assert checks["pg_report_tally"] == checks["report_tally"]
+    assert checks["pg_report_ranking"] == checks["report_ranking"]
+    assert all(used and not seq for _, used, seq in checks["pg_plans"]), "every report statement uses an index"
+    assert "on PostgreSQL." in doc.read_text(encoding="utf-8")
