@@ -46,17 +46,19 @@ class App:
         self.outbox = Outbox(repo, transport, clock, config.outbox, dm_fallback=config.wechat.dm_fallback)
 
     async def setup(self) -> None:
-        """Seed the configured worker roster (existing records are left as they are)."""
+        """Seed the configured worker roster (existing records are left as they are).
+
+        Idempotent also when several instances start at once on one database: each seed is
+        one ``INSERT ... ON CONFLICT DO NOTHING``."""
         now = self.clock.now().timestamp()
         async with self.repo.transaction() as tx:
             for community in self.config.communities:
                 for seed in community.workers:
-                    if await tx.find_worker(community.name, name=seed.name) is None:
-                        await tx.add_worker({
-                            "community": community.name, "name": seed.name, "wechat": seed.wechat,
-                            "phone": seed.phone, "skills": seed.skills, "team": seed.team,
-                            "pledge_date": seed.pledge_date, "status": "active", "registered_at": now,
-                        })
+                    await tx.add_worker_if_absent({
+                        "community": community.name, "name": seed.name, "wechat": seed.wechat,
+                        "phone": seed.phone, "skills": seed.skills, "team": seed.team,
+                        "pledge_date": seed.pledge_date, "status": "active", "registered_at": now,
+                    })
 
     def _community_for(self, msg: IncomingMessage) -> Community | None:
         staff = self.directory.staff_community(msg.sender_id, msg.sender_name)

@@ -69,14 +69,8 @@ def last_fire(trigger: CronTrigger, now: datetime, lookback: timedelta = timedel
 async def catch_up(app: "App", jobs: list[ScheduledJob]) -> None:
     """At start: post missed reports once (late), and do the sweeps that fell due while down."""
     now = app.clock.now()
-    async with app.repo.transaction() as tx:
-        first = await tx.get_meta(FIRST_START)
-        if first is None:
-            await tx.set_meta(FIRST_START, str(now.timestamp()))
-    if first is None:
-        first_start = now.timestamp()
-    else:
-        first_start = float(first)
+    async with app.repo.transaction() as tx:  # the first instance ever to start sets it
+        first_start = float(await tx.setdefault_meta(FIRST_START, str(now.timestamp())))
     for job in jobs:
         if job.name == "sweep":
             await fire(app, job, now)

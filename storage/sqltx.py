@@ -179,6 +179,20 @@ class SqlTx:
         assert row is not None
         return Worker.from_row(row)
 
+    async def add_worker_if_absent(self, values: dict[str, Any]) -> bool:
+        """Insert a worker unless the community already has one of that name; True if inserted.
+
+        One statement, so instances seeding the same roster at the same moment never collide
+        (the loser waits for the winner's row, then inserts nothing)."""
+        values = dict(values)
+        values["skills"] = json.dumps(list(values.get("skills", ())), ensure_ascii=False)
+        cols = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        return await self.execute(
+            f"INSERT INTO workers ({cols}) VALUES ({marks}) ON CONFLICT (community, name) DO NOTHING",
+            tuple(values.values()),
+        ) == 1
+
     async def update_worker(self, worker_id: int, values: dict[str, Any]) -> None:
         values = dict(values)
         if "skills" in values:
@@ -272,6 +286,13 @@ class SqlTx:
     async def get_meta(self, key: str) -> str | None:
         row = await self.fetch_one("SELECT value FROM meta WHERE key = ?", (key,))
         return row["value"] if row else None
+
+    async def setdefault_meta(self, key: str, value: str) -> str:
+        """Store ``value`` under ``key`` unless a value is there; return the stored value."""
+        await self.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, value))
+        row = await self.fetch_one("SELECT value FROM meta WHERE key = ?", (key,))
+        assert row is not None
+        return row["value"]
 
     async def set_meta(self, key: str, value: str) -> None:
         await self.execute(

@@ -137,6 +137,19 @@ async def chats(config, pg_url, schema):
         await chat.app.repo.close()
 
 
+async def test_instances_starting_together_seed_the_roster_once(config, pg_url, schema):
+    chats = await asyncio.gather(*(_app(config, pg_url, schema, setup=False) for _ in range(4)))
+    try:
+        await asyncio.gather(*(chat.app.setup() for chat in chats))  # no UniqueViolation
+        async with chats[0].app.repo.transaction() as tx:
+            workers = await tx.list_workers()
+    finally:
+        for chat in chats:
+            await chat.app.repo.close()
+    seeds = [(c.name, w.name) for c in config.communities for w in c.workers]
+    assert sorted((w.community, w.name) for w in workers) == sorted(seeds)
+
+
 async def test_the_order_loop_runs_unchanged_on_postgres(chats):
     chat = chats[0]
     grid1, market = chat.group(GRID1), chat.group(MARKET)

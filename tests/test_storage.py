@@ -194,6 +194,14 @@ class TestRepositoryContract:
             again = await tx.get_worker(w.id)
         assert again.status == "suspended" and again.skills == ("搬家配送",)
 
+    async def test_add_worker_if_absent_keeps_the_first(self, repo):
+        async with repo.transaction() as tx:
+            assert await tx.add_worker_if_absent(worker_values("熊明祥", phone="13900000001"))
+            assert not await tx.add_worker_if_absent(worker_values("熊明祥", phone="13900000002"))
+            assert await tx.add_worker_if_absent(worker_values("熊明祥", community="茅草西社区"))
+            (w,) = [w for w in await tx.list_workers("洗马社区")]
+        assert w.phone == "13900000001"
+
     async def test_events_in_order(self, repo):
         async with repo.transaction() as tx:
             order = await tx.insert_order(order_values("A", 1))
@@ -217,6 +225,8 @@ class TestRepositoryContract:
             await tx.set_meta("first_start", "1.5")
             await tx.set_meta("first_start", "2.5")
             assert await tx.get_meta("first_start") == "2.5"
+            assert await tx.setdefault_meta("first_start", "9") == "2.5"
+            assert await tx.setdefault_meta("other", "7") == "7" == await tx.get_meta("other")
 
     async def test_types_match_the_models(self, repo):
         async with repo.transaction() as tx:
