@@ -33,8 +33,9 @@ class Tx(Protocol):
     ) -> bool:
         """Apply ``values``; with ``expect_status`` only if the order is in one of those states."""
 
-    async def claim_order(self, order_id: int, worker_id: int, at: float) -> bool:
-        """Make ``worker_id`` the taker if the order is still dispatched; True if this call won."""
+    async def claim_order(self, order_id: int, worker_id: int, at: float, max_active: int | None = None) -> bool:
+        """Make ``worker_id`` the taker if the order is still dispatched and (with ``max_active``)
+        the worker has fewer than that many taken orders; True if this call won."""
 
     async def find_orders(
         self,

@@ -94,11 +94,23 @@ class SqlTx:
             args += list(expect_status)
         return await self.execute(sql, args) == 1
 
-    async def claim_order(self, order_id: int, worker_id: int, at: float) -> bool:
+    async def claim_order(self, order_id: int, worker_id: int, at: float, max_active: int | None = None) -> bool:
+        if max_active is None:
+            return await self.execute(
+                "UPDATE orders SET status = 'taken', taker_id = ?, taken_at = ? "
+                "WHERE id = ? AND status = 'dispatched'",
+                (worker_id, at, order_id),
+            ) == 1
+        # The worker's limit is part of the one conditional update.  Two instances claiming
+        # two orders for the same worker take turns on the worker's key, so the second
+        # statement starts after the first transaction ended and counts its order (under READ
+        # COMMITTED each statement sees what was committed when it started).
+        await self.serialize(f"worker:{worker_id}")
         return await self.execute(
             "UPDATE orders SET status = 'taken', taker_id = ?, taken_at = ? "
-            "WHERE id = ? AND status = 'dispatched'",
-            (worker_id, at, order_id),
+            "WHERE id = ? AND status = 'dispatched' "
+            "AND (SELECT COUNT(*) FROM orders AS mine WHERE mine.taker_id = ? AND mine.status = 'taken') < ?",
+            (worker_id, at, order_id, worker_id, max_active),
         ) == 1
 
     async def find_orders(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from storage.sqlite import SqliteTx
 from tests.conftest import to_contact, to_room
 
 GRID1 = "洗马社区第一网格群"
@@ -63,6 +64,20 @@ async def test_worker_at_max_active_is_refused(chat, grid1, market):
     await dispatched(grid1, 4)
     for no in (1, 2, 3):
         await market.say("熊明祥", f"接{no}")
+    sent = await market.say("熊明祥", "接4")
+    assert "3 张未完成" in sent[0].text and (await chat.order(4)).status == "dispatched"
+
+
+async def test_the_limit_reached_between_check_and_claim_is_refused(chat, grid1, market, monkeypatch):
+    """Another instance's claim committed after this one's check: the claim's own condition refuses."""
+    await dispatched(grid1, 4)
+    for no in (1, 2, 3):
+        await market.say("熊明祥", f"接{no}")
+
+    async def stale_count(self, worker_id):  # the count as it was before those claims committed
+        return 0
+
+    monkeypatch.setattr(SqliteTx, "count_active", stale_count)
     sent = await market.say("熊明祥", "接4")
     assert "3 张未完成" in sent[0].text and (await chat.order(4)).status == "dispatched"
 

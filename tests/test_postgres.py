@@ -60,6 +60,24 @@ async def test_claim_storm_from_two_instances_has_one_winner(two):
     assert again.status == "taken" and again.taker_id == winner.id and again.taken_at == 1005.0
 
 
+async def test_one_worker_claiming_many_orders_on_two_instances_stays_within_the_limit(two):
+    async with two[0].transaction() as tx:
+        worker = await tx.add_worker(worker_values("熊明祥"))
+        orders = [await tx.insert_order(order_values("洗马社区", n, status="dispatched", dispatched_at=1000.0))
+                  for n in range(1, 21)]
+
+    async def claim(repo, order_id):
+        async with repo.transaction() as tx:
+            won = await tx.claim_order(order_id, worker.id, 1005.0, max_active=3)
+            await asyncio.sleep(0.001)  # the rest of the message's transaction
+            return won
+
+    results = await asyncio.gather(*(claim(two[i % 2], o.id) for i, o in enumerate(orders)))
+    async with two[1].transaction() as tx:
+        taken = await tx.find_orders(statuses=("taken",), taker_id=worker.id)
+    assert results.count(True) == len(taken) == 3
+
+
 async def test_concurrent_intake_from_two_instances_numbers_without_gaps(two):
     async def intake(repo, community, i):
         async with repo.transaction() as tx:

@@ -137,6 +137,17 @@ class TestRepositoryContract:
         results = await asyncio.gather(*(claim(w) for w in [a.id, b.id] * 50))
         assert results.count(True) == 1
 
+    async def test_the_claim_itself_enforces_the_worker_limit(self, repo):
+        async with repo.transaction() as tx:
+            w = await tx.add_worker(worker_values("甲"))
+            orders = [await tx.insert_order(order_values("洗马社区", n, status="dispatched")) for n in (1, 2, 3)]
+            assert await tx.claim_order(orders[0].id, w.id, 1.0, max_active=2)
+            assert await tx.claim_order(orders[1].id, w.id, 2.0, max_active=2)
+            assert not await tx.claim_order(orders[2].id, w.id, 3.0, max_active=2)
+            assert (await tx.get_order_by_id(orders[2].id)).status == "dispatched"
+            await tx.update_order(orders[0].id, {"status": "done"})
+            assert await tx.claim_order(orders[2].id, w.id, 4.0, max_active=2)
+
     async def test_update_with_expected_status(self, repo):
         async with repo.transaction() as tx:
             order = await tx.insert_order(order_values("A", 1))
