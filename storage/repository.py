@@ -29,9 +29,12 @@ class Tx(Protocol):
     async def get_order(self, community: str, no: int) -> Order | None: ...
     async def get_order_by_id(self, order_id: int) -> Order | None: ...
     async def update_order(
-        self, order_id: int, values: dict[str, Any], *, expect_status: Sequence[str] | None = None
+        self, order_id: int, values: dict[str, Any], *, expect_status: Sequence[str] | None = None,
+        expect: dict[str, Any] | None = None,
     ) -> bool:
-        """Apply ``values``; with ``expect_status`` only if the order is in one of those states."""
+        """Apply ``values``; with ``expect_status`` only if the order is in one of those states,
+        with ``expect`` only if those columns hold those values (None: IS NULL).  True if applied:
+        of several instances making the same change, exactly one gets True."""
 
     async def claim_order(self, order_id: int, worker_id: int, at: float, max_active: int | None = None) -> bool:
         """Make ``worker_id`` the taker if the order is still dispatched and (with ``max_active``)

@@ -84,7 +84,8 @@ class SqlTx:
         return await self._with_taker(Order.from_row(row) if row else None)
 
     async def update_order(
-        self, order_id: int, values: dict[str, Any], *, expect_status: Sequence[str] | None = None
+        self, order_id: int, values: dict[str, Any], *, expect_status: Sequence[str] | None = None,
+        expect: dict[str, Any] | None = None,
     ) -> bool:
         sets = ", ".join(f"{k} = ?" for k in values)
         sql = f"UPDATE orders SET {sets} WHERE id = ?"
@@ -92,6 +93,12 @@ class SqlTx:
         if expect_status:
             sql += f" AND status IN ({', '.join('?' for _ in expect_status)})"
             args += list(expect_status)
+        for column, value in (expect or {}).items():
+            if value is None:
+                sql += f" AND {column} IS NULL"
+            else:
+                sql += f" AND {column} = ?"
+                args.append(value)
         return await self.execute(sql, args) == 1
 
     async def claim_order(self, order_id: int, worker_id: int, at: float, max_active: int | None = None) -> bool:

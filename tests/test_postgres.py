@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
@@ -219,3 +220,51 @@ async def test_claim_storm_through_two_app_instances(chats):
     assert len(late) == 1 and len(late[0].mentions) == 299
     async with first.app.repo.transaction() as tx:
         assert [e.kind for e in await tx.events_for(order.id)].count("taken") == 1
+
+
+async def _flush_all(chats) -> list:
+    for chat in chats:
+        await chat.app.outbox.flush()
+    return [s for chat in chats for s in chat.transport.sent]
+
+
+async def test_two_instances_sweeping_together_act_once(chats, tmp_path):
+    from bot.jobs import run_report, sweep
+
+    first = chats[0]
+    grid1 = first.group(GRID1)
+    xima = first.app.config.communities[0]
+    for _ in range(3):
+        await grid1.say("张阿姨", NEED)
+    for no in (1, 2, 3):
+        await grid1.say("杨先媚", f"派单{no}")
+    await first.group(MARKET).say("熊明祥", "接2")
+    await first.group(MARKET).say("韩德明", "接3")
+    await first.group(MARKET).say("韩德明", "完成3")
+    before = len(await _flush_all(chats))
+
+    async def both(minutes: float) -> list:
+        for chat in chats:
+            chat.clock.advance(minutes * 60)
+        for _ in range(3):  # several rounds, both instances at once
+            await asyncio.gather(*(sweep(chat.app, xima) for chat in chats))
+        return (await _flush_all(chats))[before:]
+
+    sent = await both(11)  # #1 unclaimed for 11 minutes
+    assert len([s for s in sent if "【急单 #1" in s.text]) == 1
+    sent = await both(20)  # 31 minutes: the admins are told, once
+    assert len([s for s in sent if s.contact == "糜伶"]) == 1
+    sent = await both(24 * 60)  # #2 taken a day ago: one reminder to its taker; #3's follow-up, once
+    assert len([s for s in sent if s.contact == "熊明祥"]) == 1
+    assert len([s for s in sent if "#3" in s.text and s.room == GRID1]) == 1
+    async with first.app.repo.transaction() as tx:
+        kinds = [e.kind for o in await tx.find_orders() for e in await tx.events_for(o.id)]
+    assert (kinds.count("escalated"), kinds.count("stale_reminded"), kinds.count("followup")) == (2, 1, 1)
+
+    # the daily tally due on both at once: one post
+    community = replace(xima, schedule=replace(xima.schedule, export_dir=str(tmp_path / "exports")))
+    due = chats[0].clock.now()
+    start = len(await _flush_all(chats))
+    posted = await asyncio.gather(*(run_report(chat.app, "daily_tally", community, due) for chat in chats))
+    tallies = [s for s in (await _flush_all(chats))[start:] if s.room == MARKET and "接单统计" in s.text]
+    assert sorted(posted) == [False, True] and len(tallies) == 1
