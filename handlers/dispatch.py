@@ -5,7 +5,7 @@ from __future__ import annotations
 from handlers.base import Context
 from handlers.commands import Assign, Cancel, Dispatch, Redispatch
 from handlers.common import (
-    announce_taken, find_worker_named, load_order, post_card, refuse_unless_staff, worker_refusal,
+    announce_taken, find_worker_named, load_order, post_card, refuse_unless_staff, transition, worker_refusal,
 )
 
 
@@ -20,7 +20,8 @@ async def dispatch(ctx: Context, cmd: Dispatch) -> None:
         values["reward"] = cmd.reward
     if cmd.note:
         values["note"] = cmd.note
-    await ctx.tx.update_order(order.id, values, expect_status=("posted",))
+    if not await transition(ctx, order, values, ("posted",)):
+        return
     order = await ctx.tx.get_order_by_id(order.id)
     assert order is not None
     await ctx.audit(order, "dispatched", " ".join(filter(None, [cmd.reward, cmd.note])))
@@ -45,7 +46,8 @@ async def assign(ctx: Context, cmd: Assign) -> None:
         return
     values = {"status": "taken", "taker_id": worker.id, "taken_at": ctx.ts,
               "dispatched_at": order.dispatched_at or ctx.ts, "dispatcher": order.dispatcher or ctx.sender}
-    await ctx.tx.update_order(order.id, values, expect_status=("posted", "dispatched"))
+    if not await transition(ctx, order, values, ("posted", "dispatched")):
+        return
     order = await ctx.tx.get_order_by_id(order.id)
     assert order is not None
     await ctx.audit(order, "assigned", worker.name)
@@ -62,9 +64,10 @@ async def redispatch(ctx: Context, cmd: Redispatch) -> None:
                   no=order.no)
         return
     previous = order.taker
-    await ctx.tx.update_order(order.id, {"status": "dispatched", "taker_id": None, "taken_at": None,
+    if not await transition(ctx, order, {"status": "dispatched", "taker_id": None, "taken_at": None,
                                          "dispatched_at": ctx.ts, "escalation_level": 0, "escalated_at": None,
-                                         "stale_reminded_at": None}, expect_status=("dispatched", "taken"))
+                                         "stale_reminded_at": None}, ("dispatched", "taken")):
+        return
     order = await ctx.tx.get_order_by_id(order.id)
     assert order is not None
     await ctx.audit(order, "redispatched", previous.name if previous else "")
@@ -90,8 +93,9 @@ async def cancel(ctx: Context, cmd: Cancel) -> None:
         ctx.reply("refuse", reason=reason, no=order.no)
         return
     was = order.status
-    await ctx.tx.update_order(order.id, {"status": "cancelled", "cancelled_at": ctx.ts,
-                                         "cancel_reason": cmd.reason}, expect_status=allowed)
+    if not await transition(ctx, order, {"status": "cancelled", "cancelled_at": ctx.ts,
+                                         "cancel_reason": cmd.reason}, allowed):
+        return
     await ctx.audit(order, "cancelled", cmd.reason or "")
     ctx.reply("cancel_ok", no=order.no, reason=cmd.reason)
     if was in ("dispatched", "taken") and not ctx.in_market:
