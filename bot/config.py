@@ -103,6 +103,8 @@ class OutboxConfig:
     min_interval: float = 1.5  # seconds between two sends to one conversation
     per_minute: int = 40  # global cap on sends per minute
     max_attempts: int = 5
+    lease: float = 120.0  # seconds an instance's claim on a message lasts (a dead instance's run out)
+    orphan_after: float = 30.0  # a direct message no instance knows the contact of: tried after this
 
 
 DM_FALLBACKS = ("market", "none")
@@ -336,14 +338,20 @@ def parse_config(data: dict[str, Any], source: str = "config.toml") -> Config:
     p.unknown({"mask_in_market"})
     privacy = PrivacyConfig(mask_in_market=p.get("mask_in_market", bool, "true or false", True))
     o = root.sub("outbox")
-    o.unknown({"min_interval", "per_minute", "max_attempts"})
+    o.unknown({"min_interval", "per_minute", "max_attempts", "lease", "orphan_after"})
     outbox = OutboxConfig(
         min_interval=o.get("min_interval", float, "seconds, e.g. 1.5", 1.5),
         per_minute=o.get("per_minute", int, "a whole number", 40),
         max_attempts=o.get("max_attempts", int, "a whole number", 5),
+        lease=o.get("lease", float, "seconds, e.g. 120", OutboxConfig.lease),
+        orphan_after=o.get("orphan_after", float, "seconds, e.g. 30", OutboxConfig.orphan_after),
     )
     if outbox.min_interval < 0 or outbox.per_minute < 1 or outbox.max_attempts < 1:
         raise o.fail("min_interval", "min_interval must be >= 0, per_minute and max_attempts >= 1")
+    if outbox.lease < 1:
+        raise o.fail("lease", "must be at least 1 second (it must outlast one send)")
+    if outbox.orphan_after < 0:
+        raise o.fail("orphan_after", "must be 0 or more seconds")
     rk = root.sub("rankings")
     rk.unknown({"confirmed_only", "award_top"})
     rankings = RankingConfig(confirmed_only=rk.get("confirmed_only", bool, "true or false", False),

@@ -6,10 +6,18 @@ per conversation and a global per-minute cap, retries transient failures with ba
 turns a failed direct message into its recorded fallback.  Time comes from the clock, so
 replay and tests pace messages in simulated time.
 
+Several bot instances (one per WeChat account) may share the outbox table.  Each sender claims
+a message before sending it (``Tx.claim_outbox``: one conditional update with a lease), and
+claims only messages for conversations its account reaches (``reach``: the groups resolved at
+login and the contacts it knows; None means any, for a deployment with one instance).  A
+message claimed by an instance that died is sent by another once the lease has run out.
+Pacing is per sender (per WeChat account, which is what risk control counts).
+
 A transport that is not connected (``NotConnected``) pauses the sender without counting an
-attempt: replies committed during an outage wait for the reconnection instead of failing.
-Delivery is at least once: a send that the network accepted but whose confirmation was
-lost is retried, and a crash between a send and its ``mark_sent`` re-sends that message.
+attempt, and gives the claimed message back: replies committed during an outage wait for the
+reconnection (or for another instance) instead of failing.  Delivery is at least once: a send
+that the network accepted but whose confirmation was lost is retried, and a crash between a
+send and its ``mark_sent`` re-sends that message.
 """
 
 from __future__ import annotations
@@ -20,15 +28,19 @@ from collections import deque
 
 from bot.clock import Clock
 from bot.config import OutboxConfig
+from bot.instance import process_id
 from bot.logs import masked
 from bot.transport import NotConnected, SendError, Transport
-from storage.models import OutMessage
+from storage.models import Conversations, OutMessage
 from storage.repository import Repository
 
 log = logging.getLogger(__name__)
 
 
 OFFLINE_RETRY = 1.0  # seconds the sender waits after the transport reported it is not connected
+SEND_SHARE_OF_LEASE = 0.75  # a send still running after this part of its lease is abandoned (retried)
+
+Conversation = tuple[str, str]  # ("room", group key) or ("dm", contact)
 
 
 class Outbox:
@@ -36,10 +48,12 @@ class Outbox:
     the market group); "none" only records the failure."""
 
     def __init__(self, repo: Repository, transport: Transport, clock: Clock, config: OutboxConfig,
-                 *, dm_fallback: str = "market") -> None:
+                 *, dm_fallback: str = "market", instance: str | None = None) -> None:
         self.repo, self.transport, self.clock, self.config = repo, transport, clock, config
         self.dm_fallback = dm_fallback
-        self._last: dict[str, float] = {}
+        self.instance = instance or process_id()  # claimed_by on the messages this sender claims
+        self.reach: Conversations | None = None  # what this WeChat account reaches; None: anything
+        self._last: dict[Conversation, float] = {}
         self._window: deque[float] = deque()
         self._offline_until = float("-inf")
         self._wake = asyncio.Event()
@@ -48,45 +62,46 @@ class Outbox:
     def wake(self) -> None:
         self._wake.set()
 
-    def _conversation(self, m: OutMessage) -> str:
-        return f"room:{m.room}" if m.room is not None else f"dm:{m.contact}"
+    def _conversation(self, m: OutMessage) -> Conversation:
+        return ("room", m.room) if m.room is not None else ("dm", m.contact or "")
 
-    def _blocked_until(self, conversation: str, now: float) -> float:
-        """The earliest time a message to ``conversation`` may go out (<= now means now)."""
-        ready = self._last.get(conversation, float("-inf")) + self.config.min_interval
+    def _paced(self, now: float) -> dict[Conversation, float]:
+        """Conversations whose minimum interval has not passed yet, with when it will have."""
+        interval = self.config.min_interval
+        return {c: t + interval for c, t in self._last.items() if t + interval > now}
+
+    def _capped_until(self, now: float) -> float:
+        """When the global per-minute cap lets the next message go (<= now means now)."""
         while self._window and self._window[0] <= now - 60:
             self._window.popleft()
         if len(self._window) >= self.config.per_minute:
-            ready = max(ready, self._window[0] + 60)
-        return max(ready, self._offline_until)
+            return self._window[0] + 60
+        return now
 
     async def flush(self) -> float | None:
         """Send every message that may go out now; return when the next one may, or None."""
         async with self._flush_lock:
-            next_due: float | None = None
             while True:
                 now = self.clock.now().timestamp()
+                if self._offline_until > now:
+                    return self._offline_until
+                capped = self._capped_until(now)
+                if capped > now:
+                    return capped
+                paced = self._paced(now)
+                skip = Conversations(rooms=frozenset(k for kind, k in paced if kind == "room"),
+                                     contacts=frozenset(k for kind, k in paced if kind == "dm"))
+                orphans = now - self.config.orphan_after if self.reach is not None else None
                 async with self.repo.transaction() as tx:
-                    pending = await tx.pending_outbox(now, limit=200)
-                sent_any = False
-                busy: set[str] = set()
-                for message in pending:
-                    conversation = self._conversation(message)
-                    if conversation in busy:
-                        continue
-                    ready = self._blocked_until(conversation, now)
-                    if ready > now:
-                        busy.add(conversation)
-                        next_due = ready if next_due is None else min(next_due, ready)
-                        continue
-                    if not await self._send(message, now):
-                        return self._offline_until
-                    sent_any = True
-                if not sent_any:
-                    return next_due
+                    claimed = await tx.claim_outbox(self.instance, now, self.config.lease, self.reach,
+                                                    skip=skip if paced else None, orphans_due_before=orphans)
+                if not claimed:
+                    return min(paced.values()) if paced else None
+                if not await self._send(claimed[0], now):
+                    return self._offline_until
 
     async def _send(self, m: OutMessage, now: float) -> bool:
-        """Send one message; False if the transport is not connected (nothing was attempted)."""
+        """Send one claimed message; False if the transport is not connected (nothing was attempted)."""
         assert m.id is not None
         conversation = self._conversation(m)
         if m.coalesce_key:
@@ -98,16 +113,25 @@ class Outbox:
                 return True  # no longer pending
             m.mentions, m.coalesce_key = mentions, None
         try:
-            if m.room is not None:
-                await self.transport.send_room(m.room, m.text, tuple(m.mentions))
-            else:
-                await self.transport.send_direct(m.contact or "", m.text)
+            # Finish well inside the lease, so no other instance takes the message while this
+            # send may still go through.
+            async with asyncio.timeout(self.config.lease * SEND_SHARE_OF_LEASE):
+                if m.room is not None:
+                    await self.transport.send_room(m.room, m.text, tuple(m.mentions))
+                else:
+                    await self.transport.send_direct(m.contact or "", m.text)
         except NotConnected as exc:
             self._offline_until = self.clock.now().timestamp() + OFFLINE_RETRY
             log.info("outbox: %s; message %s waits for the connection", exc.reason, m.id)
+            async with self.repo.transaction() as tx:
+                await tx.release_outbox(m.id, self.instance)
             return False
         except SendError as exc:
             await self._failed(m, now, exc.reason, exc.permanent)
+            return True
+        except TimeoutError:
+            await self._failed(m, now, f"send took longer than {self.config.lease * SEND_SHARE_OF_LEASE:.0f}s",
+                               False)
             return True
         except Exception as exc:  # a transport bug must not stop the outbox
             log.exception("outbox: unexpected error sending message %s", m.id)

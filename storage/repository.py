@@ -12,7 +12,7 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, Sequence
 
-from storage.models import Event, Order, OutMessage, Worker
+from storage.models import Conversations, Event, Order, OutMessage, Worker
 
 ORDER_TIME_COLUMNS = ("created_at", "dispatched_at", "taken_at", "done_at", "cancelled_at", "rated_at",
                       "followup_sent_at")
@@ -73,6 +73,20 @@ class Tx(Protocol):
         """Add a message to the outbox; a pending message with the same coalesce key absorbs it."""
 
     async def pending_outbox(self, now: float, limit: int = 50) -> list[OutMessage]: ...
+    async def claim_outbox(
+        self,
+        instance: str,
+        now: float,
+        lease: float,
+        conversations: Conversations | None = None,
+        *,
+        limit: int = 1,
+        skip: Conversations | None = None,
+        orphans_due_before: float | None = None,
+    ) -> list[OutMessage]:
+        """Claim due messages this instance may send now (see ``SqlTx.claim_outbox``)."""
+
+    async def release_outbox(self, message_id: int, instance: str) -> None: ...
     async def close_coalescing(self, message_id: int) -> tuple[str, ...] | None:
         """Stop a pending message from absorbing later ones (it is about to be sent); return its
         mentions as they are now, or None if it is no longer pending."""

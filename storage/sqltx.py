@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from storage.models import Event, Order, OutMessage, Worker
+from storage.models import Conversations, Event, Order, OutMessage, Worker
 from storage.repository import ORDER_TIME_COLUMNS
 
 
@@ -254,17 +254,89 @@ class SqlTx:
         )
 
     async def pending_outbox(self, now: float, limit: int = 50) -> list[OutMessage]:
+        """Every due pending message, oldest first, claimed or not (to look at, not to send)."""
         rows = await self.fetch_all(
             "SELECT * FROM outbox WHERE status = 'pending' AND next_at <= ? ORDER BY id LIMIT ?", (now, limit)
         )
-        return [
-            OutMessage(
-                text=r["text"], room=r["room"], contact=r["contact"], mentions=tuple(json.loads(r["mentions"])),
-                coalesce_key=r["coalesce_key"], fallback=json.loads(r["fallback"]) if r["fallback"] else None,
-                id=r["id"], attempts=r["attempts"], created_at=r["created_at"],
+        return [_out_message(r) for r in rows]
+
+    async def claim_outbox(
+        self,
+        instance: str,
+        now: float,
+        lease: float,
+        conversations: Conversations | None = None,
+        *,
+        limit: int = 1,
+        skip: Conversations | None = None,
+        orphans_due_before: float | None = None,
+    ) -> list[OutMessage]:
+        """Claim up to ``limit`` due messages for ``instance`` to send now; oldest first.
+
+        Design (several bot instances, one per WeChat account, sharing one database):
+
+        - Reach: an instance sends only to ``conversations``, the groups its account resolved
+          at login and the contacts it knows (None: any, for a single instance).  A direct
+          message whose contact no instance knows would wait for ever, so once it has been due
+          since ``orphans_due_before`` any instance may take it; the send then fails as
+          undeliverable and the message's fallback goes out.  Group messages never do that:
+          they wait for an instance that is in the group.
+        - ``skip``: conversations the caller's pacing holds back right now.
+        - The claim: a candidate is claimed by one conditional update, ``UPDATE outbox SET
+          claimed_by = ?, claimed_until = now + lease WHERE id = ? AND status = 'pending' AND
+          (claimed_until IS NULL OR claimed_until < now)``.  Of several instances racing for a
+          row exactly one update applies (PostgreSQL re-checks the condition after waiting for
+          the row lock; SQLite runs one writer at a time); losers move on to the next candidate.
+        - The lease: the sender finishes (mark_sent, mark_retry) or gives up (release_outbox)
+          well inside it.  If the instance dies holding a claim, the lease runs out and a
+          survivor that reaches the conversation sends the message.  Delivery stays at least
+          once: a sender that dies after the gateway accepted a message but before mark_sent
+          leaves it to be sent again.
+
+        The claim is the only new step between pending and sent, so an exactly-once 'sending'
+        state (marked before the send, resolved after a crash) fits in after it.
+        """
+        where = ["status = 'pending'", "next_at <= ?", "(claimed_until IS NULL OR claimed_until < ?)"]
+        args: list[Any] = [now, now]
+        if conversations is not None:
+            rooms, room_args = _in_list("room", conversations.rooms)
+            contacts, contact_args = _in_list("contact", conversations.contacts)
+            if orphans_due_before is not None:
+                contacts = f"({contacts} OR next_at <= ?)"
+                contact_args.append(orphans_due_before)
+            where.append(f"((room IS NOT NULL AND {rooms}) OR (room IS NULL AND {contacts}))")
+            args += room_args + contact_args
+        if skip is not None and skip.rooms:
+            rooms, room_args = _in_list("room", skip.rooms)
+            where.append(f"(room IS NULL OR NOT {rooms})")
+            args += room_args
+        if skip is not None and skip.contacts:
+            contacts, contact_args = _in_list("contact", skip.contacts)
+            where.append(f"(room IS NOT NULL OR NOT {contacts})")
+            args += contact_args
+        candidates = await self.fetch_all(
+            f"SELECT id FROM outbox WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", (*args, limit + 10)
+        )
+        claimed: list[OutMessage] = []
+        for candidate in candidates:
+            row = await self.fetch_one(
+                "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id = ? AND status = 'pending' "
+                "AND (claimed_until IS NULL OR claimed_until < ?) RETURNING *",
+                (instance, now + lease, candidate["id"], now),
             )
-            for r in rows
-        ]
+            if row is not None:
+                claimed.append(_out_message(row))
+                if len(claimed) == limit:
+                    break
+        return claimed
+
+    async def release_outbox(self, message_id: int, instance: str) -> None:
+        """Give a claimed, unsent message back at once (e.g. the connection is down)."""
+        await self.execute(
+            "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL "
+            "WHERE id = ? AND claimed_by = ? AND status = 'pending'",
+            (message_id, instance),
+        )
 
     async def close_coalescing(self, message_id: int) -> tuple[str, ...] | None:
         row = await self.fetch_one(
@@ -280,8 +352,10 @@ class SqlTx:
         )
 
     async def mark_retry(self, message_id: int, error: str, next_at: float, *, give_up: bool) -> None:
+        # the claim ends with the attempt: the retry may go out through any instance
         await self.execute(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_at = ?, status = ? WHERE id = ?",
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_at = ?, status = ?, "
+            "claimed_until = NULL WHERE id = ?",
             (error[:500], next_at, "failed" if give_up else "pending", message_id),
         )
 
@@ -318,3 +392,19 @@ class SqlTx:
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
+
+
+def _out_message(r: dict[str, Any]) -> OutMessage:
+    return OutMessage(
+        text=r["text"], room=r["room"], contact=r["contact"], mentions=tuple(json.loads(r["mentions"])),
+        coalesce_key=r["coalesce_key"], fallback=json.loads(r["fallback"]) if r["fallback"] else None,
+        id=r["id"], attempts=r["attempts"], created_at=r["created_at"],
+    )
+
+
+def _in_list(column: str, values: frozenset[str]) -> tuple[str, list[Any]]:
+    """``column IN (?, ...)`` in a stable order; an empty set matches nothing."""
+    if not values:
+        return "1 = 0", []
+    ordered = sorted(values)
+    return f"{column} IN ({', '.join('?' for _ in ordered)})", ordered

@@ -120,6 +120,26 @@ async def test_outbox_coalescing_across_instances(two):
     assert sorted(pending.mentions) == sorted(f"w{n}" for n in range(100))
 
 
+async def test_outbox_messages_are_claimed_once_across_instances(two):
+    async with two[0].transaction() as tx:
+        for n in range(200):
+            await tx.enqueue(OutMessage(f"m{n}", room=f"g{n % 7}"), 1.0)
+
+    async def sender(repo, name):
+        mine = []
+        while True:
+            async with repo.transaction() as tx:
+                claimed = await tx.claim_outbox(name, 2.0, 60.0, limit=3)
+            if not claimed:
+                return mine
+            mine += [m.id for m in claimed]
+
+    results = await asyncio.gather(*(sender(two[i % 2], f"i{i}") for i in range(6)))
+    claimed = [i for r in results for i in r]
+    assert sorted(claimed) == sorted(set(claimed)) and len(claimed) == 200
+    assert sum(1 for r in results if r) > 1  # they really competed
+
+
 async def test_two_instances_starting_together_migrate_once(pg_url, schema):
     repos = [PostgresRepository(pg_url, server_settings=schema) for _ in range(4)]
     await asyncio.gather(*(r.open() for r in repos))
@@ -268,3 +288,36 @@ async def test_two_instances_sweeping_together_act_once(chats, tmp_path):
     posted = await asyncio.gather(*(run_report(chat.app, "daily_tally", community, due) for chat in chats))
     tallies = [s for s in (await _flush_all(chats))[start:] if s.room == MARKET and "接单统计" in s.text]
     assert sorted(posted) == [False, True] and len(tallies) == 1
+
+
+async def test_each_instance_sends_what_its_account_reaches_and_takes_over_a_dead_ones_claims(chats):
+    from storage.models import Conversations
+
+    a, b = chats
+    a.app.outbox.reach = Conversations(rooms=frozenset({GRID1, MARKET}), contacts=frozenset({"熊明祥"}))
+    b.app.outbox.reach = Conversations(rooms=frozenset({MARKET, "茅草西社区零工市场群"}))
+    messages = [OutMessage("grid", room=GRID1), OutMessage("market", room=MARKET), OutMessage("dm", contact="熊明祥"),
+                OutMessage("maocao", room="茅草西社区零工市场群"), OutMessage("nobody's group", room="别的群")]
+    async with a.app.repo.transaction() as tx:
+        for m in messages * 10:
+            await tx.enqueue(m, a.clock.now().timestamp())
+    await asyncio.gather(a.app.outbox.flush(), b.app.outbox.flush())
+    by_a = [(s.room or s.contact) for s in a.transport.sent]
+    by_b = [(s.room or s.contact) for s in b.transport.sent]
+    assert sorted(by_a + by_b) == sorted([GRID1, MARKET, "熊明祥", "茅草西社区零工市场群"] * 10)
+    assert set(by_a) <= {GRID1, MARKET, "熊明祥"} and set(by_b) <= {MARKET, "茅草西社区零工市场群"}
+    async with a.app.repo.transaction() as tx:
+        (left,) = {r["text"] for r in await tx.outbox_rows() if r["status"] == "pending"}
+    assert left == "nobody's group"  # waits for an instance in that group
+
+    # A claims a message and dies before sending it; B, in the same group, sends it after the lease
+    async with a.app.repo.transaction() as tx:
+        await tx.enqueue(OutMessage("A's last words", room=MARKET), a.clock.now().timestamp())
+        (claimed,) = await tx.claim_outbox(a.app.outbox.instance, a.clock.now().timestamp(),
+                                           a.app.config.outbox.lease, a.app.outbox.reach)
+    b.transport.sent.clear()
+    await b.app.outbox.flush()
+    assert b.transport.sent == []
+    b.clock.advance(a.app.config.outbox.lease + 1)
+    await b.app.outbox.flush()
+    assert [s.text for s in b.transport.sent] == ["A's last words"]

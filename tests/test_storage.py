@@ -20,7 +20,7 @@ import pytest
 from bot.config import load_config
 from storage import DATABASE_ENV, backend_of, open_repository
 from storage.migrations import for_dialect, load_migrations
-from storage.models import OutMessage
+from storage.models import Conversations, OutMessage
 from storage.postgres import PostgresRepository
 from storage.sqlite import SqliteRepository
 
@@ -194,6 +194,49 @@ class TestRepositoryContract:
             assert m.attempts == 1
             await tx.mark_retry(m.id, "down", 9.0, give_up=True)
             assert await tx.pending_outbox(100.0) == []
+
+    async def test_an_outbox_claim_holds_for_its_lease(self, repo):
+        async with repo.transaction() as tx:
+            await tx.enqueue(OutMessage("one", room="g"), 1.0)
+            await tx.enqueue(OutMessage("two", room="g"), 1.0)
+            (a,) = await tx.claim_outbox("A", 2.0, 10.0)
+            (b,) = await tx.claim_outbox("B", 5.0, 10.0)  # A's claim holds: B gets the next one
+            assert (a.text, b.text) == ("one", "two")
+            assert await tx.claim_outbox("B", 11.9, 10.0) == []
+            (again,) = await tx.claim_outbox("B", 12.5, 10.0)  # A's lease ran out (A died)
+            assert again.id == a.id
+            await tx.mark_sent(a.id, 12.6)
+            await tx.release_outbox(b.id, "A")  # not A's: nothing happens
+            assert await tx.claim_outbox("C", 12.7, 10.0) == []
+            await tx.release_outbox(b.id, "B")  # B could not send it: anyone may, at once
+            (c,) = await tx.claim_outbox("C", 12.7, 10.0)
+            await tx.mark_retry(c.id, "timeout", 13.0, give_up=False)  # a retry may go out anywhere
+            (d,) = await tx.claim_outbox("A", 13.0, 10.0)
+            rows = {r["text"]: r for r in await tx.outbox_rows()}
+        assert d.id == b.id and rows["one"]["claimed_by"] == "B" and rows["one"]["status"] == "sent"
+
+    async def test_an_outbox_claim_is_limited_to_what_the_instance_reaches(self, repo):
+        async with repo.transaction() as tx:
+            for out in (OutMessage("g1", room="g1"), OutMessage("g2", room="g2"), OutMessage("x", contact="x"),
+                        OutMessage("y", contact="y"), OutMessage("g1 again", room="g1")):
+                await tx.enqueue(out, 1.0)
+            reach = Conversations(rooms=frozenset({"g1"}), contacts=frozenset({"x"}))
+            mine = await tx.claim_outbox("A", 2.0, 10.0, reach, limit=10)
+            assert [m.text for m in mine] == ["g1", "x", "g1 again"]
+            nothing = Conversations()
+            assert await tx.claim_outbox("B", 2.0, 10.0, nothing, limit=10, orphans_due_before=0.5) == []
+            (orphan,) = await tx.claim_outbox("B", 2.0, 10.0, nothing, limit=10, orphans_due_before=1.0)
+            assert orphan.text == "y"  # a contact nobody knows: tried once it is old enough; groups never
+            assert [m.text for m in await tx.claim_outbox("C", 2.0, 10.0, limit=10)] == ["g2"]
+
+    async def test_an_outbox_claim_skips_paced_conversations(self, repo):
+        async with repo.transaction() as tx:
+            for out in (OutMessage("g", room="g"), OutMessage("x", contact="x"), OutMessage("h", room="h"),
+                        OutMessage("y", contact="y")):
+                await tx.enqueue(out, 1.0)
+            skip = Conversations(rooms=frozenset({"g"}), contacts=frozenset({"x"}))
+            claimed = await tx.claim_outbox("A", 2.0, 10.0, limit=10, skip=skip)
+        assert [m.text for m in claimed] == ["h", "y"]
 
     async def test_workers_by_wechat_or_name(self, repo):
         async with repo.transaction() as tx:
