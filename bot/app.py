@@ -13,6 +13,7 @@ from datetime import datetime
 from bot.clock import Clock
 from bot.config import Community, Config
 from bot.directory import Directory
+from bot.instance import Scope, process_id
 from bot.logs import masked
 from bot.outbox import Outbox
 from bot.render import Renderer
@@ -26,6 +27,11 @@ from storage.repository import Repository, Tx
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 2000  # longer messages are cut before parsing; nobody types a need this long
+
+
+def bot_account_key(contact_id: str) -> str:
+    """The meta key under which an instance records its WeChat account at login."""
+    return f"bot_account:{contact_id}"
 
 
 def build_router() -> Router:
@@ -43,7 +49,9 @@ class App:
         self.directory = Directory(config)
         self.renderer = renderer or Renderer(config.tz)
         self.router = build_router()
-        self.outbox = Outbox(repo, transport, clock, config.outbox, dm_fallback=config.wechat.dm_fallback)
+        self.scope = Scope(config)  # the runtime narrows it at login (bot/instance.py)
+        self.outbox = Outbox(repo, transport, clock, config.outbox, dm_fallback=config.wechat.dm_fallback,
+                             instance=process_id(config.bot.instance))
 
     async def setup(self) -> None:
         """Seed the configured worker roster (existing records are left as they are).
@@ -93,12 +101,19 @@ class App:
             if room is None:
                 log.debug("ignoring message in unconfigured room %s", msg.room_topic or msg.room_id)
                 return
+            if not self.scope.serves(room.community):
+                log.debug("ignoring message in %s: %s is served by another instance", room.key, room.community.name)
+                return
         text = msg.text[:MAX_TEXT]
         command = parse_message(text, self.config.categories, msg.quote)
         if command is None:
             return
         now = self.clock.now()
         async with self.repo.transaction() as tx:
+            if await tx.get_meta(bot_account_key(msg.sender_id)) is not None:
+                # another instance's WeChat account, in the same group: its messages are the bot's
+                log.debug("ignoring message %s from bot account %s", msg.id, msg.sender_id)
+                return
             if await tx.is_processed(msg.id):
                 log.info("duplicate message %s ignored", msg.id)
                 return

@@ -6,6 +6,7 @@ expected a list of group names``) so community staff can fix it without reading 
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -123,6 +124,11 @@ class WechatConfig:
     gateway_port: int = 8788  # 0 picks a free port
     dm_fallback: str = "market"  # "market": @ the worker in the market group; "none": only record it
     watchdog_deadline: float = 30.0  # no sign of life from the gateway for this long -> reconnect
+    send_interval: float = 1.0  # at least this many seconds between any two sends of the account
+
+
+INSTANCE_ENV = "LINGGONG_INSTANCE"
+COMMUNITIES_ENV = "LINGGONG_COMMUNITIES"
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,9 @@ class BotConfig:
     timezone: str = "Asia/Shanghai"
     database: str = "data/linggong.db"
     admins: tuple[str, ...] = ()
+    # Several instances on one database (one per WeChat account; README: 区县部署):
+    instance: str = ""  # this instance's name in logs and outbox claims ("" = the host name)
+    communities: tuple[str, ...] = ()  # the communities it serves; () = those whose groups it is in
 
 
 @dataclass(frozen=True)
@@ -299,13 +308,15 @@ def parse_config(data: dict[str, Any], source: str = "config.toml") -> Config:
     root.unknown({"bot", "communities", "categories", "dispatch", "privacy", "outbox", "schedule", "rankings",
                   "wechat"})
     b = root.sub("bot")
-    b.unknown({"name", "timezone", "database", "admins"})
+    b.unknown({"name", "timezone", "database", "admins", "instance", "communities"})
     bot = BotConfig(
         name=b.text("name", "the bot's name", BotConfig.name),
         timezone=b.text("timezone", "a timezone such as Asia/Shanghai", BotConfig.timezone),
         database=configured_database(  # $LINGGONG_DATABASE overrides the file
             b.text("database", "a file path such as data/linggong.db or a postgresql:// URL", BotConfig.database)),
         admins=b.texts("admins", "a list of names", (), non_empty=False),
+        instance=os.environ.get(INSTANCE_ENV, "").strip() or b.get("instance", str, "a name in quotes", "").strip(),
+        communities=b.texts("communities", "a list of community names", (), non_empty=False),
     )
     try:
         ZoneInfo(bot.timezone)
@@ -325,6 +336,7 @@ def parse_config(data: dict[str, Any], source: str = "config.toml") -> Config:
     if not communities:
         raise root.fail("communities", "at least one [[communities]] table is needed")
     _check_unique(root, communities)
+    bot = replace(bot, communities=_served(b, bot.communities, communities))
     d = root.sub("dispatch")
     d.unknown({"auto", "max_active_per_worker", "require_skill"})
     dispatch = DispatchConfig(
@@ -362,6 +374,23 @@ def parse_config(data: dict[str, Any], source: str = "config.toml") -> Config:
                   wechat=_wechat(root.sub("wechat")))
 
 
+def _served(b: _Reader, listed: tuple[str, ...], communities: tuple[Community, ...]) -> tuple[str, ...]:
+    """``[bot].communities``, or ``$LINGGONG_COMMUNITIES`` (comma-separated) instead; all must exist."""
+    names = {c.name for c in communities}
+    env = os.environ.get(COMMUNITIES_ENV, "").strip()
+    if env:
+        served = tuple(dict.fromkeys(n.strip() for n in env.replace("，", ",").split(",") if n.strip()))
+        unknown = [n for n in served if n not in names]
+        if unknown:
+            raise ConfigError(f"{COMMUNITIES_ENV}: unknown community {unknown[0]!r} "
+                              f"(communities in {b.source}: {', '.join(sorted(names))})")
+        return served
+    for name in listed:
+        if name not in names:
+            raise b.fail("communities", f"unknown community {name!r}; expected names of [[communities]] tables")
+    return listed
+
+
 def _wechat(r: _Reader) -> WechatConfig:
     r.unknown(set(WechatConfig.__dataclass_fields__))
     endpoint = r.get("endpoint", str, "host:port of a puppet-service gateway, or \"\" for the local one", "")
@@ -376,11 +405,14 @@ def _wechat(r: _Reader) -> WechatConfig:
     deadline = r.get("watchdog_deadline", float, "seconds, e.g. 30", WechatConfig.watchdog_deadline)
     if deadline < 1:
         raise r.fail("watchdog_deadline", "must be at least 1 second")
+    send_interval = r.get("send_interval", float, "seconds, e.g. 1", WechatConfig.send_interval)
+    if send_interval < 0:
+        raise r.fail("send_interval", "must be 0 or more seconds")
     endpoint = endpoint.strip()
     if endpoint and ":" not in endpoint.split("://", 1)[-1]:
         raise r.fail("endpoint", "expected host:port such as 127.0.0.1:8788, or \"\" for the local gateway")
     return WechatConfig(endpoint=endpoint, token=token, gateway_port=port, dm_fallback=fallback,
-                        watchdog_deadline=deadline)
+                        watchdog_deadline=deadline, send_interval=send_interval)
 
 
 def _check_unique(root: _Reader, communities: tuple[Community, ...]) -> None:

@@ -8,7 +8,7 @@ from storage.models import Event, Order, OutMessage, Worker
 from storage.repository import Repository, Tx
 
 __all__ = ["DATABASE_ENV", "Event", "Order", "OutMessage", "Repository", "Tx", "Worker", "backend_of",
-           "configured_database", "open_repository"]
+           "configured_database", "display_database", "open_repository"]
 
 DATABASE_ENV = "LINGGONG_DATABASE"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -29,6 +29,18 @@ def configured_database(configured: str) -> str:
 def backend_of(database: str) -> str:
     """``"postgresql"`` for a ``postgresql://`` or ``postgres://`` URL, else ``"sqlite"``."""
     return "postgresql" if database.startswith(POSTGRES_SCHEMES) else "sqlite"
+
+
+def display_database(database: str) -> str:
+    """``database`` fit for a log line: a password in a URL becomes ``***``."""
+    if backend_of(database) != "postgresql":
+        return database
+    scheme, _, rest = database.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return database
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
 
 
 async def open_repository(database: str) -> Repository:
