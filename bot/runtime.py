@@ -229,10 +229,14 @@ class BotRuntime:
         log.info("instance %s serves %s (%s)%s", scope.name, ", ".join(scope.served()) or "no community",
                  "configured" if scope.configured else "the groups this account is in",
                  f"; runs the jobs of {', '.join(standby)} too (in their market group)" if standby else "")
+        # Other instances in the same groups ignore this account's messages (App._process):
+        # recorded before anything is sent.
+        try:
+            async with self.repo.transaction() as tx:
+                await tx.set_meta(bot_account_key(info.self_id), scope.name)
+        except Exception:
+            log.exception("could not record this instance's WeChat account %s", info.self_id)
         self.app.outbox.wake()  # replies held during the outage go out now
-        # Other instances in the same groups ignore this account's messages (App._process).
-        async with self.repo.transaction() as tx:
-            await tx.set_meta(bot_account_key(info.self_id), scope.name)
         if self.with_scheduler and self._catch_up is None:
             self._catch_up = asyncio.create_task(self._run_catch_up(), name="catch-up")
 
