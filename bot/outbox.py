@@ -95,8 +95,13 @@ class Outbox:
                 async with self.repo.transaction() as tx:
                     claimed = await tx.claim_outbox(self.instance, now, self.config.lease, self.reach,
                                                     skip=skip if paced else None, orphans_due_before=orphans)
+                    # with other instances about: look again when one of their claims runs out
+                    # (a dead instance's messages go out then, not at the next idle poll)
+                    claims_end = (await tx.outbox_claims_end(now, self.instance)
+                                  if not claimed and self.reach is not None else None)
                 if not claimed:
-                    return min(paced.values()) if paced else None
+                    times = [*paced.values(), *([claims_end] if claims_end is not None else [])]
+                    return min(times) if times else None
                 if not await self._send(claimed[0], now):
                     return self._offline_until
 

@@ -86,6 +86,9 @@ class Tx(Protocol):
     ) -> list[OutMessage]:
         """Claim due messages this instance may send now (see ``SqlTx.claim_outbox``)."""
 
+    async def outbox_claims_end(self, now: float, instance: str) -> float | None:
+        """When the first claim another instance holds on a pending message runs out."""
+
     async def release_outbox(self, message_id: int, instance: str) -> None: ...
     async def close_coalescing(self, message_id: int) -> tuple[str, ...] | None:
         """Stop a pending message from absorbing later ones (it is about to be sent); return its

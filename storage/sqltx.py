@@ -330,6 +330,16 @@ class SqlTx:
                     break
         return claimed
 
+    async def outbox_claims_end(self, now: float, instance: str) -> float | None:
+        """When the first claim another instance holds on a pending message runs out (None: no
+        such claim): a survivor looks again then, instead of at its next idle poll."""
+        row = await self.fetch_one(
+            "SELECT MIN(claimed_until) AS until FROM outbox "
+            "WHERE status = 'pending' AND claimed_until >= ? AND claimed_by <> ?",
+            (now, instance),
+        )
+        return float(row["until"]) if row and row["until"] is not None else None
+
     async def release_outbox(self, message_id: int, instance: str) -> None:
         """Give a claimed, unsent message back at once (e.g. the connection is down)."""
         await self.execute(

@@ -203,6 +203,8 @@ class TestRepositoryContract:
             (b,) = await tx.claim_outbox("B", 5.0, 10.0)  # A's claim holds: B gets the next one
             assert (a.text, b.text) == ("one", "two")
             assert await tx.claim_outbox("B", 11.9, 10.0) == []
+            assert await tx.outbox_claims_end(11.9, "B") == 12.0  # when B should look again
+            assert await tx.outbox_claims_end(11.9, "A") == 15.0
             (again,) = await tx.claim_outbox("B", 12.5, 10.0)  # A's lease ran out (A died)
             assert again.id == a.id
             await tx.mark_sent(a.id, 12.6)
