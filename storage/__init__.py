@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 from storage.models import Event, Order, OutMessage, Worker
 from storage.repository import Repository, Tx
@@ -32,15 +33,8 @@ def backend_of(database: str) -> str:
 
 
 def display_database(database: str) -> str:
-    """``database`` fit for a log line: a password in a URL becomes ``***``."""
-    if backend_of(database) != "postgresql":
-        return database
-    scheme, _, rest = database.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not at or ":" not in credentials:
-        return database
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"
+    """``database`` fit for a log line or a message: a password in a URL becomes ``***``."""
+    return re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", database)
 
 
 async def open_repository(database: str) -> Repository:

@@ -32,7 +32,7 @@ import pytest
 from bot.config import load_config
 from bot.gateway import Contact, Gateway, SentRecord, world_from_config
 from storage.postgres import PostgresRepository
-from tests.test_storage import order_values, pg_schema, pg_url, worker_values  # noqa: F401  (pg_url: fixture)
+from tests.test_storage import pg_schema, pg_url, worker_values  # noqa: F401  (pg_url: fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 GRID1 = "洗马社区第一网格群"
@@ -269,7 +269,6 @@ async def test_300_claims_through_both_instances_make_one_taker(district: Distri
     storm = time.monotonic()
     routes = [("A", "B"), ("A",), ("B",)]
     await asyncio.gather(*(district.say(w, MARKET, "接1", to=routes[i % 3]) for i, w in enumerate(workers)))
-    winners = district.said_in(MARKET, "接走，用时")
     late = lambda: {m for r in district.said_in(MARKET, "已被") for m in r.mention_ids}  # noqa: E731
     await until(lambda: len(district.said_in(MARKET, "接走，用时")) >= 1 and len(late()) >= 299, 30.0)
     handled = time.monotonic() - storm
