@@ -138,6 +138,8 @@ class BotRuntime:
         self.app.scope.rooms = self.app.scope.contacts = frozenset()
         if self.shared_database:
             self.app.outbox.reach = Conversations()
+        else:  # the only process on this file: after a crash, its claims are its own to take back
+            self.app.outbox.instance = f"{self.app.scope.name}/sqlite"
         if self.connection.endpoint is None:
             world = world_from_config(self.config)
             self.gateway = Gateway(world, LOCAL_HOST, self.config.wechat.gateway_port,

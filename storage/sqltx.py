@@ -284,9 +284,13 @@ class SqlTx:
         - ``skip``: conversations the caller's pacing holds back right now.
         - The claim: a candidate is claimed by one conditional update, ``UPDATE outbox SET
           claimed_by = ?, claimed_until = now + lease WHERE id = ? AND status = 'pending' AND
-          (claimed_until IS NULL OR claimed_until < now)``.  Of several instances racing for a
-          row exactly one update applies (PostgreSQL re-checks the condition after waiting for
-          the row lock; SQLite runs one writer at a time); losers move on to the next candidate.
+          (claimed_until IS NULL OR claimed_until < now OR claimed_by = ?)``.  Of several
+          instances racing for a row exactly one update applies (PostgreSQL re-checks the
+          condition after waiting for the row lock; SQLite runs one writer at a time); losers
+          move on to the next candidate.  An instance may take back its own claims: each process
+          on a shared database has a name of its own, and a restarted SQLite bot (the only
+          process on its file) keeps its name, so it resends at once what it was sending when
+          it crashed.
         - The lease: the sender finishes (mark_sent, mark_retry) or gives up (release_outbox)
           well inside it.  If the instance dies holding a claim, the lease runs out and a
           survivor that reaches the conversation sends the message.  Delivery stays at least
@@ -296,8 +300,8 @@ class SqlTx:
         The claim is the only new step between pending and sent, so an exactly-once 'sending'
         state (marked before the send, resolved after a crash) fits in after it.
         """
-        where = ["status = 'pending'", "next_at <= ?", "(claimed_until IS NULL OR claimed_until < ?)"]
-        args: list[Any] = [now, now]
+        where = ["status = 'pending'", "next_at <= ?", "(claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?)"]
+        args: list[Any] = [now, now, instance]
         if conversations is not None:
             rooms, room_args = _in_list("room", conversations.rooms)
             contacts, contact_args = _in_list("contact", conversations.contacts)
@@ -321,8 +325,8 @@ class SqlTx:
         for candidate in candidates:
             row = await self.fetch_one(
                 "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id = ? AND status = 'pending' "
-                "AND (claimed_until IS NULL OR claimed_until < ?) RETURNING *",
-                (instance, now + lease, candidate["id"], now),
+                "AND (claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?) RETURNING *",
+                (instance, now + lease, candidate["id"], now, instance),
             )
             if row is not None:
                 claimed.append(_out_message(row))

@@ -133,6 +133,9 @@ async def test_outbox_messages_are_claimed_once_across_instances(two):
             if not claimed:
                 return mine
             mine += [m.id for m in claimed]
+            async with repo.transaction() as tx:  # sent
+                for m in claimed:
+                    await tx.mark_sent(m.id, 2.5)
 
     results = await asyncio.gather(*(sender(two[i % 2], f"i{i}") for i in range(6)))
     claimed = [i for r in results for i in r]

@@ -202,20 +202,23 @@ class TestRepositoryContract:
             (a,) = await tx.claim_outbox("A", 2.0, 10.0)
             (b,) = await tx.claim_outbox("B", 5.0, 10.0)  # A's claim holds: B gets the next one
             assert (a.text, b.text) == ("one", "two")
-            assert await tx.claim_outbox("B", 11.9, 10.0) == []
-            assert await tx.outbox_claims_end(11.9, "B") == 12.0  # when B should look again
-            assert await tx.outbox_claims_end(11.9, "A") == 15.0
-            (again,) = await tx.claim_outbox("B", 12.5, 10.0)  # A's lease ran out (A died)
+            assert await tx.claim_outbox("C", 11.9, 10.0) == []
+            assert await tx.outbox_claims_end(11.9, "C") == 12.0  # when C should look again
+            assert await tx.outbox_claims_end(11.9, "A") == 15.0  # (not counting its own claims)
+            (again,) = await tx.claim_outbox("C", 12.5, 10.0)  # A's lease ran out (A died)
             assert again.id == a.id
             await tx.mark_sent(a.id, 12.6)
             await tx.release_outbox(b.id, "A")  # not A's: nothing happens
-            assert await tx.claim_outbox("C", 12.7, 10.0) == []
+            assert await tx.claim_outbox("D", 12.7, 10.0) == []
+            (own,) = await tx.claim_outbox("B", 12.7, 10.0)  # B (restarted, same name) takes its own back
+            assert own.id == b.id
             await tx.release_outbox(b.id, "B")  # B could not send it: anyone may, at once
-            (c,) = await tx.claim_outbox("C", 12.7, 10.0)
-            await tx.mark_retry(c.id, "timeout", 13.0, give_up=False)  # a retry may go out anywhere
-            (d,) = await tx.claim_outbox("A", 13.0, 10.0)
+            (d,) = await tx.claim_outbox("D", 12.8, 10.0)
+            await tx.mark_retry(d.id, "timeout", 13.0, give_up=False)  # a retry may go out anywhere
+            (e,) = await tx.claim_outbox("E", 13.0, 10.0)
             rows = {r["text"]: r for r in await tx.outbox_rows()}
-        assert d.id == b.id and rows["one"]["claimed_by"] == "B" and rows["one"]["status"] == "sent"
+        assert d.id == e.id == b.id
+        assert (rows["one"]["claimed_by"], rows["one"]["status"]) == ("C", "sent")
 
     async def test_an_outbox_claim_is_limited_to_what_the_instance_reaches(self, repo):
         async with repo.transaction() as tx:
