@@ -49,8 +49,10 @@ def fast_config_text(tally_at: datetime | None = None) -> str:
     text = (ROOT / "config.toml").read_text(encoding="utf-8")
     replacements = {
         'min_interval = 1.5': 'min_interval = 0.02',
-        'per_minute = 40': f'per_minute = 100000\nlease = {LEASE}\norphan_after = 5',
-        'watchdog_deadline = 30': 'watchdog_deadline = 30\nsend_interval = 0',
+        'per_minute = 40': 'per_minute = 100000',
+        'lease = 120': f'lease = {LEASE}',
+        'orphan_after = 30': 'orphan_after = 5',
+        'send_interval = 1 ': 'send_interval = 0 ',
     }
     if tally_at is not None:
         replacements['daily_tally = "0 20 * * *"'] = f'daily_tally = "{tally_at.minute} {tally_at.hour} * * *"'
