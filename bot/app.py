@@ -13,7 +13,7 @@ from datetime import datetime
 from bot.clock import Clock
 from bot.config import Community, Config
 from bot.directory import Directory
-from bot.instance import Scope, process_id
+from bot.instance import Scope, bot_account_key, process_id
 from bot.logs import masked
 from bot.outbox import Outbox
 from bot.render import Renderer
@@ -27,11 +27,6 @@ from storage.repository import Repository, Tx
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 2000  # longer messages are cut before parsing; nobody types a need this long
-
-
-def bot_account_key(contact_id: str) -> str:
-    """The meta key under which an instance records its WeChat account at login."""
-    return f"bot_account:{contact_id}"
 
 
 def build_router() -> Router:

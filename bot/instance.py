@@ -35,6 +35,12 @@ def process_id(name: str = "") -> str:
     return f"{name or socket.gethostname()}/{os.getpid()}-{secrets.token_hex(3)}"
 
 
+def bot_account_key(contact_id: str) -> str:
+    """The meta key under which an instance records its WeChat account at login; every instance
+    ignores messages from the accounts recorded so (another bot in a shared group)."""
+    return f"bot_account:{contact_id}"
+
+
 def group_keys(community: Community) -> list[str]:
     return [*community.market_groups, *(key for grid in community.grids for key in grid.groups)]
 

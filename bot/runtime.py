@@ -23,14 +23,12 @@ from typing import Any
 from bot.app import App
 from bot.clock import Clock, SystemClock
 from bot.config import Config
-from bot.directory import Directory
 from bot.gateway import Gateway, world_from_config
 from bot.scheduler import ScheduledJob, build_jobs, catch_up, start_realtime
 from bot.wechaty_adapter import ENDPOINT_ENV, TOKEN_ENV, WechatyBot, WechatyTransport
 from bot.transport import IncomingMessage
 from bot.wechaty_support import ReadyInfo, RecentIds, Timings
-from bot.app import bot_account_key
-from bot.instance import Scope
+from bot.instance import Scope, bot_account_key
 from storage import Repository, backend_of, display_database, open_repository
 from storage.models import Conversations
 
@@ -156,9 +154,8 @@ class BotRuntime:
         log.info("connecting the wechaty client to %s (%s)", self.endpoint, self.connection.source)
         data_dir = "data" if self.shared_database or self.database == ":memory:" else \
             str(Path(self.database.removeprefix("sqlite:///")).resolve().parent)
-        directory = Directory(self.config)
         self.bot = WechatyBot(
-            self._process, directory.group_keys, self.endpoint, self.connection.token,
+            self._process, self.app.directory.group_keys, self.endpoint, self.connection.token,
             on_ready=self._ready, on_disconnect=self._disconnected, timings=self.timings, data_dir=data_dir,
             tz=self.config.tz, transport=self.transport, logger=logging.getLogger("linggong.wechaty"),
             group_expected=self._group_expected,

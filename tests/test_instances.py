@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.app import bot_account_key
-from bot.instance import Scope, process_id
+from bot.instance import Scope, bot_account_key, process_id
 from bot.scheduler import build_jobs, fire
 from storage import display_database
 from tests.conftest import to_room
