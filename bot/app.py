@@ -26,6 +26,7 @@ from bot.clock import Clock
 from bot.config import Community, Config
 from bot.directory import Directory, RoomInfo
 from bot.flood import FloodGuard, Verdict
+from bot.instance import Scope, bot_account_key, process_id
 from bot.logs import masked
 from bot.outbox import Outbox
 from bot.render import Renderer
@@ -69,24 +70,28 @@ class App:
         self.directory = Directory(config)
         self.renderer = renderer or Renderer(config.tz)
         self.router = build_router()
-        self.outbox = Outbox(repo, transport, clock, config.outbox, dm_fallback=config.wechat.dm_fallback)
+        self.scope = Scope(config)  # the runtime narrows it at login (bot/instance.py)
+        self.outbox = Outbox(repo, transport, clock, config.outbox, dm_fallback=config.wechat.dm_fallback,
+                             instance=process_id(config.bot.instance))
         self.busy_retries, self.busy_delay, self.sleep = busy_retries, busy_delay, sleep
         self.flood = FloodGuard(config.flood.max_per_minute)
         self.stopped: StorageFault | None = None
         self.stop_event = asyncio.Event()
 
     async def setup(self) -> None:
-        """Seed the configured worker roster (existing records are left as they are)."""
+        """Seed the configured worker roster (existing records are left as they are).
+
+        Idempotent also when several instances start at once on one database: each seed is
+        one ``INSERT ... ON CONFLICT DO NOTHING``."""
         now = self.clock.now().timestamp()
         async with self.repo.transaction() as tx:
             for community in self.config.communities:
                 for seed in community.workers:
-                    if await tx.find_worker(community.name, name=seed.name) is None:
-                        await tx.add_worker({
-                            "community": community.name, "name": seed.name, "wechat": seed.wechat,
-                            "phone": seed.phone, "skills": seed.skills, "team": seed.team,
-                            "pledge_date": seed.pledge_date, "status": "active", "registered_at": now,
-                        })
+                    await tx.add_worker_if_absent({
+                        "community": community.name, "name": seed.name, "wechat": seed.wechat,
+                        "phone": seed.phone, "skills": seed.skills, "team": seed.team,
+                        "pledge_date": seed.pledge_date, "status": "active", "registered_at": now,
+                    })
 
     def _community_for(self, msg: IncomingMessage) -> Community | None:
         staff = self.directory.staff_community(msg.sender_id, msg.sender_name)
@@ -165,6 +170,9 @@ class App:
             if room is None:
                 log.debug("ignoring message in unconfigured room %s", msg.room_topic or msg.room_id)
                 return
+            if not self.scope.serves(room.community):
+                log.debug("ignoring message in %s: %s is served by another instance", room.key, room.community.name)
+                return
         if verdict is not Verdict.OK:
             await self._ignore_flooded(msg, room, announce=verdict is Verdict.FLOOD)
             return
@@ -174,6 +182,10 @@ class App:
             return
         now = self.clock.now()
         async with self.repo.transaction() as tx:
+            if await tx.get_meta(bot_account_key(msg.sender_id)) is not None:
+                # another instance's WeChat account, in the same group: its messages are the bot's
+                log.debug("ignoring message %s from bot account %s", msg.id, msg.sender_id)
+                return
             if await tx.is_processed(msg.id):
                 log.info("duplicate message %s ignored", msg.id)
                 return

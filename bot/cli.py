@@ -139,16 +139,24 @@ async def _replay(args: argparse.Namespace, config: Config) -> int:
 
 
 def _add_migrate_parser(sub: argparse._SubParsersAction) -> None:
-    m = sub.add_parser("migrate", help="copy a SQLite file's data into a shared (PostgreSQL) database")
-    m.add_argument("--from", dest="source", required=True, help="the SQLite file: sqlite:///data/linggong.db or a path")
+    m = sub.add_parser("migrate", help="copy a SQLite file's data into a shared (PostgreSQL) database; "
+                                       "without --from, bring the database's schema up to date")
+    m.add_argument("--from", dest="source", help="the SQLite file: sqlite:///data/linggong.db or a path")
     m.add_argument("--to", dest="target", required=True, help="the target, e.g. postgresql://linggong@db:5432/linggong")
 
 
 async def _migrate(args: argparse.Namespace) -> int:
-    """Copy idempotently (a progress bar on stderr), then print the per-table count check."""
-    from storage.migrate import MigrationError, migrate
+    """Copy idempotently (a progress bar on stderr), then print the per-table count check;
+    without ``--from`` only apply pending schema migrations (for upgrades)."""
+    from storage import display_database
+    from storage.migrate import MigrationError, migrate, upgrade
 
     try:
+        if args.source is None:
+            version, applied = await upgrade(args.target)
+            done = f"applied now: {', '.join(f'{n:03d}' for n in applied)}" if applied else "already up to date"
+            print(f"{display_database(args.target)}: schema version {version:03d} ({done})")
+            return 0
         results = await migrate(args.source, args.target, progress=sys.stderr)
     except MigrationError as exc:
         print(f"error: {exc}", file=sys.stderr)

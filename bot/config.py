@@ -6,6 +6,7 @@ expected a list of group names``) so community staff can fix it without reading 
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -103,6 +104,8 @@ class OutboxConfig:
     min_interval: float = 1.5  # seconds between two sends to one conversation
     per_minute: int = 40  # global cap on sends per minute
     max_attempts: int = 5
+    lease: float = 120.0  # seconds an instance's claim on a message lasts (a dead instance's run out)
+    orphan_after: float = 30.0  # a direct message no instance knows the contact of: tried after this
 
 
 DM_FALLBACKS = ("market", "none")
@@ -121,7 +124,12 @@ class WechatConfig:
     gateway_port: int = 8788  # 0 picks a free port
     dm_fallback: str = "market"  # "market": @ the worker in the market group; "none": only record it
     watchdog_deadline: float = 30.0  # no sign of life from the gateway for this long -> reconnect
-    send_interval: float = 1.0  # seconds between any two sends, on top of the outbox's pacing
+    send_interval: float = 1.0  # at least this many seconds between any two sends of the account
+
+
+INSTANCE_ENV = "LINGGONG_INSTANCE"
+COMMUNITIES_ENV = "LINGGONG_COMMUNITIES"
+WEB_PORT_ENV = "LINGGONG_WEB_PORT"
 
 
 @dataclass(frozen=True)
@@ -138,6 +146,9 @@ class BotConfig:
     timezone: str = "Asia/Shanghai"
     database: str = "data/linggong.db"
     admins: tuple[str, ...] = ()
+    # Several instances on one database (one per WeChat account; README: 区县部署):
+    instance: str = ""  # this instance's name in logs and outbox claims ("" = the host name)
+    communities: tuple[str, ...] = ()  # the communities it serves; () = those whose groups it is in
 
 
 @dataclass(frozen=True)
@@ -322,13 +333,15 @@ def parse_config(data: dict[str, Any], source: str = "config.toml") -> Config:
     root.unknown({"bot", "communities", "categories", "dispatch", "privacy", "outbox", "schedule", "rankings",
                   "wechat", "web", "flood"})
     b = root.sub("bot")
-    b.unknown({"name", "timezone", "database", "admins"})
+    b.unknown({"name", "timezone", "database", "admins", "instance", "communities"})
     bot = BotConfig(
         name=b.text("name", "the bot's name", BotConfig.name),
         timezone=b.text("timezone", "a timezone such as Asia/Shanghai", BotConfig.timezone),
         database=configured_database(  # $LINGGONG_DATABASE overrides the file
             b.text("database", "a file path such as data/linggong.db or a postgresql:// URL", BotConfig.database)),
         admins=b.texts("admins", "a list of names", (), non_empty=False),
+        instance=os.environ.get(INSTANCE_ENV, "").strip() or b.get("instance", str, "a name in quotes", "").strip(),
+        communities=b.texts("communities", "a list of community names", (), non_empty=False),
     )
     try:
         ZoneInfo(bot.timezone)
@@ -348,6 +361,7 @@ def parse_config(data: dict[str, Any], source: str = "config.toml") -> Config:
     if not communities:
         raise root.fail("communities", "at least one [[communities]] table is needed")
     _check_unique(root, communities)
+    bot = replace(bot, communities=_served(b, bot.communities, communities))
     d = root.sub("dispatch")
     d.unknown({"auto", "max_active_per_worker", "require_skill"})
     dispatch = DispatchConfig(
@@ -361,14 +375,20 @@ def parse_config(data: dict[str, Any], source: str = "config.toml") -> Config:
     p.unknown({"mask_in_market"})
     privacy = PrivacyConfig(mask_in_market=p.get("mask_in_market", bool, "true or false", True))
     o = root.sub("outbox")
-    o.unknown({"min_interval", "per_minute", "max_attempts"})
+    o.unknown({"min_interval", "per_minute", "max_attempts", "lease", "orphan_after"})
     outbox = OutboxConfig(
         min_interval=o.get("min_interval", float, "seconds, e.g. 1.5", 1.5),
         per_minute=o.get("per_minute", int, "a whole number", 40),
         max_attempts=o.get("max_attempts", int, "a whole number", 5),
+        lease=o.get("lease", float, "seconds, e.g. 120", OutboxConfig.lease),
+        orphan_after=o.get("orphan_after", float, "seconds, e.g. 30", OutboxConfig.orphan_after),
     )
     if outbox.min_interval < 0 or outbox.per_minute < 1 or outbox.max_attempts < 1:
         raise o.fail("min_interval", "min_interval must be >= 0, per_minute and max_attempts >= 1")
+    if outbox.lease < 1:
+        raise o.fail("lease", "must be at least 1 second (it must outlast one send)")
+    if outbox.orphan_after < 0:
+        raise o.fail("orphan_after", "must be 0 or more seconds")
     rk = root.sub("rankings")
     rk.unknown({"confirmed_only", "award_top"})
     rankings = RankingConfig(confirmed_only=rk.get("confirmed_only", bool, "true or false", False),
@@ -378,6 +398,23 @@ def parse_config(data: dict[str, Any], source: str = "config.toml") -> Config:
     return Config(bot, communities, tuple(cats), dispatch, privacy, outbox, rankings, source,
                   wechat=_wechat(root.sub("wechat")), web=_web(root.sub("web")),
                   flood=_flood(root.sub("flood")))
+
+
+def _served(b: _Reader, listed: tuple[str, ...], communities: tuple[Community, ...]) -> tuple[str, ...]:
+    """``[bot].communities``, or ``$LINGGONG_COMMUNITIES`` (comma-separated) instead; all must exist."""
+    names = {c.name for c in communities}
+    env = os.environ.get(COMMUNITIES_ENV, "").strip()
+    if env:
+        served = tuple(dict.fromkeys(n.strip() for n in env.replace("，", ",").split(",") if n.strip()))
+        unknown = [n for n in served if n not in names]
+        if unknown:
+            raise ConfigError(f"{COMMUNITIES_ENV}: unknown community {unknown[0]!r} "
+                              f"(communities in {b.source}: {', '.join(sorted(names))})")
+        return served
+    for name in listed:
+        if name not in names:
+            raise b.fail("communities", f"unknown community {name!r}; expected names of [[communities]] tables")
+    return listed
 
 
 def _wechat(r: _Reader) -> WechatConfig:
@@ -408,6 +445,11 @@ def _web(r: _Reader) -> WebConfig:
     r.unknown(set(WebConfig.__dataclass_fields__))
     host = r.text("host", "an address to listen on, e.g. \"127.0.0.1\"", WebConfig.host)
     port = r.get("port", int, "a port number such as 8080", WebConfig.port)
+    env_port = os.environ.get(WEB_PORT_ENV, "").strip()  # one port per process when several run on a machine
+    if env_port:
+        if not env_port.isdigit():
+            raise ConfigError(f"{WEB_PORT_ENV}: expected a port number such as 8081, not {env_port!r}")
+        port = int(env_port)
     if not 0 <= port <= 65535:
         raise r.fail("port", "expected a port number from 1 to 65535 (0 picks a free one)")
     password = r.get("password", str, "a password in quotes (\"\" keeps the dashboard closed)", "")

@@ -125,7 +125,12 @@ def followup_due(community: Community, done_at: float, tz) -> float:
 
 
 async def sweep(app: "App", community: Community) -> None:
-    """Escalate unclaimed orders, remind stale ones, ask for follow-up ratings: all that is due."""
+    """Escalate unclaimed orders, remind stale ones, ask for follow-up ratings: all that is due.
+
+    Several instances may sweep one community at the same moment.  Every step is one
+    conditional update (``... WHERE escalation_level = 0``, ``... stale_reminded_at IS NULL``)
+    and its event and messages are added only when this instance's update won, so each
+    escalation, reminder and follow-up happens once."""
     now = app.clock.now()
     ts = now.timestamp()
     sched = community.schedule
@@ -136,7 +141,10 @@ async def sweep(app: "App", community: Community) -> None:
             grid_room = app.directory.grid_room(community, order.grid)
             staff = tuple(app.directory.staff_ids(community, order.grid))
             if order.escalation_level == 0 and waited >= sched.escalate_after_minutes * 60:
-                await tx.update_order(order.id, {"escalation_level": 1, "escalated_at": ts})
+                if not await tx.update_order(order.id, {"escalation_level": 1, "escalated_at": ts},
+                                             expect_status=("dispatched",),
+                                             expect={"escalation_level": 0, "dispatched_at": order.dispatched_at}):
+                    continue  # taken or re-dispatched meanwhile, or another instance escalated it
                 await tx.add_event(order.id, community.name, ts, "bot", "escalated", "market+staff")
                 replies.append(Reply("order_card", {"kind": "escalated", "order": card(app, order)},
                                      room=community.market_group))
@@ -144,7 +152,10 @@ async def sweep(app: "App", community: Community) -> None:
                     replies.append(Reply("escalate_staff", {"no": order.no, "minutes": int(waited // 60)},
                                          room=grid_room, mentions=staff))
             elif order.escalation_level == 1 and waited >= sched.admins_after_minutes * 60:
-                await tx.update_order(order.id, {"escalation_level": 2, "escalated_at": ts})
+                if not await tx.update_order(order.id, {"escalation_level": 2, "escalated_at": ts},
+                                             expect_status=("dispatched",),
+                                             expect={"escalation_level": 1, "dispatched_at": order.dispatched_at}):
+                    continue
                 await tx.add_event(order.id, community.name, ts, "bot", "escalated", "admins")
                 admins = list(dict.fromkeys([*community.admins, *app.config.bot.admins]))
                 for admin in admins:
@@ -156,7 +167,10 @@ async def sweep(app: "App", community: Community) -> None:
                                           end=stale_cut + 0.001):  # end is exclusive; due means <= cut
             if order.stale_reminded_at is not None or order.taker is None:
                 continue
-            await tx.update_order(order.id, {"stale_reminded_at": ts})
+            if not await tx.update_order(order.id, {"stale_reminded_at": ts}, expect_status=("taken",),
+                                         expect={"stale_reminded_at": None, "taker_id": order.taker_id,
+                                                 "taken_at": order.taken_at}):
+                continue
             await tx.add_event(order.id, community.name, ts, "bot", "stale_reminded", order.taker.name)
             data = {"no": order.no, "hours": int((ts - (order.taken_at or ts)) // 3600), "worker": order.taker.name}
             replies.append(Reply("stale_taker", data, contact=order.taker.wechat))
@@ -170,7 +184,9 @@ async def sweep(app: "App", community: Community) -> None:
                 continue
             if followup_due(community, order.done_at, app.config.tz) > ts:
                 continue
-            await tx.update_order(order.id, {"followup_sent_at": ts})
+            if not await tx.update_order(order.id, {"followup_sent_at": ts}, expect_status=("done",),
+                                         expect={"followup_sent_at": None, "rating": None}):
+                continue
             await tx.add_event(order.id, community.name, ts, "bot", "followup", "")
             room = order.origin_room or app.directory.grid_room(community, order.grid)
             data = {"no": order.no, "worker": order.taker.name if order.taker else "", "category": order.category,

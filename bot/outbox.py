@@ -6,20 +6,29 @@ per conversation and a global per-minute cap, retries transient failures with ba
 turns a failed direct message into its recorded fallback.  Time comes from the clock, so
 replay and tests pace messages in simulated time.
 
+Several bot instances (one per WeChat account) may share the outbox table.  Each sender claims
+a message before sending it (``Tx.claim_outbox``: one conditional update with a lease), and
+claims only messages for conversations its account reaches (``reach``: the groups resolved at
+login and the contacts it knows; None means any, for a deployment with one instance).  A
+message claimed by an instance that died is sent by another once the lease has run out.
+Pacing is per sender (per WeChat account, which is what risk control counts).
+
 A transport that is not connected (``NotConnected``) pauses the sender without counting an
-attempt: replies committed during an outage wait for the reconnection instead of failing.
+attempt, and gives the claimed message back: replies committed during an outage wait for the
+reconnection (or for another instance) instead of failing.
 
 A message is never sent twice where the network can say what it has.  Before each send the
-message is committed as *in doubt* (the ``outbox.in_doubt`` meta entry: its id, target,
-text and the time the send began); the entry is cleared in the transaction that marks the
-message sent, or when the send certainly failed.  While a message is in doubt nothing else
-is sent.  So after a crash between a send and its ``mark_sent``, or a failed call whose
-request may have reached the network (a timeout), there is exactly one message whose fate
-is unknown, and the sender settles it before anything else: it asks the transport
-(``DeliveryCheck.find_sent``) whether that message went out since the send began.  Nothing
-else went to the network in between, so the answer is exact.  The local gateway answers;
-real WeChat gateways cannot, so there the message is sent again (at least once), with a
-warning and a ``send_unconfirmed`` audit event.
+message is committed as *in doubt* (a meta entry: its id, target, text and the time the send
+began; ``outbox.in_doubt``, or ``outbox.in_doubt:<instance>`` when instances share the
+database); the entry is cleared in the transaction that marks the message sent, or when the
+send certainly failed.  While a message is in doubt this sender sends nothing else.  So after
+a crash between a send and its ``mark_sent``, or a failed call whose request may have reached
+the network (a timeout), there is exactly one message whose fate is unknown, and the sender
+settles it before anything else: it asks the transport (``DeliveryCheck.find_sent``) whether
+that message went out since the send began.  The local gateway answers; real WeChat gateways
+cannot, so there the message is sent again (at least once), with a warning and a
+``send_unconfirmed`` audit event.  An instance that dies with a message in doubt leaves it to
+the others once its claim's lease runs out: sent again, at least once.
 """
 
 from __future__ import annotations
@@ -32,18 +41,22 @@ from typing import Any
 
 from bot.clock import Clock
 from bot.config import OutboxConfig
+from bot.instance import process_id
 from bot.logs import masked
 from bot.transport import DeliveryCheck, NotConnected, SendError, Transport
 from storage.errors import StorageFault
-from storage.models import OutMessage
+from storage.models import Conversations, OutMessage
 from storage.repository import Repository, Tx
 
 log = logging.getLogger(__name__)
 
 
 OFFLINE_RETRY = 1.0  # seconds the sender waits after the transport reported it is not connected
+SEND_SHARE_OF_LEASE = 0.75  # a send still running after this part of its lease is abandoned (retried)
 IN_DOUBT = "outbox.in_doubt"  # meta key: the message whose send began but was never settled ("" if none)
 _UNREAD: Any = object()  # the in-doubt entry has not been read from the database yet
+
+Conversation = tuple[str, str]  # ("room", group key) or ("dm", contact)
 
 
 class Outbox:
@@ -51,62 +64,75 @@ class Outbox:
     the market group); "none" only records the failure."""
 
     def __init__(self, repo: Repository, transport: Transport, clock: Clock, config: OutboxConfig,
-                 *, dm_fallback: str = "market") -> None:
+                 *, dm_fallback: str = "market", instance: str | None = None) -> None:
         self.repo, self.transport, self.clock, self.config = repo, transport, clock, config
         self.dm_fallback = dm_fallback
-        self._last: dict[str, float] = {}
+        self.instance = instance or process_id()  # claimed_by on the messages this sender claims
+        self.reach: Conversations | None = None  # what this WeChat account reaches; None: anything
+        self._last: dict[Conversation, float] = {}
         self._window: deque[float] = deque()
         self._offline_until = float("-inf")
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
-        self._in_doubt: dict[str, Any] | None = _UNREAD  # mirrors the IN_DOUBT entry
+        self._in_doubt: dict[str, Any] | None = _UNREAD  # mirrors the in-doubt meta entry
         self.confirmed = 0  # messages in doubt found delivered, so not sent again
         self.resent = 0  # messages in doubt the transport could not check, so sent again
 
     def wake(self) -> None:
         self._wake.set()
 
-    def _conversation(self, m: OutMessage) -> str:
-        return f"room:{m.room}" if m.room is not None else f"dm:{m.contact}"
+    @property
+    def _doubt_key(self) -> str:
+        """One entry per sender: the single instance's, or this instance's on a shared database."""
+        return IN_DOUBT if self.reach is None else f"{IN_DOUBT}:{self.instance}"
 
-    def _blocked_until(self, conversation: str, now: float) -> float:
-        """The earliest time a message to ``conversation`` may go out (<= now means now)."""
-        ready = self._last.get(conversation, float("-inf")) + self.config.min_interval
+    def _conversation(self, m: OutMessage) -> Conversation:
+        return ("room", m.room) if m.room is not None else ("dm", m.contact or "")
+
+    def _paced(self, now: float) -> dict[Conversation, float]:
+        """Conversations whose minimum interval has not passed yet, with when it will have."""
+        interval = self.config.min_interval
+        return {c: t + interval for c, t in self._last.items() if t + interval > now}
+
+    def _capped_until(self, now: float) -> float:
+        """When the global per-minute cap lets the next message go (<= now means now)."""
         while self._window and self._window[0] <= now - 60:
             self._window.popleft()
         if len(self._window) >= self.config.per_minute:
-            ready = max(ready, self._window[0] + 60)
-        return max(ready, self._offline_until)
+            return self._window[0] + 60
+        return now
 
     async def flush(self) -> float | None:
         """Send every message that may go out now; return when the next one may, or None."""
         async with self._flush_lock:
             if not await self._settle_in_doubt():
                 return self._offline_until
-            next_due: float | None = None
             while True:
                 now = self.clock.now().timestamp()
+                if self._offline_until > now:
+                    return self._offline_until
+                capped = self._capped_until(now)
+                if capped > now:
+                    return capped
+                paced = self._paced(now)
+                skip = Conversations(rooms=frozenset(k for kind, k in paced if kind == "room"),
+                                     contacts=frozenset(k for kind, k in paced if kind == "dm"))
+                orphans = now - self.config.orphan_after if self.reach is not None else None
                 async with self.repo.transaction() as tx:
-                    pending = await tx.pending_outbox(now, limit=200)
-                sent_any = False
-                busy: set[str] = set()
-                for message in pending:
-                    conversation = self._conversation(message)
-                    if conversation in busy:
-                        continue
-                    ready = self._blocked_until(conversation, now)
-                    if ready > now:
-                        busy.add(conversation)
-                        next_due = ready if next_due is None else min(next_due, ready)
-                        continue
-                    if not await self._send(message, now) or not await self._settle_in_doubt():
-                        return self._offline_until
-                    sent_any = True
-                if not sent_any:
-                    return next_due
+                    claimed = await tx.claim_outbox(self.instance, now, self.config.lease, self.reach,
+                                                    skip=skip if paced else None, orphans_due_before=orphans)
+                    # with other instances about: look again when one of their claims runs out
+                    # (a dead instance's messages go out then, not at the next idle poll)
+                    claims_end = (await tx.outbox_claims_end(now, self.instance)
+                                  if not claimed and self.reach is not None else None)
+                if not claimed:
+                    times = [*paced.values(), *([claims_end] if claims_end is not None else [])]
+                    return min(times) if times else None
+                if not await self._send(claimed[0], now) or not await self._settle_in_doubt():
+                    return self._offline_until
 
     async def _send(self, m: OutMessage, now: float) -> bool:
-        """Send one message; False if the transport is not connected (nothing was attempted)."""
+        """Send one claimed message; False if the transport is not connected (nothing was attempted)."""
         assert m.id is not None
         conversation = self._conversation(m)
         async with self.repo.transaction() as tx:
@@ -119,23 +145,31 @@ class Outbox:
                 m.mentions, m.coalesce_key = mentions, None
             doubt = {"id": m.id, "room": m.room, "contact": m.contact, "text": m.text,
                      "mentions": list(m.mentions), "since": self.clock.now().timestamp()}
-            await tx.set_meta(IN_DOUBT, json.dumps(doubt, ensure_ascii=False))  # committed before the send
+            await tx.set_meta(self._doubt_key, json.dumps(doubt, ensure_ascii=False))  # committed before the send
         self._in_doubt = doubt
         try:
-            if m.room is not None:
-                await self.transport.send_room(m.room, m.text, tuple(m.mentions))
-            else:
-                await self.transport.send_direct(m.contact or "", m.text)
+            # Finish well inside the lease, so no other instance takes the message while this
+            # send may still go through.
+            async with asyncio.timeout(self.config.lease * SEND_SHARE_OF_LEASE):
+                if m.room is not None:
+                    await self.transport.send_room(m.room, m.text, tuple(m.mentions))
+                else:
+                    await self.transport.send_direct(m.contact or "", m.text)
         except NotConnected as exc:  # nothing was attempted
-            async with self.repo.transaction() as tx:
-                await tx.set_meta(IN_DOUBT, "")
-            self._in_doubt = None
             self._went_offline(exc, m.id)
+            async with self.repo.transaction() as tx:
+                await tx.release_outbox(m.id, self.instance)
+                await tx.set_meta(self._doubt_key, "")
+            self._in_doubt = None
             return False
         except SendError as exc:
             # Refused (permanent): it did not go out.  Otherwise it may have (a timeout after the
             # gateway took it): it stays in doubt, and flush settles it before sending anything else.
             await self._failed(m, now, exc.reason, exc.permanent, settled=exc.permanent)
+            return True
+        except TimeoutError:
+            await self._failed(m, now, f"send took longer than {self.config.lease * SEND_SHARE_OF_LEASE:.0f}s",
+                               False, settled=False)
             return True
         except Exception as exc:  # a transport bug must not stop the outbox
             log.exception("outbox: unexpected error sending message %s", m.id)
@@ -143,14 +177,14 @@ class Outbox:
             return True
         # Pace from when the send completed, so the gap seen by the network is never shorter
         # than min_interval, however long the sends before it in this round took.
-        done = self._paced(conversation, now)
+        done = self._record_send(conversation, now)
         async with self.repo.transaction() as tx:
             await tx.mark_sent(m.id, done)
-            await tx.set_meta(IN_DOUBT, "")
+            await tx.set_meta(self._doubt_key, "")
         self._in_doubt = None
         return True
 
-    def _paced(self, conversation: str, now: float) -> float:
+    def _record_send(self, conversation: Conversation, now: float) -> float:
         done = max(now, self.clock.now().timestamp())
         self._last[conversation] = done
         self._window.append(done)
@@ -167,7 +201,7 @@ class Outbox:
         Cannot tell: the same, with a warning and a ``send_unconfirmed`` audit event."""
         if self._in_doubt is _UNREAD:  # the first flush after a start: left by the previous run?
             async with self.repo.transaction() as tx:
-                raw = await tx.get_meta(IN_DOUBT)
+                raw = await tx.get_meta(self._doubt_key)
             self._in_doubt = json.loads(raw) if raw else None
         doubt = self._in_doubt
         if doubt is None:
@@ -187,12 +221,12 @@ class Outbox:
         now = self.clock.now().timestamp()
         async with self.repo.transaction() as tx:
             if delivered:
-                conversation = f"room:{doubt['room']}" if doubt["room"] is not None else f"dm:{doubt['contact']}"
-                await tx.mark_sent(doubt["id"], self._paced(conversation, now))
+                conversation = ("room", doubt["room"]) if doubt["room"] is not None else ("dm", doubt["contact"])
+                await tx.mark_sent(doubt["id"], self._record_send(conversation, now))
             elif delivered is None:
                 await tx.add_event(None, "", now, "bot", "send_unconfirmed",
                                    f"outbox {doubt['id']} to {where}: may have gone out; sent again")
-            await tx.set_meta(IN_DOUBT, "")
+            await tx.set_meta(self._doubt_key, "")
         self._in_doubt = None
         if delivered:
             self.confirmed += 1
@@ -217,7 +251,7 @@ class Outbox:
         async with self.repo.transaction() as tx:
             await tx.mark_retry(m.id, reason, now + delay, give_up=give_up)
             if settled:
-                await tx.set_meta(IN_DOUBT, "")
+                await tx.set_meta(self._doubt_key, "")
             if give_up:
                 await self._undeliverable(tx, m, now, reason)
         if settled:

@@ -23,13 +23,14 @@ from typing import Any
 from bot.app import App, BotStopped
 from bot.clock import Clock, SystemClock
 from bot.config import Config
-from bot.directory import Directory
 from bot.gateway import Gateway, world_from_config
-from bot.scheduler import build_jobs, catch_up, start_realtime
+from bot.scheduler import ScheduledJob, build_jobs, catch_up, start_realtime
 from bot.wechaty_adapter import ENDPOINT_ENV, TOKEN_ENV, WechatyBot, WechatyTransport
 from bot.transport import IncomingMessage
 from bot.wechaty_support import ReadyInfo, RecentIds, Timings
-from storage import Repository, open_repository
+from bot.instance import Scope, bot_account_key
+from storage import Repository, backend_of, display_database, open_repository
+from storage.models import Conversations
 
 WEB_START_TIMEOUT = 15.0
 log = logging.getLogger("linggong.run")
@@ -62,7 +63,7 @@ def connection_settings(config: Config, environ: Mapping[str, str] | None = None
 
 def timings_for(config: Config, base: Timings | None = None) -> Timings:
     """The adapter's timings with the configured watchdog deadline (dings well inside it) and
-    the configured global gap between two sends."""
+    the configured gap between two sends."""
     base = base or Timings()
     deadline = config.wechat.watchdog_deadline
     return replace(base, event_deadline=deadline, ding_interval=min(base.ding_interval, deadline / 3),
@@ -110,6 +111,8 @@ class BotRuntime:
         self._stop_sending = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
         self._scheduler: Any = None
+        self._jobs: list[ScheduledJob] = []
+        self._catch_up: asyncio.Task[None] | None = None
         self._stopped = False
         self._handled = RecentIds()
         self._handled_changed = asyncio.Event()
@@ -134,10 +137,16 @@ class BotRuntime:
             raise
 
     async def _start(self) -> None:
-        log.info("opening database %s", self.database)
+        log.info("opening database %s", display_database(self.database))
         self.repo = await open_repository(self.database)
         self.app = App(self.config, self.repo, self.clock, self.transport)
         await self.app.setup()
+        # Nothing is known to be reached until the account has logged in (see _ready).
+        self.app.scope.rooms = self.app.scope.contacts = frozenset()
+        if self.shared_database:
+            self.app.outbox.reach = Conversations()
+        else:  # the only process on this file: after a crash, its claims are its own to take back
+            self.app.outbox.instance = f"{self.app.scope.name}/sqlite"
         if self.connection.endpoint is None:
             world = world_from_config(self.config)
             self.gateway = Gateway(world, LOCAL_HOST, self.config.wechat.gateway_port,
@@ -152,12 +161,14 @@ class BotRuntime:
             log.info("local gateway (simulated WeChat: %d contacts, %d groups) listening on %s",
                      len(world.contacts), len(world.rooms), self.gateway.endpoint)
         log.info("connecting the wechaty client to %s (%s)", self.endpoint, self.connection.source)
-        data_dir = str(Path(self.database).resolve().parent) if self.database != ":memory:" else "data"
+        data_dir = "data" if self.shared_database or self.database == ":memory:" else \
+            str(Path(self.database.removeprefix("sqlite:///")).resolve().parent)
         self.bot = WechatyBot(
-            self._process, Directory(self.config).group_keys, self.endpoint, self.connection.token,
+            self._process, self.app.directory.group_keys, self.endpoint, self.connection.token,
             on_ready=self._ready, on_disconnect=self._disconnected, timings=self.timings, data_dir=data_dir,
             tz=self.config.tz, transport=self.transport, logger=logging.getLogger("linggong.wechaty"),
             known=self._known,
+            group_expected=self._group_expected,
         )
         self.bot.start()
         if self.send:
@@ -167,12 +178,24 @@ class BotRuntime:
         else:
             log.info("outbox sender not started: replies stay in the outbox")
         if self.with_scheduler:
-            jobs = build_jobs(self.config)
-            await catch_up(self.app, jobs)
-            self._scheduler = start_realtime(self.app, jobs)
-            log.info("scheduler started: %d jobs", len(jobs))
+            # Jobs run for the communities this instance serves, known at login; the catch-up
+            # (reports missed while down) runs then too (_ready).
+            self._jobs = build_jobs(self.config)
+            self._scheduler = start_realtime(self.app, self._jobs)
+            log.info("scheduler started: %d jobs", len(self._jobs))
         if self.with_web:
             await self._start_web()
+
+    @property
+    def shared_database(self) -> bool:
+        """A PostgreSQL database may be shared by several instances; a SQLite file never is."""
+        return backend_of(self.database) == "postgresql"
+
+    def _group_expected(self, key: str, found: frozenset[str]) -> bool:
+        """A configured group the account is not in is an error only for a community it serves."""
+        assert self.app is not None
+        room = self.app.directory.room(key, key)
+        return room is None or self.app.scope.serves(room.community, found)
 
     async def _start_web(self) -> None:
         """Serve the web pages (simulator with a local gateway, dashboard, board, QR ordering)."""
@@ -250,12 +273,35 @@ class BotRuntime:
                     return
                 await asyncio.sleep(poll)
 
-    def _ready(self, info: ReadyInfo) -> None:
-        log.info("WeChat ready (login %d) as %s: %d of %d groups found%s", info.login_count, info.self_name,
-                 len(info.rooms), len(info.rooms) + len(info.missing),
-                 f"; missing: {', '.join(info.missing)}" if info.missing else "")
-        if self.app is not None:
-            self.app.outbox.wake()  # replies held during the outage go out now
+    async def _ready(self, info: ReadyInfo) -> None:
+        assert self.app is not None and self.repo is not None
+        scope: Scope = self.app.scope
+        scope.rooms, scope.contacts = frozenset(info.rooms), info.contacts
+        if self.shared_database:
+            self.app.outbox.reach = Conversations(rooms=scope.rooms, contacts=scope.contacts)
+        log.info("WeChat ready (login %d) as %s: %d groups found%s", info.login_count, info.self_name,
+                 len(info.rooms), f"; missing: {', '.join(info.missing)}" if info.missing else "")
+        standby = scope.standby()
+        log.info("instance %s serves %s (%s)%s", scope.name, ", ".join(scope.served()) or "no community",
+                 "configured" if scope.configured else "the groups this account is in",
+                 f"; runs the jobs of {', '.join(standby)} too (in their market group)" if standby else "")
+        # Other instances in the same groups ignore this account's messages (App._process):
+        # recorded before anything is sent.
+        try:
+            async with self.repo.transaction() as tx:
+                await tx.set_meta(bot_account_key(info.self_id), scope.name)
+        except Exception:
+            log.exception("could not record this instance's WeChat account %s", info.self_id)
+        self.app.outbox.wake()  # replies held during the outage go out now
+        if self.with_scheduler and self._catch_up is None:
+            self._catch_up = asyncio.create_task(self._run_catch_up(), name="catch-up")
+
+    async def _run_catch_up(self) -> None:
+        assert self.app is not None
+        try:
+            await catch_up(self.app, self._jobs)
+        except Exception:
+            log.exception("catching up on missed jobs failed")
 
     def _disconnected(self, reason: str) -> None:
         log.warning("WeChat connection lost (%s); replies wait in the outbox until it is back", reason)
@@ -276,6 +322,10 @@ class BotRuntime:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+        if self._catch_up is not None and not self._catch_up.done():
+            self._catch_up.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._catch_up
         if self._sender is not None:  # before disconnecting, so a send in progress can finish
             self._stop_sending.set()
             assert self.app is not None

@@ -1,7 +1,12 @@
 """When jobs run.  One set of trigger definitions (APScheduler cron triggers from config.toml)
 drives two schedulers: APScheduler's AsyncIOScheduler in real time, and ``SimulatedScheduler``
-that fires the same triggers on a fake clock (replay and tests).  ``catch_up`` runs at start:
-a report whose time passed while the bot was down is posted once, marked late (补发)."""
+that fires the same triggers on a fake clock (replay and tests).  ``catch_up`` runs at start
+(``linggong run``: at the first login, when the instance knows which communities it serves):
+a report whose time passed while the bot was down is posted once, marked late (补发).
+
+With several instances on one database every instance that serves a community (or reaches its
+market group) schedules its jobs; ``job_runs`` claims a report once per period, in real time
+and in the catch-up alike, so it is posted once, and by a survivor when an instance died."""
 
 from __future__ import annotations
 
@@ -47,7 +52,13 @@ def build_jobs(config: Config) -> list[ScheduledJob]:
 
 
 async def fire(app: "App", job: ScheduledJob, due: datetime, *, late: bool = False) -> None:
-    """Run one job for its due time; errors are logged, never raised into the scheduler."""
+    """Run one job for its due time; errors are logged, never raised into the scheduler.
+
+    Only for a community this instance runs jobs for (``Scope.runs_jobs_for``); other instances
+    may run the same job at the same time, and the claims in the database decide."""
+    if not app.scope.runs_jobs_for(job.community):
+        log.debug("job %s skipped: %s is not served here", job.id, job.community.name)
+        return
     try:
         if job.name == "sweep":
             await sweep(app, job.community)
@@ -69,14 +80,8 @@ def last_fire(trigger: CronTrigger, now: datetime, lookback: timedelta = timedel
 async def catch_up(app: "App", jobs: list[ScheduledJob]) -> None:
     """At start: post missed reports once (late), and do the sweeps that fell due while down."""
     now = app.clock.now()
-    async with app.repo.transaction() as tx:
-        first = await tx.get_meta(FIRST_START)
-        if first is None:
-            await tx.set_meta(FIRST_START, str(now.timestamp()))
-    if first is None:
-        first_start = now.timestamp()
-    else:
-        first_start = float(first)
+    async with app.repo.transaction() as tx:  # the first instance ever to start sets it
+        first_start = float(await tx.setdefault_meta(FIRST_START, str(now.timestamp())))
     for job in jobs:
         if job.name == "sweep":
             await fire(app, job, now)

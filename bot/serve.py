@@ -13,6 +13,7 @@ from bot.config import Config
 from bot.gateway import Gateway, SentRecord, world_from_config
 from bot.render import Renderer
 from bot.runtime import GATEWAY_HEARTBEAT, LOCAL_HOST, BotRuntime
+from storage import display_database
 
 log = logging.getLogger("linggong.run")
 
@@ -71,7 +72,7 @@ async def run_bot(config: Config, database: str) -> int:
                 watcher = asyncio.create_task(log_sent(runtime.gateway))
             print(Renderer(config.tz).render("run_banner", {
                 "bot": config.bot.name, "endpoint": runtime.endpoint, "local": runtime.gateway is not None,
-                "source": runtime.connection.source, "database": database, "web": runtime.web_url}), flush=True)
+                "source": runtime.connection.source, "database": display_database(database), "web": runtime.web_url}), flush=True)
             assert runtime.app is not None
             fault = asyncio.ensure_future(runtime.app.stop_event.wait())
             signalled = asyncio.ensure_future(stop.wait())

@@ -33,7 +33,7 @@ import logging
 import os
 import warnings
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -85,6 +85,7 @@ PUPPET_EVENTS = (
 
 AppProcess = Callable[[IncomingMessage], Awaitable[None]]
 OnReady = Callable[[ReadyInfo], Any]
+GroupExpected = Callable[[str, frozenset[str]], bool]  # (group key, keys found) -> is its absence an error?
 
 
 # -- compatibility shim -----------------------------------------------------------
@@ -239,14 +240,19 @@ class WechatyBot:
         check_friend: bool = True,
         on_disconnect: Callable[[str], Any] | None = None,
         known: Callable[[str], Awaitable[bool]] | None = None,
+        group_expected: GroupExpected | None = None,
     ) -> None:
         """``on_ready(ReadyInfo)`` runs after every login once groups are resolved;
         ``on_disconnect(reason)`` when a logged-in connection is lost.  Both may be
         plain functions or coroutines; their errors are logged and ignored.  ``known(message_id)``
         says whether the app handled a message before (in an earlier process): such a message
-        is dropped before its payload is fetched, so a re-delivered backlog costs no round trips."""
+        is dropped before its payload is fetched, so a re-delivered backlog costs no round trips.
+        ``group_expected(key, found)`` says whether a configured group the account is not in
+        is an error (default: always); with several instances, each account is in only the
+        groups of the communities it serves."""
         self.app_process = app_process
         self.groups = list(dict.fromkeys(groups))
+        self.group_expected = group_expected or (lambda key, found: True)
         self.endpoint = endpoint or os.environ.get(ENDPOINT_ENV) or DEFAULT_ENDPOINT
         self.token = token or os.environ.get(TOKEN_ENV) or DEFAULT_TOKEN
         self.on_ready = on_ready
@@ -349,7 +355,7 @@ class WechatyBot:
 
     async def session_ready(self, info: ReadyInfo) -> None:
         self.login_count += 1
-        info = ReadyInfo(info.self_id, info.self_name, info.rooms, info.missing, self.login_count)
+        info = replace(info, login_count=self.login_count)
         self.info = info
         self._ready.set()
         await self._notify(self.on_ready, info)
@@ -618,10 +624,16 @@ class _Session:
             "connection %d: logged in as %s (%s)", self.number, self.self_name, contact_id
         )
         resolution = await self._resolve_rooms("login")
+        contacts = await self._known_contacts()
         self.reached_ready = True
         await self.bot.session_ready(
             ReadyInfo(
-                self.self_id, self.self_name, dict(self.bot.rooms), tuple(resolution.missing), 0
+                self.self_id,
+                self.self_name,
+                dict(self.bot.rooms),
+                tuple(resolution.missing),
+                0,
+                contacts,
             )
         )
         self.log.info("connection %d: ready", self.number)
@@ -646,15 +658,54 @@ class _Session:
         self.bot.rooms = resolution.mapping
         for note in resolution.notes:
             self.log.warning("%s", note)
-        resolution.missing = [key for key in resolution.missing if key in self.bot.groups]
-        for key in resolution.missing:
-            self.log.error(
-                "configured group %r not found among the %d groups this account is in",
-                key,
-                len(rooms),
-            )
+        found = frozenset(resolution.mapping)
+        missing = [key for key in resolution.missing if key in self.bot.groups]
+        resolution.missing = [key for key in missing if self.bot.group_expected(key, found)]
+        for key in missing:
+            if key in resolution.missing:
+                self.log.error(
+                    "configured group %r not found among the %d groups this account is in",
+                    key,
+                    len(rooms),
+                )
+            else:
+                self.log.info("not in group %r; this instance does not serve its community", key)
         self.log.info("groups resolved (%s): %s", why, resolution.mapping)
         return resolution
+
+    async def _known_contacts(self) -> frozenset[str]:
+        """Ids, names and remarks of the contacts this account can message (its friends).
+
+        Read once per login; the outbox sends a direct message through an account that knows
+        the contact.  A failure here is logged and leaves the set empty (such messages are
+        then tried after ``[outbox].orphan_after``)."""
+        started = self.loop.time()
+        try:
+            ids = await self._rpc(self.puppet.contact_list())
+            limit = asyncio.Semaphore(16)
+
+            async def load(contact_id: str) -> Any:
+                async with limit:
+                    return await self._contact(contact_id)
+
+            payloads = await asyncio.gather(*(load(i) for i in ids), return_exceptions=True)
+        except Exception as exc:
+            self.log.warning("cannot list the account's contacts: %s", describe(exc))
+            return frozenset()
+        keys: set[str] = set()
+        for payload in payloads:
+            if isinstance(payload, BaseException) or payload is None:
+                continue
+            if self.bot.check_friend and not payload.friend:
+                continue
+            keys.update(k for k in (payload.id, payload.name, payload.alias) if k)
+        self.log.info(
+            "connection %d: %d contacts listed in %.2fs",
+            self.number,
+            len(ids),
+            self.loop.time() - started,
+        )
+        return frozenset(keys)
 
     # -- incoming messages ----------------------------------------------------------------
 

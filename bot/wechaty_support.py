@@ -56,8 +56,9 @@ class ReadyInfo:
     self_id: str
     self_name: str
     rooms: Mapping[str, str]  # configured group key -> room id
-    missing: tuple[str, ...]  # configured keys that matched no room
+    missing: tuple[str, ...]  # configured keys that matched no room (and were expected to)
     login_count: int  # 1 for the first login, then 2, 3, ... after each re-login
+    contacts: frozenset[str] = frozenset()  # ids, names and remarks of the contacts it can message
 
 
 @dataclass

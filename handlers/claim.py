@@ -50,10 +50,14 @@ async def claim(ctx: Context, cmd: Claim) -> None:
         ctx.reply("refuse", reason=reason, no=order.no, limit=ctx.config.dispatch.max_active_per_worker,
                   category=order.category)
         return
-    if not await ctx.tx.claim_order(order.id, worker.id, ctx.ts):
+    limit = ctx.config.dispatch.max_active_per_worker
+    if not await ctx.tx.claim_order(order.id, worker.id, ctx.ts, max_active=limit):
         fresh = await ctx.tx.get_order_by_id(order.id)
         assert fresh is not None
-        await _late(ctx, fresh)
+        if fresh.status == "dispatched":  # still open: the worker reached the limit meanwhile
+            ctx.reply("refuse", reason="too_many", no=order.no, limit=limit, category=order.category)
+        else:
+            await _late(ctx, fresh)
         return
     order = await ctx.tx.get_order_by_id(order.id)
     assert order is not None

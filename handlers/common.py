@@ -37,6 +37,24 @@ async def load_order(ctx: Context, no: int) -> Order | None:
     return order
 
 
+async def transition(ctx: Context, order: Order, values: dict[str, Any], expect_status: tuple[str, ...],
+                     expect: dict[str, Any] | None = None) -> bool:
+    """Apply ``values`` if the order is still in ``expect_status``; otherwise reply why not.
+
+    The handler read the order earlier in its transaction; another instance may have changed
+    it since (a claim on another process, a cancel).  The conditional update decides, and the
+    handler announces only a change it made."""
+    if await ctx.tx.update_order(order.id, values, expect_status=expect_status, expect=expect):
+        return True
+    fresh = await ctx.tx.get_order_by_id(order.id)
+    status = fresh.status if fresh is not None else order.status
+    if status in expect_status:  # same state, but another taker now
+        ctx.reply("refuse", reason="not_taker", no=order.no)
+    else:
+        ctx.reply("refuse", reason=f"already_{status}", no=order.no)
+    return False
+
+
 def refuse_unless_staff(ctx: Context) -> bool:
     """True (after replying) when the sender is not staff of the context's community."""
     if ctx.community is not None and ctx.is_staff():

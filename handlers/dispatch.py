@@ -5,7 +5,8 @@ from __future__ import annotations
 from handlers.base import Context
 from handlers.commands import Assign, Cancel, Dispatch, Redispatch
 from handlers.common import (
-    MAX_REMARK, announce_taken, clip, find_worker_named, load_order, post_card, refuse_unless_staff, worker_refusal,
+    MAX_REMARK, announce_taken, clip, find_worker_named, load_order, post_card, refuse_unless_staff, transition,
+    worker_refusal,
 )
 
 
@@ -21,7 +22,8 @@ async def dispatch(ctx: Context, cmd: Dispatch) -> None:
     note = clip(cmd.note, MAX_REMARK)
     if note:
         values["note"] = note
-    await ctx.tx.update_order(order.id, values, expect_status=("posted",))
+    if not await transition(ctx, order, values, ("posted",)):
+        return
     order = await ctx.tx.get_order_by_id(order.id)
     assert order is not None
     await ctx.audit(order, "dispatched", " ".join(filter(None, [cmd.reward, note])))
@@ -46,7 +48,8 @@ async def assign(ctx: Context, cmd: Assign) -> None:
         return
     values = {"status": "taken", "taker_id": worker.id, "taken_at": ctx.ts,
               "dispatched_at": order.dispatched_at or ctx.ts, "dispatcher": order.dispatcher or ctx.sender}
-    await ctx.tx.update_order(order.id, values, expect_status=("posted", "dispatched"))
+    if not await transition(ctx, order, values, ("posted", "dispatched")):
+        return
     order = await ctx.tx.get_order_by_id(order.id)
     assert order is not None
     await ctx.audit(order, "assigned", worker.name)
@@ -63,9 +66,10 @@ async def redispatch(ctx: Context, cmd: Redispatch) -> None:
                   no=order.no)
         return
     previous = order.taker
-    await ctx.tx.update_order(order.id, {"status": "dispatched", "taker_id": None, "taken_at": None,
+    if not await transition(ctx, order, {"status": "dispatched", "taker_id": None, "taken_at": None,
                                          "dispatched_at": ctx.ts, "escalation_level": 0, "escalated_at": None,
-                                         "stale_reminded_at": None}, expect_status=("dispatched", "taken"))
+                                         "stale_reminded_at": None}, ("dispatched", "taken")):
+        return
     order = await ctx.tx.get_order_by_id(order.id)
     assert order is not None
     await ctx.audit(order, "redispatched", previous.name if previous else "")
@@ -92,8 +96,9 @@ async def cancel(ctx: Context, cmd: Cancel) -> None:
         return
     was = order.status
     reason = clip(cmd.reason, MAX_REMARK)
-    await ctx.tx.update_order(order.id, {"status": "cancelled", "cancelled_at": ctx.ts,
-                                         "cancel_reason": reason}, expect_status=allowed)
+    if not await transition(ctx, order, {"status": "cancelled", "cancelled_at": ctx.ts,
+                                         "cancel_reason": reason}, allowed):
+        return
     await ctx.audit(order, "cancelled", reason or "")
     ctx.reply("cancel_ok", no=order.no, reason=reason)
     if was in ("dispatched", "taken") and not ctx.in_market:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from handlers.base import Context
 from handlers.commands import Complete, Rate, Release
-from handlers.common import is_worker_of, load_order, post_card
+from handlers.common import is_worker_of, load_order, post_card, transition
 from storage.models import Order
 
 
@@ -25,7 +25,9 @@ async def _taken_by_sender(ctx: Context, no: int) -> Order | None:
 async def complete(ctx: Context, cmd: Complete) -> None:
     if (order := await _taken_by_sender(ctx, cmd.no)) is None:
         return
-    await ctx.tx.update_order(order.id, {"status": "done", "done_at": ctx.ts}, expect_status=("taken",))
+    if not await transition(ctx, order, {"status": "done", "done_at": ctx.ts}, ("taken",),
+                            {"taker_id": order.taker_id}):
+        return
     await ctx.audit(order, "done", "")
     ctx.reply("complete_ok", no=order.no)
     room = ctx.order_room(order)
@@ -38,9 +40,10 @@ async def release(ctx: Context, cmd: Release) -> None:
     if (order := await _taken_by_sender(ctx, cmd.no)) is None:
         return
     previous = order.taker
-    await ctx.tx.update_order(order.id, {"status": "dispatched", "taker_id": None, "taken_at": None,
+    if not await transition(ctx, order, {"status": "dispatched", "taker_id": None, "taken_at": None,
                                          "dispatched_at": ctx.ts, "escalation_level": 0, "escalated_at": None,
-                                         "stale_reminded_at": None}, expect_status=("taken",))
+                                         "stale_reminded_at": None}, ("taken",), {"taker_id": order.taker_id}):
+        return
     order = await ctx.tx.get_order_by_id(order.id)
     assert order is not None
     await ctx.audit(order, "released", previous.name if previous else "")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 
 from storage.models import Event, Order, OutMessage, Worker
 from storage.repository import Repository, Tx
 
 __all__ = ["DATABASE_ENV", "Event", "Order", "OutMessage", "Repository", "Tx", "Worker", "backend_of",
-           "configured_database", "open_repository"]
+           "configured_database", "display_database", "open_repository"]
 
 DATABASE_ENV = "LINGGONG_DATABASE"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -29,6 +30,11 @@ def configured_database(configured: str) -> str:
 def backend_of(database: str) -> str:
     """``"postgresql"`` for a ``postgresql://`` or ``postgres://`` URL, else ``"sqlite"``."""
     return "postgresql" if database.startswith(POSTGRES_SCHEMES) else "sqlite"
+
+
+def display_database(database: str) -> str:
+    """``database`` fit for a log line or a message: a password in a URL becomes ``***``."""
+    return re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", database)
 
 
 async def open_repository(database: str) -> Repository:

@@ -18,13 +18,14 @@ table (for the communities in the file); a difference fails with a message namin
 
 from __future__ import annotations
 
-import re
+import contextlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence, TextIO
 
-from storage import SQLITE_SCHEME, backend_of, open_repository
+from storage import SQLITE_SCHEME, backend_of, display_database, open_repository
+from storage.migrations import load_migrations
 from storage.sqltx import SqlTx
 
 BATCH = 500
@@ -89,9 +90,29 @@ async def migrate(source: str, target: str, *, progress: TextIO | None = None) -
         await src_repo.close()
 
 
-def _safe(url: str) -> str:
-    """The URL without its password, for messages."""
-    return re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", url)
+_safe = display_database  # the URL without its password, for messages
+
+
+async def upgrade(target: str) -> tuple[int, list[int]]:
+    """Bring ``target`` to the current schema (what every command does when it opens a
+    database); return the schema version and the migrations applied now.  For upgrades: stop
+    every instance, run this once, start them again."""
+    latest = load_migrations()[-1][0]
+    before = 0
+    if backend_of(target) == "sqlite":
+        path = Path(target.removeprefix(SQLITE_SCHEME))
+        if path.is_file():
+            import sqlite3
+
+            with contextlib.closing(sqlite3.connect(path)) as db:
+                (before,) = db.execute("PRAGMA user_version").fetchone()
+    try:
+        repo = await open_repository(target)
+    except Exception as exc:
+        raise MigrationError(f"cannot open {_safe(target)}: {exc}") from exc
+    await repo.close()
+    applied = getattr(repo, "applied", None)
+    return latest, list(applied) if applied is not None else list(range(before + 1, latest + 1))
 
 
 def _in(values: Sequence[Any]) -> str:

@@ -106,6 +106,15 @@ class Event:
     detail: str
 
 
+@dataclass(frozen=True)
+class Conversations:
+    """Groups (configured group keys) and contacts (wechat ids or names): e.g. what one WeChat
+    account can reach, or the conversations an outbox sender must leave alone for now."""
+
+    rooms: frozenset[str] = frozenset()
+    contacts: frozenset[str] = frozenset()
+
+
 @dataclass
 class OutMessage:
     """A rendered message waiting in (or taken from) the outbox."""

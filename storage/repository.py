@@ -12,7 +12,7 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, Sequence
 
-from storage.models import Event, Order, OutMessage, Worker
+from storage.models import Conversations, Event, Order, OutMessage, Worker
 
 ORDER_TIME_COLUMNS = ("created_at", "dispatched_at", "taken_at", "done_at", "cancelled_at", "rated_at",
                       "followup_sent_at")
@@ -29,12 +29,16 @@ class Tx(Protocol):
     async def get_order(self, community: str, no: int) -> Order | None: ...
     async def get_order_by_id(self, order_id: int) -> Order | None: ...
     async def update_order(
-        self, order_id: int, values: dict[str, Any], *, expect_status: Sequence[str] | None = None
+        self, order_id: int, values: dict[str, Any], *, expect_status: Sequence[str] | None = None,
+        expect: dict[str, Any] | None = None,
     ) -> bool:
-        """Apply ``values``; with ``expect_status`` only if the order is in one of those states."""
+        """Apply ``values``; with ``expect_status`` only if the order is in one of those states,
+        with ``expect`` only if those columns hold those values (None: IS NULL).  True if applied:
+        of several instances making the same change, exactly one gets True."""
 
-    async def claim_order(self, order_id: int, worker_id: int, at: float) -> bool:
-        """Make ``worker_id`` the taker if the order is still dispatched; True if this call won."""
+    async def claim_order(self, order_id: int, worker_id: int, at: float, max_active: int | None = None) -> bool:
+        """Make ``worker_id`` the taker if the order is still dispatched and (with ``max_active``)
+        the worker has fewer than that many taken orders; True if this call won."""
 
     async def find_orders(
         self,
@@ -83,6 +87,9 @@ class Tx(Protocol):
     async def find_worker(self, community: str, *, wechat: str | None = None, name: str | None = None) -> Worker | None: ...
     async def get_worker(self, worker_id: int) -> Worker | None: ...
     async def add_worker(self, values: dict[str, Any]) -> Worker: ...
+    async def add_worker_if_absent(self, values: dict[str, Any]) -> bool:
+        """Insert unless the community has a worker of that name (no error when two race)."""
+
     async def update_worker(self, worker_id: int, values: dict[str, Any]) -> None: ...
     async def list_workers(self, community: str | None = None) -> list[Worker]: ...
 
@@ -90,6 +97,23 @@ class Tx(Protocol):
         """Add a message to the outbox; a pending message with the same coalesce key absorbs it."""
 
     async def pending_outbox(self, now: float, limit: int = 50) -> list[OutMessage]: ...
+    async def claim_outbox(
+        self,
+        instance: str,
+        now: float,
+        lease: float,
+        conversations: Conversations | None = None,
+        *,
+        limit: int = 1,
+        skip: Conversations | None = None,
+        orphans_due_before: float | None = None,
+    ) -> list[OutMessage]:
+        """Claim due messages this instance may send now (see ``SqlTx.claim_outbox``)."""
+
+    async def outbox_claims_end(self, now: float, instance: str) -> float | None:
+        """When the first claim another instance holds on a pending message runs out."""
+
+    async def release_outbox(self, message_id: int, instance: str) -> None: ...
     async def close_coalescing(self, message_id: int) -> tuple[str, ...] | None:
         """Stop a pending message from absorbing later ones (it is about to be sent); return its
         mentions as they are now, or None if it is no longer pending."""
@@ -104,6 +128,9 @@ class Tx(Protocol):
 
     async def job_runs(self, job: str | None = None) -> list[dict[str, Any]]: ...
     async def get_meta(self, key: str) -> str | None: ...
+    async def setdefault_meta(self, key: str, value: str) -> str:
+        """Store ``value`` unless ``key`` has one; return what is stored (the first writer wins)."""
+
     async def set_meta(self, key: str, value: str) -> None: ...
 
 

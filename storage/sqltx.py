@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from storage.models import Event, Order, OutMessage, Worker
+from storage.models import Conversations, Event, Order, OutMessage, Worker
 from storage.repository import ORDER_TIME_COLUMNS
 
 
@@ -84,7 +84,8 @@ class SqlTx:
         return await self._with_taker(Order.from_row(row) if row else None)
 
     async def update_order(
-        self, order_id: int, values: dict[str, Any], *, expect_status: Sequence[str] | None = None
+        self, order_id: int, values: dict[str, Any], *, expect_status: Sequence[str] | None = None,
+        expect: dict[str, Any] | None = None,
     ) -> bool:
         sets = ", ".join(f"{k} = ?" for k in values)
         sql = f"UPDATE orders SET {sets} WHERE id = ?"
@@ -92,13 +93,31 @@ class SqlTx:
         if expect_status:
             sql += f" AND status IN ({', '.join('?' for _ in expect_status)})"
             args += list(expect_status)
+        for column, value in (expect or {}).items():
+            if value is None:
+                sql += f" AND {column} IS NULL"
+            else:
+                sql += f" AND {column} = ?"
+                args.append(value)
         return await self.execute(sql, args) == 1
 
-    async def claim_order(self, order_id: int, worker_id: int, at: float) -> bool:
+    async def claim_order(self, order_id: int, worker_id: int, at: float, max_active: int | None = None) -> bool:
+        if max_active is None:
+            return await self.execute(
+                "UPDATE orders SET status = 'taken', taker_id = ?, taken_at = ? "
+                "WHERE id = ? AND status = 'dispatched'",
+                (worker_id, at, order_id),
+            ) == 1
+        # The worker's limit is part of the one conditional update.  Two instances claiming
+        # two orders for the same worker take turns on the worker's key, so the second
+        # statement starts after the first transaction ended and counts its order (under READ
+        # COMMITTED each statement sees what was committed when it started).
+        await self.serialize(f"worker:{worker_id}")
         return await self.execute(
             "UPDATE orders SET status = 'taken', taker_id = ?, taken_at = ? "
-            "WHERE id = ? AND status = 'dispatched'",
-            (worker_id, at, order_id),
+            "WHERE id = ? AND status = 'dispatched' "
+            "AND (SELECT COUNT(*) FROM orders AS mine WHERE mine.taker_id = ? AND mine.status = 'taken') < ?",
+            (worker_id, at, order_id, worker_id, max_active),
         ) == 1
 
     async def find_orders(
@@ -240,6 +259,20 @@ class SqlTx:
         assert row is not None
         return Worker.from_row(row)
 
+    async def add_worker_if_absent(self, values: dict[str, Any]) -> bool:
+        """Insert a worker unless the community already has one of that name; True if inserted.
+
+        One statement, so instances seeding the same roster at the same moment never collide
+        (the loser waits for the winner's row, then inserts nothing)."""
+        values = dict(values)
+        values["skills"] = json.dumps(list(values.get("skills", ())), ensure_ascii=False)
+        cols = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        return await self.execute(
+            f"INSERT INTO workers ({cols}) VALUES ({marks}) ON CONFLICT (community, name) DO NOTHING",
+            tuple(values.values()),
+        ) == 1
+
     async def update_worker(self, worker_id: int, values: dict[str, Any]) -> None:
         values = dict(values)
         if "skills" in values:
@@ -282,17 +315,103 @@ class SqlTx:
         )
 
     async def pending_outbox(self, now: float, limit: int = 50) -> list[OutMessage]:
+        """Every due pending message, oldest first, claimed or not (to look at, not to send)."""
         rows = await self.fetch_all(
             "SELECT * FROM outbox WHERE status = 'pending' AND next_at <= ? ORDER BY id LIMIT ?", (now, limit)
         )
-        return [
-            OutMessage(
-                text=r["text"], room=r["room"], contact=r["contact"], mentions=tuple(json.loads(r["mentions"])),
-                coalesce_key=r["coalesce_key"], fallback=json.loads(r["fallback"]) if r["fallback"] else None,
-                id=r["id"], attempts=r["attempts"], created_at=r["created_at"],
+        return [_out_message(r) for r in rows]
+
+    async def claim_outbox(
+        self,
+        instance: str,
+        now: float,
+        lease: float,
+        conversations: Conversations | None = None,
+        *,
+        limit: int = 1,
+        skip: Conversations | None = None,
+        orphans_due_before: float | None = None,
+    ) -> list[OutMessage]:
+        """Claim up to ``limit`` due messages for ``instance`` to send now; oldest first.
+
+        Design (several bot instances, one per WeChat account, sharing one database):
+
+        - Reach: an instance sends only to ``conversations``, the groups its account resolved
+          at login and the contacts it knows (None: any, for a single instance).  A direct
+          message whose contact no instance knows would wait for ever, so once it has been due
+          since ``orphans_due_before`` any instance may take it; the send then fails as
+          undeliverable and the message's fallback goes out.  Group messages never do that:
+          they wait for an instance that is in the group.
+        - ``skip``: conversations the caller's pacing holds back right now.
+        - The claim: a candidate is claimed by one conditional update, ``UPDATE outbox SET
+          claimed_by = ?, claimed_until = now + lease WHERE id = ? AND status = 'pending' AND
+          (claimed_until IS NULL OR claimed_until < now OR claimed_by = ?)``.  Of several
+          instances racing for a row exactly one update applies (PostgreSQL re-checks the
+          condition after waiting for the row lock; SQLite runs one writer at a time); losers
+          move on to the next candidate.  An instance may take back its own claims: each process
+          on a shared database has a name of its own, and a restarted SQLite bot (the only
+          process on its file) keeps its name, so it resends at once what it was sending when
+          it crashed.
+        - The lease: the sender finishes (mark_sent, mark_retry) or gives up (release_outbox)
+          well inside it.  If the instance dies holding a claim, the lease runs out and a
+          survivor that reaches the conversation sends the message.  Delivery stays at least
+          once: a sender that dies after the gateway accepted a message but before mark_sent
+          leaves it to be sent again.
+
+        The claim is the only new step between pending and sent, so an exactly-once 'sending'
+        state (marked before the send, resolved after a crash) fits in after it.
+        """
+        where = ["status = 'pending'", "next_at <= ?", "(claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?)"]
+        args: list[Any] = [now, now, instance]
+        if conversations is not None:
+            rooms, room_args = _in_list("room", conversations.rooms)
+            contacts, contact_args = _in_list("contact", conversations.contacts)
+            if orphans_due_before is not None:
+                contacts = f"({contacts} OR next_at <= ?)"
+                contact_args.append(orphans_due_before)
+            where.append(f"((room IS NOT NULL AND {rooms}) OR (room IS NULL AND {contacts}))")
+            args += room_args + contact_args
+        if skip is not None and skip.rooms:
+            rooms, room_args = _in_list("room", skip.rooms)
+            where.append(f"(room IS NULL OR NOT {rooms})")
+            args += room_args
+        if skip is not None and skip.contacts:
+            contacts, contact_args = _in_list("contact", skip.contacts)
+            where.append(f"(room IS NOT NULL OR NOT {contacts})")
+            args += contact_args
+        candidates = await self.fetch_all(
+            f"SELECT id FROM outbox WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", (*args, limit + 10)
+        )
+        claimed: list[OutMessage] = []
+        for candidate in candidates:
+            row = await self.fetch_one(
+                "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id = ? AND status = 'pending' "
+                "AND (claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?) RETURNING *",
+                (instance, now + lease, candidate["id"], now, instance),
             )
-            for r in rows
-        ]
+            if row is not None:
+                claimed.append(_out_message(row))
+                if len(claimed) == limit:
+                    break
+        return claimed
+
+    async def outbox_claims_end(self, now: float, instance: str) -> float | None:
+        """When the first claim another instance holds on a pending message runs out (None: no
+        such claim): a survivor looks again then, instead of at its next idle poll."""
+        row = await self.fetch_one(
+            "SELECT MIN(claimed_until) AS until FROM outbox "
+            "WHERE status = 'pending' AND claimed_until >= ? AND claimed_by <> ?",
+            (now, instance),
+        )
+        return float(row["until"]) if row and row["until"] is not None else None
+
+    async def release_outbox(self, message_id: int, instance: str) -> None:
+        """Give a claimed, unsent message back at once (e.g. the connection is down)."""
+        await self.execute(
+            "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL "
+            "WHERE id = ? AND claimed_by = ? AND status = 'pending'",
+            (message_id, instance),
+        )
 
     async def close_coalescing(self, message_id: int) -> tuple[str, ...] | None:
         row = await self.fetch_one(
@@ -308,8 +427,10 @@ class SqlTx:
         )
 
     async def mark_retry(self, message_id: int, error: str, next_at: float, *, give_up: bool) -> None:
+        # the claim ends with the attempt: the retry may go out through any instance
         await self.execute(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_at = ?, status = ? WHERE id = ?",
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_at = ?, status = ?, "
+            "claimed_until = NULL WHERE id = ?",
             (error[:500], next_at, "failed" if give_up else "pending", message_id),
         )
 
@@ -334,6 +455,13 @@ class SqlTx:
         row = await self.fetch_one("SELECT value FROM meta WHERE key = ?", (key,))
         return row["value"] if row else None
 
+    async def setdefault_meta(self, key: str, value: str) -> str:
+        """Store ``value`` under ``key`` unless a value is there; return the stored value."""
+        await self.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, value))
+        row = await self.fetch_one("SELECT value FROM meta WHERE key = ?", (key,))
+        assert row is not None
+        return row["value"]
+
     async def set_meta(self, key: str, value: str) -> None:
         await self.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -346,3 +474,19 @@ def _claim_seconds(taken_at: float | None, dispatched_at: float | None) -> float
     if taken_at is None or dispatched_at is None:
         return None
     return max(0.0, taken_at - dispatched_at)
+
+
+def _out_message(r: dict[str, Any]) -> OutMessage:
+    return OutMessage(
+        text=r["text"], room=r["room"], contact=r["contact"], mentions=tuple(json.loads(r["mentions"])),
+        coalesce_key=r["coalesce_key"], fallback=json.loads(r["fallback"]) if r["fallback"] else None,
+        id=r["id"], attempts=r["attempts"], created_at=r["created_at"],
+    )
+
+
+def _in_list(column: str, values: frozenset[str]) -> tuple[str, list[Any]]:
+    """``column IN (?, ...)`` in a stable order; an empty set matches nothing."""
+    if not values:
+        return "1 = 0", []
+    ordered = sorted(values)
+    return f"{column} IN ({', '.join('?' for _ in ordered)})", ordered

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from storage.sqlite import SqliteTx
 from tests.conftest import to_contact, to_room
 
 GRID1 = "洗马社区第一网格群"
@@ -65,6 +66,44 @@ async def test_worker_at_max_active_is_refused(chat, grid1, market):
         await market.say("熊明祥", f"接{no}")
     sent = await market.say("熊明祥", "接4")
     assert "3 张未完成" in sent[0].text and (await chat.order(4)).status == "dispatched"
+
+
+async def test_the_limit_reached_between_check_and_claim_is_refused(chat, grid1, market, monkeypatch):
+    """Another instance's claim committed after this one's check: the claim's own condition refuses."""
+    await dispatched(grid1, 4)
+    for no in (1, 2, 3):
+        await market.say("熊明祥", f"接{no}")
+
+    async def stale_count(self, worker_id):  # the count as it was before those claims committed
+        return 0
+
+    monkeypatch.setattr(SqliteTx, "count_active", stale_count)
+    sent = await market.say("熊明祥", "接4")
+    assert "3 张未完成" in sent[0].text and (await chat.order(4)).status == "dispatched"
+
+
+@pytest.mark.parametrize("who, text", [("杨先媚", "指派 1 @韩德明"), ("杨先媚", "派单1"), ("张阿姨", "取消1"),
+                                       ("熊明祥", "完成1"), ("熊明祥", "放弃1")])
+async def test_a_change_that_lost_to_another_instance_is_not_announced(chat, grid1, market, monkeypatch, who, text):
+    """The handler read the order before another instance changed it: only the update decides."""
+    await dispatched(grid1)
+    await market.say("熊明祥", "接1")
+    stale = await chat.order(1)  # what this instance reads: taken by 熊明祥 (or still open)
+    stale.status = {"派单1": "posted", "指派 1 @韩德明": "dispatched", "取消1": "dispatched"}.get(text, "taken")
+
+    async def before_the_other_instance(self, community, no):
+        return stale
+
+    async with chat.app.repo.transaction() as tx:  # meanwhile, on another instance: 韩德明 took it over
+        han = await tx.find_worker("洗马社区", name="韩德明")
+        await tx.update_order(stale.id, {"taker_id": han.id})
+    monkeypatch.setattr(SqliteTx, "get_order", before_the_other_instance)
+    sent = await market.say(who, text)
+    assert len(sent) == 1 and sent[0].mentions == (who,), [s.text for s in sent]
+    assert "已经有师傅接了" in sent[0].text or "不是您接的单" in sent[0].text
+    monkeypatch.undo()
+    after = await chat.order(1)
+    assert (after.status, after.taker.name) == ("taken", "韩德明")
 
 
 async def test_require_skill_refuses_other_categories(chat, grid1, market):

@@ -97,3 +97,29 @@ def test_environment_overrides_the_wechat_section():
     assert connection_settings(configured, env) == Connection("127.0.0.1:9001", "t2", "environment")
     timings = timings_for(replace(config, wechat=replace(config.wechat, watchdog_deadline=6)))
     assert (timings.event_deadline, timings.ding_interval) == (6, 2)
+    assert timings.send_interval == 1.0
+    assert timings_for(replace(config, wechat=replace(config.wechat, send_interval=0))).send_interval == 0
+
+
+def test_instance_and_its_communities_from_the_file_or_the_environment(monkeypatch):
+    data = demo()
+    data["bot"].update(instance="遵义-账号1", communities=["茅草西社区"])
+    data["outbox"].update(lease=60, orphan_after=10)
+    config = parse_config(data)
+    assert (config.bot.instance, config.bot.communities) == ("遵义-账号1", ("茅草西社区",))
+    assert (config.outbox.lease, config.outbox.orphan_after) == (60, 10)
+    monkeypatch.setenv("LINGGONG_INSTANCE", "账号2")
+    monkeypatch.setenv("LINGGONG_COMMUNITIES", "洗马社区，茅草西社区")
+    config = parse_config(data)
+    assert (config.bot.instance, config.bot.communities) == ("账号2", ("洗马社区", "茅草西社区"))
+    monkeypatch.setenv("LINGGONG_COMMUNITIES", "洗马社区,新蒲社区")
+    with pytest.raises(ConfigError, match="LINGGONG_COMMUNITIES: unknown community '新蒲社区'"):
+        parse_config(data)
+    monkeypatch.delenv("LINGGONG_COMMUNITIES")
+    data["bot"]["communities"] = ["新蒲社区"]
+    with pytest.raises(ConfigError, match="config.toml: bot.communities: unknown community '新蒲社区'"):
+        parse_config(data)
+    data = demo()
+    data["outbox"]["lease"] = 0
+    with pytest.raises(ConfigError, match="config.toml: outbox.lease: must be at least 1"):
+        parse_config(data)

@@ -115,6 +115,10 @@ async def test_a_whole_order_loop_through_wechat(e2e_config: Config, tmp_path: P
     login = time.monotonic() - began
     try:
         assert bot.runtime.gateway is not None and bot.runtime.bot.info.missing == ()
+        assert {"熊明祥", "杨先媚", "张阿姨"} <= bot.runtime.bot.info.contacts  # who it can message
+        assert bot.runtime.app.scope.served() == ["洗马社区", "茅草西社区"]  # from the groups found
+        assert bot.runtime.app.outbox.reach is None  # a SQLite file has one instance: it sends anything,
+        assert bot.runtime.app.outbox.instance.endswith("/sqlite")  # and a restart takes its claims back
         # the resident posts a need in the grid group: acknowledged with a real @mention
         (ack,) = await bot.say("张阿姨", GRID1, NEED)
         assert ack.room_id == bot.rooms[GRID1] and ack.mention_ids == ("张阿姨",)

@@ -204,6 +204,23 @@ async def test_replies_reach_the_gateway(harness: Harness) -> None:
     ]
 
 
+async def test_login_lists_the_contacts_the_bot_can_message(harness: Harness) -> None:
+    info = harness.bot.info
+    assert info is not None
+    assert info.contacts == {ZHANG, "张三", LI, "李四"}  # 王五 is not a friend
+
+
+async def test_held_sends_wait_until_released(harness: Harness) -> None:
+    harness.gw.hold_sends()
+    send = asyncio.create_task(harness.bot.transport.send_direct(LI, "稍后送达"))
+    await harness.gw.wait_for_held_sends(1)
+    assert harness.gw.sent == [] and not send.done()
+    await harness.roundtrip()  # everything else still answers
+    harness.gw.release_sends()
+    await asyncio.wait_for(send, 5.0)
+    assert [s.text for s in harness.gw.sent] == ["稍后送达"] and harness.gw.held_sends == 0
+
+
 async def test_undeliverable_sends_raise_permanent_errors(harness: Harness) -> None:
     transport = harness.bot.transport
     with pytest.raises(SendError) as not_friend:

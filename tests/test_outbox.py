@@ -96,7 +96,8 @@ async def test_an_outage_never_uses_up_attempts(config: Config, tmp_path) -> Non
         assert due is not None and due > c.now().timestamp()
         c.advance(5)
     assert transport.refused == 10  # one probe per round, not one per message
-    assert {(r["status"], r["attempts"]) for r in await rows(app)} == {("pending", 0)}
+    # no attempt used up, and no claim kept: another instance may send them meanwhile
+    assert {(r["status"], r["attempts"], r["claimed_until"]) for r in await rows(app)} == {("pending", 0, None)}
     transport.online = True
     await app.outbox.flush()
     assert [s.text for s in transport.sent] == ["通知", "私信"]
@@ -186,3 +187,22 @@ async def test_a_wake_during_a_flush_is_not_lost(config: Config, tmp_path) -> No
         app.outbox.wake()
         await asyncio.wait_for(sender, 1.0)
         await app.repo.close()
+
+
+async def test_a_send_is_abandoned_before_its_claim_runs_out(config: Config, tmp_path) -> None:
+    """Past most of the lease another instance may take the message: this one stops and retries."""
+    import asyncio
+
+    class Stuck(RecordingTransport):
+        async def send_room(self, room: str, text: str, mentions: tuple[str, ...] = ()) -> None:
+            await asyncio.Event().wait()
+
+    config = replace(config, outbox=replace(config.outbox, lease=0.2))
+    c = clock()
+    app = await open_app(config, str(tmp_path / "o.db"), c, Stuck(clock=c))
+    await enqueue(app, OutMessage(text="通知", room=GRID1))
+    async with asyncio.timeout(2.0):
+        await app.outbox.flush()
+    ((status, attempts, error),) = [(r["status"], r["attempts"], r["last_error"]) for r in await rows(app)]
+    assert (status, attempts) == ("pending", 1) and "longer than" in error
+    await app.repo.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
@@ -60,6 +61,24 @@ async def test_claim_storm_from_two_instances_has_one_winner(two):
     assert again.status == "taken" and again.taker_id == winner.id and again.taken_at == 1005.0
 
 
+async def test_one_worker_claiming_many_orders_on_two_instances_stays_within_the_limit(two):
+    async with two[0].transaction() as tx:
+        worker = await tx.add_worker(worker_values("熊明祥"))
+        orders = [await tx.insert_order(order_values("洗马社区", n, status="dispatched", dispatched_at=1000.0))
+                  for n in range(1, 21)]
+
+    async def claim(repo, order_id):
+        async with repo.transaction() as tx:
+            won = await tx.claim_order(order_id, worker.id, 1005.0, max_active=3)
+            await asyncio.sleep(0.001)  # the rest of the message's transaction
+            return won
+
+    results = await asyncio.gather(*(claim(two[i % 2], o.id) for i, o in enumerate(orders)))
+    async with two[1].transaction() as tx:
+        taken = await tx.find_orders(statuses=("taken",), taker_id=worker.id)
+    assert results.count(True) == len(taken) == 3
+
+
 async def test_concurrent_intake_from_two_instances_numbers_without_gaps(two):
     async def intake(repo, community, i):
         async with repo.transaction() as tx:
@@ -101,6 +120,29 @@ async def test_outbox_coalescing_across_instances(two):
     assert sorted(pending.mentions) == sorted(f"w{n}" for n in range(100))
 
 
+async def test_outbox_messages_are_claimed_once_across_instances(two):
+    async with two[0].transaction() as tx:
+        for n in range(200):
+            await tx.enqueue(OutMessage(f"m{n}", room=f"g{n % 7}"), 1.0)
+
+    async def sender(repo, name):
+        mine = []
+        while True:
+            async with repo.transaction() as tx:
+                claimed = await tx.claim_outbox(name, 2.0, 60.0, limit=3)
+            if not claimed:
+                return mine
+            mine += [m.id for m in claimed]
+            async with repo.transaction() as tx:  # sent
+                for m in claimed:
+                    await tx.mark_sent(m.id, 2.5)
+
+    results = await asyncio.gather(*(sender(two[i % 2], f"i{i}") for i in range(6)))
+    claimed = [i for r in results for i in r]
+    assert sorted(claimed) == sorted(set(claimed)) and len(claimed) == 200
+    assert sum(1 for r in results if r) > 1  # they really competed
+
+
 async def test_two_instances_starting_together_migrate_once(pg_url, schema):
     repos = [PostgresRepository(pg_url, server_settings=schema) for _ in range(4)]
     await asyncio.gather(*(r.open() for r in repos))
@@ -135,6 +177,19 @@ async def chats(config, pg_url, schema):
     yield pair
     for chat in pair:
         await chat.app.repo.close()
+
+
+async def test_instances_starting_together_seed_the_roster_once(config, pg_url, schema):
+    chats = await asyncio.gather(*(_app(config, pg_url, schema, setup=False) for _ in range(4)))
+    try:
+        await asyncio.gather(*(chat.app.setup() for chat in chats))  # no UniqueViolation
+        async with chats[0].app.repo.transaction() as tx:
+            workers = await tx.list_workers()
+    finally:
+        for chat in chats:
+            await chat.app.repo.close()
+    seeds = [(c.name, w.name) for c in config.communities for w in c.workers]
+    assert sorted((w.community, w.name) for w in workers) == sorted(seeds)
 
 
 async def test_the_order_loop_runs_unchanged_on_postgres(chats):
@@ -188,3 +243,84 @@ async def test_claim_storm_through_two_app_instances(chats):
     assert len(late) == 1 and len(late[0].mentions) == 299
     async with first.app.repo.transaction() as tx:
         assert [e.kind for e in await tx.events_for(order.id)].count("taken") == 1
+
+
+async def _flush_all(chats) -> list:
+    for chat in chats:
+        await chat.app.outbox.flush()
+    return [s for chat in chats for s in chat.transport.sent]
+
+
+async def test_two_instances_sweeping_together_act_once(chats, tmp_path):
+    from bot.jobs import run_report, sweep
+
+    first = chats[0]
+    grid1 = first.group(GRID1)
+    xima = first.app.config.communities[0]
+    for _ in range(3):
+        await grid1.say("张阿姨", NEED)
+    for no in (1, 2, 3):
+        await grid1.say("杨先媚", f"派单{no}")
+    await first.group(MARKET).say("熊明祥", "接2")
+    await first.group(MARKET).say("韩德明", "接3")
+    await first.group(MARKET).say("韩德明", "完成3")
+    before = len(await _flush_all(chats))
+
+    async def both(minutes: float) -> list:
+        for chat in chats:
+            chat.clock.advance(minutes * 60)
+        for _ in range(3):  # several rounds, both instances at once
+            await asyncio.gather(*(sweep(chat.app, xima) for chat in chats))
+        return (await _flush_all(chats))[before:]
+
+    sent = await both(11)  # #1 unclaimed for 11 minutes
+    assert len([s for s in sent if "【急单 #1" in s.text]) == 1
+    sent = await both(20)  # 31 minutes: the admins are told, once
+    assert len([s for s in sent if s.contact == "糜伶"]) == 1
+    sent = await both(24 * 60)  # #2 taken a day ago: one reminder to its taker; #3's follow-up, once
+    assert len([s for s in sent if s.contact == "熊明祥"]) == 1
+    assert len([s for s in sent if "#3" in s.text and s.room == GRID1]) == 1
+    async with first.app.repo.transaction() as tx:
+        kinds = [e.kind for o in await tx.find_orders() for e in await tx.events_for(o.id)]
+    assert (kinds.count("escalated"), kinds.count("stale_reminded"), kinds.count("followup")) == (2, 1, 1)
+
+    # the daily tally due on both at once: one post
+    community = replace(xima, schedule=replace(xima.schedule, export_dir=str(tmp_path / "exports")))
+    due = chats[0].clock.now()
+    start = len(await _flush_all(chats))
+    posted = await asyncio.gather(*(run_report(chat.app, "daily_tally", community, due) for chat in chats))
+    tallies = [s for s in (await _flush_all(chats))[start:] if s.room == MARKET and "接单统计" in s.text]
+    assert sorted(posted) == [False, True] and len(tallies) == 1
+
+
+async def test_each_instance_sends_what_its_account_reaches_and_takes_over_a_dead_ones_claims(chats):
+    from storage.models import Conversations
+
+    a, b = chats
+    a.app.outbox.reach = Conversations(rooms=frozenset({GRID1, MARKET}), contacts=frozenset({"熊明祥"}))
+    b.app.outbox.reach = Conversations(rooms=frozenset({MARKET, "茅草西社区零工市场群"}))
+    messages = [OutMessage("grid", room=GRID1), OutMessage("market", room=MARKET), OutMessage("dm", contact="熊明祥"),
+                OutMessage("maocao", room="茅草西社区零工市场群"), OutMessage("nobody's group", room="别的群")]
+    async with a.app.repo.transaction() as tx:
+        for m in messages * 10:
+            await tx.enqueue(m, a.clock.now().timestamp())
+    await asyncio.gather(a.app.outbox.flush(), b.app.outbox.flush())
+    by_a = [(s.room or s.contact) for s in a.transport.sent]
+    by_b = [(s.room or s.contact) for s in b.transport.sent]
+    assert sorted(by_a + by_b) == sorted([GRID1, MARKET, "熊明祥", "茅草西社区零工市场群"] * 10)
+    assert set(by_a) <= {GRID1, MARKET, "熊明祥"} and set(by_b) <= {MARKET, "茅草西社区零工市场群"}
+    async with a.app.repo.transaction() as tx:
+        (left,) = {r["text"] for r in await tx.outbox_rows() if r["status"] == "pending"}
+    assert left == "nobody's group"  # waits for an instance in that group
+
+    # A claims a message and dies before sending it; B, in the same group, sends it after the lease
+    async with a.app.repo.transaction() as tx:
+        await tx.enqueue(OutMessage("A's last words", room=MARKET), a.clock.now().timestamp())
+        (claimed,) = await tx.claim_outbox(a.app.outbox.instance, a.clock.now().timestamp(),
+                                           a.app.config.outbox.lease, a.app.outbox.reach)
+    b.transport.sent.clear()
+    await b.app.outbox.flush()
+    assert b.transport.sent == []
+    b.clock.advance(a.app.config.outbox.lease + 1)
+    await b.app.outbox.flush()
+    assert [s.text for s in b.transport.sent] == ["A's last words"]

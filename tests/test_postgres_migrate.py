@@ -118,3 +118,26 @@ def test_the_migrate_command(config, tmp_path, capsys):
     assert "workers    [##############################]" in err
     assert main(["migrate", "--from", source, "--to", source]) == 1
     assert "same database" in capsys.readouterr().err
+
+
+def test_migrate_without_from_brings_the_schema_up_to_date(tmp_path, capsys):
+    from storage.migrations import load_migrations
+
+    latest = load_migrations()[-1][0]
+    target = f"sqlite:///{tmp_path / 'fresh.db'}"
+    assert main(["migrate", "--to", target]) == 0
+    assert main(["migrate", "--to", target]) == 0
+    first, second = capsys.readouterr().out.splitlines()
+    assert first.endswith(f"schema version {latest:03d} (applied now: "
+                          + ", ".join(f"{n:03d}" for n in range(1, latest + 1)) + ")")
+    assert second.endswith("(already up to date)")
+    assert main(["migrate", "--to", "postgresql://lg:secret@127.0.0.1:1/x"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot open postgresql://lg:***@127.0.0.1:1/x" in err and "secret" not in err
+
+
+async def test_migrate_without_from_on_either_backend(target):
+    from storage.migrate import upgrade
+
+    first, second = await upgrade(target), await upgrade(target)
+    assert first[1] == list(range(1, first[0] + 1)) and second == (first[0], [])

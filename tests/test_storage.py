@@ -20,7 +20,7 @@ import pytest
 from bot.config import load_config
 from storage import DATABASE_ENV, backend_of, open_repository
 from storage.migrations import for_dialect, load_migrations
-from storage.models import OutMessage
+from storage.models import Conversations, OutMessage
 from storage.postgres import PostgresRepository
 from storage.sqlite import SqliteRepository
 
@@ -137,6 +137,17 @@ class TestRepositoryContract:
         results = await asyncio.gather(*(claim(w) for w in [a.id, b.id] * 50))
         assert results.count(True) == 1
 
+    async def test_the_claim_itself_enforces_the_worker_limit(self, repo):
+        async with repo.transaction() as tx:
+            w = await tx.add_worker(worker_values("甲"))
+            orders = [await tx.insert_order(order_values("洗马社区", n, status="dispatched")) for n in (1, 2, 3)]
+            assert await tx.claim_order(orders[0].id, w.id, 1.0, max_active=2)
+            assert await tx.claim_order(orders[1].id, w.id, 2.0, max_active=2)
+            assert not await tx.claim_order(orders[2].id, w.id, 3.0, max_active=2)
+            assert (await tx.get_order_by_id(orders[2].id)).status == "dispatched"
+            await tx.update_order(orders[0].id, {"status": "done"})
+            assert await tx.claim_order(orders[2].id, w.id, 4.0, max_active=2)
+
     async def test_update_with_expected_status(self, repo):
         async with repo.transaction() as tx:
             order = await tx.insert_order(order_values("A", 1))
@@ -184,6 +195,54 @@ class TestRepositoryContract:
             await tx.mark_retry(m.id, "down", 9.0, give_up=True)
             assert await tx.pending_outbox(100.0) == []
 
+    async def test_an_outbox_claim_holds_for_its_lease(self, repo):
+        async with repo.transaction() as tx:
+            await tx.enqueue(OutMessage("one", room="g"), 1.0)
+            await tx.enqueue(OutMessage("two", room="g"), 1.0)
+            (a,) = await tx.claim_outbox("A", 2.0, 10.0)
+            (b,) = await tx.claim_outbox("B", 5.0, 10.0)  # A's claim holds: B gets the next one
+            assert (a.text, b.text) == ("one", "two")
+            assert await tx.claim_outbox("C", 11.9, 10.0) == []
+            assert await tx.outbox_claims_end(11.9, "C") == 12.0  # when C should look again
+            assert await tx.outbox_claims_end(11.9, "A") == 15.0  # (not counting its own claims)
+            (again,) = await tx.claim_outbox("C", 12.5, 10.0)  # A's lease ran out (A died)
+            assert again.id == a.id
+            await tx.mark_sent(a.id, 12.6)
+            await tx.release_outbox(b.id, "A")  # not A's: nothing happens
+            assert await tx.claim_outbox("D", 12.7, 10.0) == []
+            (own,) = await tx.claim_outbox("B", 12.7, 10.0)  # B (restarted, same name) takes its own back
+            assert own.id == b.id
+            await tx.release_outbox(b.id, "B")  # B could not send it: anyone may, at once
+            (d,) = await tx.claim_outbox("D", 12.8, 10.0)
+            await tx.mark_retry(d.id, "timeout", 13.0, give_up=False)  # a retry may go out anywhere
+            (e,) = await tx.claim_outbox("E", 13.0, 10.0)
+            rows = {r["text"]: r for r in await tx.outbox_rows()}
+        assert d.id == e.id == b.id
+        assert (rows["one"]["claimed_by"], rows["one"]["status"]) == ("C", "sent")
+
+    async def test_an_outbox_claim_is_limited_to_what_the_instance_reaches(self, repo):
+        async with repo.transaction() as tx:
+            for out in (OutMessage("g1", room="g1"), OutMessage("g2", room="g2"), OutMessage("x", contact="x"),
+                        OutMessage("y", contact="y"), OutMessage("g1 again", room="g1")):
+                await tx.enqueue(out, 1.0)
+            reach = Conversations(rooms=frozenset({"g1"}), contacts=frozenset({"x"}))
+            mine = await tx.claim_outbox("A", 2.0, 10.0, reach, limit=10)
+            assert [m.text for m in mine] == ["g1", "x", "g1 again"]
+            nothing = Conversations()
+            assert await tx.claim_outbox("B", 2.0, 10.0, nothing, limit=10, orphans_due_before=0.5) == []
+            (orphan,) = await tx.claim_outbox("B", 2.0, 10.0, nothing, limit=10, orphans_due_before=1.0)
+            assert orphan.text == "y"  # a contact nobody knows: tried once it is old enough; groups never
+            assert [m.text for m in await tx.claim_outbox("C", 2.0, 10.0, limit=10)] == ["g2"]
+
+    async def test_an_outbox_claim_skips_paced_conversations(self, repo):
+        async with repo.transaction() as tx:
+            for out in (OutMessage("g", room="g"), OutMessage("x", contact="x"), OutMessage("h", room="h"),
+                        OutMessage("y", contact="y")):
+                await tx.enqueue(out, 1.0)
+            skip = Conversations(rooms=frozenset({"g"}), contacts=frozenset({"x"}))
+            claimed = await tx.claim_outbox("A", 2.0, 10.0, limit=10, skip=skip)
+        assert [m.text for m in claimed] == ["h", "y"]
+
     async def test_workers_by_wechat_or_name(self, repo):
         async with repo.transaction() as tx:
             w = await tx.add_worker(worker_values("熊明祥", wechat="wxid_x"))
@@ -193,6 +252,14 @@ class TestRepositoryContract:
             await tx.update_worker(w.id, {"status": "suspended", "skills": ("搬家配送",)})
             again = await tx.get_worker(w.id)
         assert again.status == "suspended" and again.skills == ("搬家配送",)
+
+    async def test_add_worker_if_absent_keeps_the_first(self, repo):
+        async with repo.transaction() as tx:
+            assert await tx.add_worker_if_absent(worker_values("熊明祥", phone="13900000001"))
+            assert not await tx.add_worker_if_absent(worker_values("熊明祥", phone="13900000002"))
+            assert await tx.add_worker_if_absent(worker_values("熊明祥", community="茅草西社区"))
+            (w,) = [w for w in await tx.list_workers("洗马社区")]
+        assert w.phone == "13900000001"
 
     async def test_events_in_order(self, repo):
         async with repo.transaction() as tx:
@@ -217,6 +284,8 @@ class TestRepositoryContract:
             await tx.set_meta("first_start", "1.5")
             await tx.set_meta("first_start", "2.5")
             assert await tx.get_meta("first_start") == "2.5"
+            assert await tx.setdefault_meta("first_start", "9") == "2.5"
+            assert await tx.setdefault_meta("other", "7") == "7" == await tx.get_meta("other")
 
     async def test_types_match_the_models(self, repo):
         async with repo.transaction() as tx:

@@ -85,6 +85,9 @@ class Gateway:
         self._changed = asyncio.Event()
         self._thawed = asyncio.Event()
         self._thawed.set()
+        self._sends_open = asyncio.Event()
+        self._sends_open.set()
+        self.held_sends = 0  # MessageSendText calls waiting in hold_sends()
         self._server: TrackingServer | None = None
         self._heartbeat: asyncio.Task[None] | None = None
 
@@ -171,6 +174,31 @@ class Gateway:
 
     async def wait_thawed(self) -> None:
         await self._thawed.wait()
+
+    def hold_sends(self) -> None:
+        """Keep every MessageSendText call waiting (not yet accepted) until :meth:`release_sends`;
+        everything else answers as usual.  A held send whose client dies is never delivered."""
+        self._sends_open.clear()
+
+    def release_sends(self) -> None:
+        self._sends_open.set()
+
+    async def wait_send_allowed(self) -> None:
+        if self._sends_open.is_set():
+            return
+        self.held_sends += 1
+        self._pulse()
+        try:
+            await self._sends_open.wait()
+        finally:
+            self.held_sends -= 1
+            self._pulse()
+
+    async def wait_for_held_sends(self, count: int = 1, *, timeout: float = 5.0) -> None:
+        """Wait until ``count`` sends are held by :meth:`hold_sends`."""
+        async with asyncio.timeout(timeout):
+            while self.held_sends < count:
+                await self._changed.wait()
 
     def end_streams(self) -> None:
         """Finish every open event stream cleanly (gRPC status OK), keeping the server up."""

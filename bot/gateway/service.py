@@ -121,6 +121,8 @@ class PuppetHandlers:
         async def handle(stream: Stream) -> None:
             request = await stream.recv_message()
             await self.gw.wait_thawed()
+            if rpc == "MessageSendText":
+                await self.gw.wait_send_allowed()
             self.gw.calls.append(rpc)
             await stream.send_message(func(request))
 
