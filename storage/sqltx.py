@@ -61,14 +61,16 @@ class SqlTx:
         assert row is not None
         return int(row["last_no"])
 
-    async def insert_order(self, values: dict[str, Any]) -> Order:
-        values = dict(values)
-        values["phones"] = json.dumps(list(values.get("phones", ())), ensure_ascii=False)
+    async def _insert(self, table: str, values: dict[str, Any]) -> dict[str, Any]:
         cols = ", ".join(values)
         marks = ", ".join("?" for _ in values)
-        row = await self.fetch_one(f"INSERT INTO orders ({cols}) VALUES ({marks}) RETURNING *", tuple(values.values()))
+        row = await self.fetch_one(f"INSERT INTO {table} ({cols}) VALUES ({marks}) RETURNING *", tuple(values.values()))
         assert row is not None
-        return Order.from_row(row)
+        return row
+
+    async def insert_order(self, values: dict[str, Any]) -> Order:
+        phones = json.dumps(list(values.get("phones", ())), ensure_ascii=False)
+        return Order.from_row(await self._insert("orders", {**values, "phones": phones}))
 
     async def _with_taker(self, order: Order | None) -> Order | None:
         if order is not None and order.taker_id is not None:
@@ -251,13 +253,8 @@ class SqlTx:
         return Worker.from_row(row) if row else None
 
     async def add_worker(self, values: dict[str, Any]) -> Worker:
-        values = dict(values)
-        values["skills"] = json.dumps(list(values.get("skills", ())), ensure_ascii=False)
-        cols = ", ".join(values)
-        marks = ", ".join("?" for _ in values)
-        row = await self.fetch_one(f"INSERT INTO workers ({cols}) VALUES ({marks}) RETURNING *", tuple(values.values()))
-        assert row is not None
-        return Worker.from_row(row)
+        skills = json.dumps(list(values.get("skills", ())), ensure_ascii=False)
+        return Worker.from_row(await self._insert("workers", {**values, "skills": skills}))
 
     async def add_worker_if_absent(self, values: dict[str, Any]) -> bool:
         """Insert a worker unless the community already has one of that name; True if inserted.
