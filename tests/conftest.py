@@ -20,9 +20,12 @@ START = "2026-11-23 08:00:00"
 
 
 @pytest.fixture
-def config() -> Config:
+def config(tmp_path: Path) -> Config:
     base = load_config(ROOT / "config.toml")
-    return replace(base, outbox=replace(base.outbox, min_interval=0.0, per_minute=10_000))
+    exports = str(tmp_path / "exports")  # the daily tally's xlsx: never into the checkout
+    communities = tuple(replace(c, schedule=replace(c.schedule, export_dir=exports)) for c in base.communities)
+    return replace(base, communities=communities,
+                   outbox=replace(base.outbox, min_interval=0.0, per_minute=10_000))
 
 
 class Chat:
