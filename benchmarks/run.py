@@ -40,7 +40,7 @@ import tempfile
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -52,6 +52,7 @@ from bot.clock import FakeClock
 from bot.config import Config, load_config
 from bot.reports import period_bounds, ranking, tally
 from bot.transport import IncomingMessage, RecordingTransport
+from storage.postgres import scratch_schema
 from storage.sqlite import SqliteRepository
 
 NO_PG = "n/a (no PostgreSQL)"
@@ -204,7 +205,7 @@ async def pg_app_intake_rate(config: Config, url: str, n: int) -> tuple[float, l
     from benchmarks import pg
 
     clock = FakeClock(datetime(2026, 11, 23, 8, 0, 0), config.tz)
-    async with pg.fresh_schema(url) as schema:
+    async with scratch_schema(url, "lg_bench") as schema:
         repo = pg.repository(url, schema)
         await repo.open()
         try:
@@ -413,7 +414,7 @@ async def storm_figures(sizes: Sizes, inner: Any) -> dict[str, Any]:
         clock.advance(5)
         stop = asyncio.Event()
         sender = asyncio.create_task(app.outbox.run(stop))  # woken after every message, as in `linggong run`
-        claims = [IncomingMessage(id=f"claim{i}", sender_id=f"wx{i}", sender_name=f"师傅{i:03d}", text=f"接1",
+        claims = [IncomingMessage(id=f"claim{i}", sender_id=f"wx{i}", sender_name=f"师傅{i:03d}", text="接1",
                                   at=clock.now(), room_id=market, room_topic=market)
                   for i in random.Random(1).sample(range(sizes.storm_claims), sizes.storm_claims)]
         done_at: dict[str, float] = {}
@@ -484,7 +485,7 @@ async def bench_storm(sizes: Sizes, work: Path, results: Results) -> None:
         return
     from benchmarks import pg
 
-    async with pg.fresh_schema(results.pg_url) as schema:
+    async with scratch_schema(results.pg_url, "lg_bench") as schema:
         f = await storm_figures(sizes, pg.repository(results.pg_url, schema))
     results.checks.update(pg_storm_winners=f["winners"], pg_storm_market_messages=f["market"],
                           pg_storm_status=f["status"])
@@ -622,6 +623,26 @@ async def time_query(repeats: int, run: Callable[[Any], Awaitable[Any]], repo: S
     return timings[0], statistics.median(timings[1:]) if repeats else timings[0], result
 
 
+def report_queries(busiest: str, day: tuple[datetime, datetime], year: tuple[datetime, datetime],
+                   now: datetime) -> tuple[Callable[..., Awaitable[Any]], ...]:
+    """The timed report queries, the same for every backend: a community's daily tally, the 20:00
+    job's tally with its seven grids, and the yearly ranking."""
+
+    async def daily(tx: Any, community: str = busiest) -> Any:
+        return await tally(tx, community, *day, now=now)
+
+    async def daily_with_grids(tx: Any) -> Any:
+        out = [await tally(tx, busiest, *day, now=now)]
+        for k in range(1, 8):
+            out.append(await tally(tx, busiest, *day, now=now, grid=f"第{k}网格"))
+        return out
+
+    async def yearly(tx: Any, community: str = busiest) -> Any:
+        return await ranking(tx, community, *year)
+
+    return daily, daily_with_grids, yearly
+
+
 async def bench_reports(sizes: Sizes, work: Path, results: Results) -> None:
     config = demo_config()
     path = work / "city.db"
@@ -648,17 +669,7 @@ async def bench_reports(sizes: Sizes, work: Path, results: Results) -> None:
         results.checks.update(report_orders=count, report_workers=made["workers"])
         figures: dict[str, tuple[float, float]] = {}
 
-        async def daily(tx: Any, community: str = busiest) -> Any:
-            return await tally(tx, community, *day, now=now)
-
-        async def daily_with_grids(tx: Any) -> Any:
-            out = [await tally(tx, busiest, *day, now=now)]
-            for k in range(1, 8):
-                out.append(await tally(tx, busiest, *day, now=now, grid=f"第{k}网格"))
-            return out
-
-        async def yearly(tx: Any, community: str = busiest) -> Any:
-            return await ranking(tx, community, *year)
+        daily, daily_with_grids, yearly = report_queries(busiest, day, year, now)
 
         first, median, tallied = await time_query(sizes.query_repeats, daily, repo)
         figures["daily"] = (first, median)
@@ -725,7 +736,7 @@ async def bench_reports_pg(sizes: Sizes, results: Results) -> None:
     url = results.pg_url
     names = community_names(sizes.communities)
     busiest, typical = names[0], names[len(names) // 2]
-    async with pg.fresh_schema(url) as schema:
+    async with scratch_schema(url, "lg_bench") as schema:
         repo = pg.repository(url, schema)
         await repo.open()  # the schema, through the migrations
         try:
@@ -735,17 +746,7 @@ async def bench_reports_pg(sizes: Sizes, results: Results) -> None:
             now = datetime.fromtimestamp(made["now"], config.tz)
             day, year = period_bounds(now, "day"), period_bounds(now, "year")
 
-            async def daily(tx: Any, community: str = busiest) -> Any:
-                return await tally(tx, community, *day, now=now)
-
-            async def daily_with_grids(tx: Any) -> Any:
-                out = [await tally(tx, busiest, *day, now=now)]
-                for k in range(1, 8):
-                    out.append(await tally(tx, busiest, *day, now=now, grid=f"第{k}网格"))
-                return out
-
-            async def yearly(tx: Any, community: str = busiest) -> Any:
-                return await ranking(tx, community, *year)
+            daily, daily_with_grids, yearly = report_queries(busiest, day, year, now)
 
             async def open_orders(tx: Any) -> Any:
                 return await tx.find_orders(busiest, statuses=("posted", "dispatched"))
@@ -798,7 +799,7 @@ async def bench_reports_pg(sizes: Sizes, results: Results) -> None:
     results.pg("reports", "daily tally / yearly ranking, a median", f"{ms(typical_daily)} / {ms(typical_yearly)}")
     results.pg("reports", "open orders of the busiest community",
                f"{ms(open_median)} ({len(opened)} orders, their takers one query each)",
-               f"open orders of the busiest community (find_orders posted + dispatched), warm p50")
+               "open orders of the busiest community (find_orders posted + dispatched), warm p50")
     results.pg("reports", "for comparison: daily tally with the indexes before", ms(without_daily))
     seq_scans = [sql for sql, _, seq, _ in plans if seq]
     ranking_server = sum(took for sql, _, _, took in plans if "o.status = 'done'" in sql)

@@ -245,7 +245,7 @@ def find_time_wish(text: str) -> str | None:
     return m.group(0) if m else None
 
 
-_AMOUNT = rf"[0-9]{{1,7}}(?:\.[0-9]{{1,2}})?|[一二两三四五六七八九十百千万]{{1,8}}"
+_AMOUNT = r"[0-9]{1,7}(?:\.[0-9]{1,2})?|[一二两三四五六七八九十百千万]{1,8}"
 _LABEL = r"(?:报酬|酬劳|酬金|工钱|费用|价格|价钱|预算|工资)"
 _LABELLED_BUDGET_RE = re.compile(
     rf"{_LABEL}\s*:?\s*(?:是|为|给)?\s*(?P<amount>{_AMOUNT})\s*(?P<unit>元|块钱|块)?")

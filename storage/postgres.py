@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Sequence
@@ -129,3 +130,17 @@ class PostgresTx(SqlTx):
         # keyed by schema too, so deployments (or test runs) in other schemas never wait on it
         await self.conn.execute("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()::text || ':' || $2))",
                                 KEY_LOCK, key)
+
+
+@asynccontextmanager
+async def scratch_schema(url: str, prefix: str = "lg_tmp") -> AsyncIterator[dict[str, str]]:
+    """A new, randomly named schema, dropped afterwards; yields the server settings that put it
+    first on the search path (for tests and benchmarks that must not touch each other's data)."""
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f"CREATE SCHEMA {name}")
+        yield {"search_path": name}
+    finally:
+        await conn.execute(f"SET client_min_messages = warning; DROP SCHEMA IF EXISTS {name} CASCADE")
+        await conn.close()

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 import asyncpg
 import pytest
@@ -21,7 +18,7 @@ from bot.config import load_config
 from storage import DATABASE_ENV, backend_of, open_repository
 from storage.migrations import for_dialect, load_migrations
 from storage.models import Conversations, OutMessage
-from storage.postgres import PostgresRepository
+from storage.postgres import PostgresRepository, scratch_schema
 from storage.sqlite import SqliteRepository
 
 PG_URL_ENV = "LINGGONG_TEST_PG_URL"
@@ -52,17 +49,9 @@ def pg_url() -> str:
     return url
 
 
-@asynccontextmanager
-async def pg_schema(url: str) -> AsyncIterator[dict[str, str]]:
-    """A fresh, randomly named schema; yields server settings that put it first on the search path."""
-    name = f"lg_test_{secrets.token_hex(6)}"
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(f"CREATE SCHEMA {name}")
-        yield {"search_path": name}
-    finally:
-        await conn.execute(f"SET client_min_messages = warning; DROP SCHEMA IF EXISTS {name} CASCADE")
-        await conn.close()
+def pg_schema(url: str):
+    """A fresh schema for one test (storage.postgres.scratch_schema)."""
+    return scratch_schema(url, "lg_test")
 
 
 @pytest.fixture
