@@ -49,7 +49,7 @@ from benchmarks.harness import (
 )
 from bot.config import Config
 from bot.gateway import Gateway
-from bot.gateway.ext import body_of
+from bot.wechat.delivery import body_of
 
 POLL = 0.005  # seconds between looks at the database while driving
 

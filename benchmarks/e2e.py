@@ -103,7 +103,7 @@ async def _in_process(config: Any, database: Path, gateway: Gateway, n: int, war
     from bot.runtime import BotRuntime, timings_for
 
     config = replace(config, wechat=replace(config.wechat, endpoint=gateway.endpoint))
-    runtime = BotRuntime(config, str(database), environ={}, timings=timings_for(config), scheduler=False)
+    runtime = BotRuntime(config, str(database), timings=timings_for(config), scheduler=False)
     await runtime.start()
     try:
         await runtime.wait_ready(30.0)

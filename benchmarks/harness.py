@@ -116,7 +116,7 @@ async def run_cli(config_path: Path, *args: str, cwd: Path) -> str:
 
 async def import_workers(config_path: Path, database: Path, workers: Iterable[ExtraWorker], workdir: Path) -> str:
     """Register ``workers`` with ``linggong workers import`` (active, every one a 水电 worker)."""
-    from bot.roster import COLUMNS
+    from bot.sheets.roster import COLUMNS
 
     roster = workdir / "roster.csv"
     with roster.open("w", encoding="utf-8-sig", newline="") as f:

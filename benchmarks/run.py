@@ -9,7 +9,7 @@ claim storm  N claims of one dispatched order submitted at once, the outbox runn
              configured pacing: per-claim service time and latency from submission, exactly one
              winner, messages the market group receives.
 reports      the daily tally and the yearly ranking over a synthetic year of city-scale data,
-             through the same code the bot runs (bot.reports), with the indexes of migration 003
+             through the same code the bot runs (handlers.reports), with the indexes of migration 003
              and, for comparison, without them.
 end to end   placeholders until ``linggong run`` (wechaty + the local gateway) is merged: add a
 memory       bench function to BENCHES that starts it as a subprocess and returns its rows.
@@ -48,9 +48,10 @@ from typing import Any, Awaitable, Callable
 import aiosqlite
 
 from bot.app import App
+from bot.outbox import Outbox
 from bot.clock import FakeClock
 from bot.config import Config, load_config
-from bot.reports import period_bounds, ranking, tally
+from handlers.reports import period_bounds, ranking, tally
 from bot.transport import IncomingMessage, RecordingTransport
 from storage.postgres import scratch_schema
 from storage.sqlite import SqliteRepository
@@ -179,7 +180,7 @@ async def app_intake_rate(config: Config, path: Path, n: int,
     repo = SqliteRepository(str(path), synchronous=synchronous)
     await repo.open()
     try:
-        app = App(config, repo, clock, RecordingTransport())
+        app = App(config, repo, clock)
         await app.setup()
         assert repo._db is not None
         counter = CountingConnection(repo._db)
@@ -209,7 +210,7 @@ async def pg_app_intake_rate(config: Config, url: str, n: int) -> tuple[float, l
         repo = pg.repository(url, schema)
         await repo.open()
         try:
-            app = App(config, repo, clock, RecordingTransport())
+            app = App(config, repo, clock)
             await app.setup()
             messages = need_messages(config, n, clock, "in")
             latencies = []
@@ -397,7 +398,8 @@ async def storm_figures(sizes: Sizes, inner: Any) -> dict[str, Any]:
     await repo.open()
     transport = RecordingTransport(clock=clock)
     try:
-        app = App(config, repo, clock, transport)  # type: ignore[arg-type]
+        outbox = Outbox.for_config(config, repo, transport, clock)  # type: ignore[arg-type]
+        app = App(config, repo, clock, wake=outbox.wake)  # type: ignore[arg-type]
         await app.setup()
         async with repo.transaction() as tx:
             for i in range(sizes.storm_claims):
@@ -409,11 +411,11 @@ async def storm_figures(sizes: Sizes, inner: Any) -> dict[str, Any]:
                                          (staff, "派单1")]):
             await app.process(IncomingMessage(id=f"setup{i}", sender_id=who, sender_name=who, text=text,
                                               at=clock.now(), room_id=grid, room_topic=grid))
-        await app.outbox.flush()
+        await outbox.flush()
         sent_before = len(transport.sent)
         clock.advance(5)
         stop = asyncio.Event()
-        sender = asyncio.create_task(app.outbox.run(stop))  # woken after every message, as in `linggong run`
+        sender = asyncio.create_task(outbox.run(stop))  # woken after every message, as in `linggong run`
         claims = [IncomingMessage(id=f"claim{i}", sender_id=f"wx{i}", sender_name=f"师傅{i:03d}", text="接1",
                                   at=clock.now(), room_id=market, room_topic=market)
                   for i in random.Random(1).sample(range(sizes.storm_claims), sizes.storm_claims)]
@@ -427,10 +429,10 @@ async def storm_figures(sizes: Sizes, inner: Any) -> dict[str, Any]:
         await asyncio.gather(*tasks)
         storm_seconds = time.perf_counter() - submitted
         stop.set()
-        app.outbox.wake()
+        outbox.wake()
         await sender
         clock.advance(120)  # let the paced messages go out (simulated time)
-        await app.outbox.flush()
+        await outbox.flush()
         held = [repo.held[t] for t in tasks]
         from_submission = [done_at[c.sender_id] - submitted for c in claims]
         async with repo.transaction() as tx:

@@ -1,4 +1,9 @@
-"""The app: one public entry point, ``await app.process(message)``.
+"""The app: one public entry point, ``await app.process(message)``; it decides, it does not send.
+
+``process`` parses a chat message into a command and handles it; ``handle`` takes a command
+already built (the web dashboard and the QR-code form) and returns what it queued.  Replies are
+rendered into the outbox table; the runtime's ``Outbox`` sends them, and ``wake`` tells it there
+is something new.
 
 Each message is handled inside one storage transaction: the duplicate check, the handler's
 effects, the audit events, the rendered replies (written to the outbox) and the record that
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Awaitable, Callable
 
@@ -26,15 +32,16 @@ from bot.clock import Clock
 from bot.config import Community, Config
 from bot.directory import Directory, RoomInfo
 from bot.flood import FloodGuard, Verdict
-from bot.instance import Scope, bot_account_key, process_id
+from bot.instance import Scope, bot_account_key
 from bot.logs import masked
-from bot.outbox import Outbox
+from bot.processed import ProcessedIds
 from bot.render import Renderer
-from bot.transport import IncomingMessage, Transport
+from bot.transport import IncomingMessage
 from handlers import claim, dispatch, intake, lifecycle, queries, registration
 from handlers.base import Context, Reply, Router
+from handlers.commands import Command
 from handlers.parse import parse_message
-from storage.models import OutMessage
+from storage.models import Order, OutMessage
 from storage.errors import StorageBusy, StorageFault
 from storage.repository import Repository, Tx
 
@@ -57,22 +64,37 @@ class BotStopped(Exception):
     The runner must stop feeding messages and exit with an error; see the module docstring."""
 
 
+@dataclass
+class Handled:
+    """What one command did: the messages it queued (rendered) and the orders it created."""
+
+    messages: list[OutMessage] = field(default_factory=list)
+    orders: list[Order] = field(default_factory=list)
+
+    def texts_to(self, *, contact: str | None = None, room: str | None = None) -> list[str]:
+        """The queued texts for one contact or one group."""
+        return [m.text for m in self.messages
+                if (contact is not None and m.contact == contact) or (room is not None and m.room == room)]
+
+
 class App:
-    """``busy_retries``/``busy_delay``: how often and after what first pause (doubled each time)
+    """``scope``: what this instance serves (``bot.instance``; the runtime narrows it at login);
+    ``wake``: called after every message and job, to tell the outbox sender to look;
+    ``busy_retries``/``busy_delay``: how often and after what first pause (doubled each time)
     a message is tried again while the database is locked; ``sleep`` waits between tries
     (asyncio.sleep: a lock is held by another process in real time, whatever the app's clock
     says; tests pass a fake)."""
 
-    def __init__(self, config: Config, repo: Repository, clock: Clock, transport: Transport,
-                 renderer: Renderer | None = None, *, busy_retries: int = 3, busy_delay: float = 0.1,
-                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
-        self.config, self.repo, self.clock, self.transport = config, repo, clock, transport
+    def __init__(self, config: Config, repo: Repository, clock: Clock, renderer: Renderer | None = None, *,
+                 scope: Scope | None = None, wake: Callable[[], None] | None = None, busy_retries: int = 3,
+                 busy_delay: float = 0.1, sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
+        self.config, self.repo, self.clock = config, repo, clock
         self.directory = Directory(config)
         self.renderer = renderer or Renderer(config.tz)
         self.router = build_router()
-        self.scope = Scope(config)  # the runtime narrows it at login (bot/instance.py)
-        self.outbox = Outbox(repo, transport, clock, config.outbox, dm_fallback=config.wechat.dm_fallback,
-                             instance=process_id(config.bot.instance))
+        self.scope = scope or Scope(config)
+        self.wake = wake or (lambda: None)
+        self.processed = ProcessedIds(repo)
         self.busy_retries, self.busy_delay, self.sleep = busy_retries, busy_delay, sleep
         self.flood = FloodGuard(config.flood.max_per_minute)
         self.stopped: StorageFault | None = None
@@ -115,17 +137,42 @@ class App:
         cannot record messages any more."""
         if self.stopped is not None:
             raise BotStopped(self.stopped.describe())
-        try:
-            await self._process_retrying(msg)
-        finally:
-            self.outbox.wake()
-
-    async def _process_retrying(self, msg: IncomingMessage) -> None:
         verdict = self._flood_verdict(msg)  # counted once, however often the message is retried
+        try:
+            await self._retrying(msg, lambda: self._process(msg, verdict))
+        finally:
+            self.processed.remember(msg.id)
+            self.wake()
+
+    async def handle(self, command: Command, msg: IncomingMessage) -> Handled:
+        """Handle ``command`` as if ``msg`` (a message the web made, with a unique id) had carried
+        it: the same permissions, effects, audit and replies as a chat message.  Returns what it
+        queued and created.  Never raises, except ``BotStopped``."""
+        if self.stopped is not None:
+            raise BotStopped(self.stopped.describe())
+        result = Handled()
+        room = self._room_of(msg)
+        if room is not None and not self.scope.serves(room.community):
+            log.info("not handling %s in %s: %s is served by another instance", msg.id, room.key, room.community.name)
+            return result
+        try:
+            await self._retrying(msg, lambda: self._run(msg, command, result))
+        finally:
+            self.processed.remember(msg.id)
+            self.wake()
+        return result
+
+    async def record_account(self, contact_id: str) -> None:
+        """This instance's WeChat account (at login): other instances in the same groups ignore it."""
+        async with self.repo.transaction() as tx:
+            await tx.set_meta(bot_account_key(contact_id), self.scope.name)
+
+    async def _retrying(self, msg: IncomingMessage, attempt_once: Callable[[], Awaitable[None]]) -> None:
+        """Run ``attempt_once`` (the message's one transaction), again while the database is busy."""
         delay = self.busy_delay
         for attempt in range(1, self.busy_retries + 2):
             try:
-                await self._process(msg, verdict)
+                await attempt_once()
                 return
             except StorageBusy as exc:
                 if attempt > self.busy_retries:
@@ -156,17 +203,19 @@ class App:
     def _flood_verdict(self, msg: IncomingMessage) -> Verdict:
         """Flood control (bot/flood.py) for senders other than staff and admins, in configured
         groups and direct chats."""
-        if not msg.is_direct and self.directory.room(msg.room_id, msg.room_topic) is None:
+        if not msg.is_direct and self._room_of(msg) is None:
             return Verdict.OK
         if (self.directory.staff_community(msg.sender_id, msg.sender_name) is not None
                 or self.directory.is_admin(msg.sender_id, msg.sender_name)):
             return Verdict.OK
         return self.flood.check(msg.sender_id, self.clock.now().timestamp())
 
-    async def _process(self, msg: IncomingMessage, verdict: Verdict = Verdict.OK) -> None:
-        room = None
+    def _room_of(self, msg: IncomingMessage) -> RoomInfo | None:
+        return None if msg.is_direct else self.directory.room(msg.room_id, msg.room_topic)
+
+    async def _process(self, msg: IncomingMessage, verdict: Verdict) -> None:
+        room = self._room_of(msg)
         if not msg.is_direct:
-            room = self.directory.room(msg.room_id, msg.room_topic)
             if room is None:
                 log.debug("ignoring message in unconfigured room %s", msg.room_topic or msg.room_id)
                 return
@@ -176,10 +225,13 @@ class App:
         if verdict is not Verdict.OK:
             await self._ignore_flooded(msg, room, announce=verdict is Verdict.FLOOD)
             return
-        text = msg.text[:MAX_TEXT]
-        command = parse_message(text, self.config.categories, msg.quote)
-        if command is None:
-            return
+        command = parse_message(msg.text[:MAX_TEXT], self.config.categories, msg.quote)
+        if command is not None:
+            await self._run(msg, command, Handled())
+
+    async def _run(self, msg: IncomingMessage, command: Command, result: Handled) -> None:
+        """The message's one transaction: checks, the handler's effects, replies, processed mark."""
+        room = self._room_of(msg)
         now = self.clock.now()
         async with self.repo.transaction() as tx:
             if await tx.get_meta(bot_account_key(msg.sender_id)) is not None:
@@ -192,7 +244,8 @@ class App:
             community = room.community if room else await self._direct_community(tx, msg)
             ctx = Context(msg, tx, self.config, self.directory, now, room, community)
             await self.router.handle(ctx, command)
-            await self.enqueue(tx, ctx.replies, now, community)
+            result.messages = await self.enqueue(tx, ctx.replies, now, community)
+            result.orders = list(ctx.created)
             await tx.mark_processed(msg.id, now.timestamp())
 
     async def _ignore_flooded(self, msg: IncomingMessage, room: RoomInfo | None, *, announce: bool) -> None:
@@ -235,7 +288,7 @@ class App:
             async with self.repo.transaction() as tx:
                 if await tx.is_processed(msg.id):
                     return
-                room = self.directory.room(msg.room_id, msg.room_topic)
+                room = self._room_of(msg)
                 reply = (Reply("error", {}, room=room.key, mentions=(msg.sender_id,)) if room
                          else Reply("error", {}, contact=msg.sender_id))
                 await self.enqueue(tx, [reply], now, None)
@@ -253,7 +306,10 @@ class App:
             mentions=reply.mentions, coalesce_key=reply.coalesce_key,
         )
 
-    async def enqueue(self, tx: Tx, replies: list[Reply], now: datetime, community: Community | None) -> None:
+    async def enqueue(self, tx: Tx, replies: list[Reply], now: datetime,
+                      community: Community | None) -> list[OutMessage]:
+        """Render ``replies`` into the outbox (in ``tx``); returns the rendered messages."""
+        queued = []
         for reply in replies:
             out = self.render(reply)
             if reply.fallback is not None:
@@ -262,3 +318,5 @@ class App:
                                 "mentions": list(fb.mentions), "community": community.name if community else "",
                                 "order_no": reply.fallback.data.get("no")}
             await tx.enqueue(out, now.timestamp())
+            queued.append(out)
+        return queued

@@ -1,7 +1,9 @@
 """config.toml: loading and validation.
 
 Every error names the file and the key path (``config.toml: communities[0].grids[2].groups:
-expected a list of group names``) so community staff can fix it without reading code.
+expected a list of group names``), or the environment variable that set the value
+(``bot.environment``), so community staff can fix it without reading code.  Defaults are
+written once, on the dataclasses; the loader reads them from there.
 """
 
 from __future__ import annotations
@@ -10,17 +12,24 @@ import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from handlers.parse import CategorySpec
-from storage import configured_database
+from bot.environment import BadVariable, apply_environment
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class ConfigError(Exception):
     """A config value is missing or of the wrong form; the message names the key."""
+
+
+@dataclass(frozen=True)
+class CategorySpec:
+    """A need category from config and the keywords that select it."""
+
+    name: str
+    keywords: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -127,10 +136,6 @@ class WechatConfig:
     send_interval: float = 1.0  # at least this many seconds between any two sends of the account
 
 
-INSTANCE_ENV = "LINGGONG_INSTANCE"
-COMMUNITIES_ENV = "LINGGONG_COMMUNITIES"
-WEB_PORT_ENV = "LINGGONG_WEB_PORT"
-
 
 @dataclass(frozen=True)
 class FloodConfig:
@@ -178,6 +183,7 @@ class Config:
     wechat: WechatConfig = field(default_factory=WechatConfig)
     web: WebConfig = field(default_factory=WebConfig)
     flood: FloodConfig = field(default_factory=FloodConfig)
+    environment: tuple[str, ...] = ()  # the environment variables that set values (bot.environment)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -193,14 +199,16 @@ class Config:
 class _Reader:
     """Typed access to a TOML table with key-path error messages."""
 
-    def __init__(self, source: str, table: dict[str, Any], path: str) -> None:
+    def __init__(self, source: str, table: dict[str, Any], path: str, origins: dict[str, str] | None = None) -> None:
         self.source, self.table, self.path = source, table, path
+        self.origins = origins or {}  # config key -> the environment variable that set it
 
     def _key(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
 
     def fail(self, key: str, what: str) -> ConfigError:
-        return ConfigError(f"{self.source}: {self._key(key)}: {what}")
+        origin = self.origins.get(self._key(key))
+        return ConfigError(f"{origin}: {what}" if origin else f"{self.source}: {self._key(key)}: {what}")
 
     def get(self, key: str, kind: type | tuple[type, ...], what: str, default: Any = ...) -> Any:
         if key not in self.table:
@@ -236,11 +244,11 @@ class _Reader:
         value = self.get(key, list, what, default)
         if not all(isinstance(v, dict) for v in value):
             raise self.fail(key, f"expected {what}")
-        return [_Reader(self.source, v, f"{self._key(key)}[{i}]") for i, v in enumerate(value)]
+        return [_Reader(self.source, v, f"{self._key(key)}[{i}]", self.origins) for i, v in enumerate(value)]
 
     def sub(self, key: str) -> "_Reader":
         value = self.get(key, dict, "a table", {})
-        return _Reader(self.source, value, self._key(key))
+        return _Reader(self.source, value, self._key(key), self.origins)
 
     def unknown(self, allowed: set[str]) -> None:
         for key in self.table:
@@ -327,9 +335,15 @@ def _community(r: _Reader, categories: set[str], schedule: Schedule, tz: str) ->
     return community
 
 
-def parse_config(data: dict[str, Any], source: str = "config.toml") -> Config:
-    """Validate a parsed TOML document and build a Config."""
-    root = _Reader(source, data, "")
+def parse_config(data: dict[str, Any], source: str = "config.toml",
+                 environ: Mapping[str, str] | None = None) -> Config:
+    """Validate a parsed TOML document, with the environment's overrides applied (``environ``,
+    default ``os.environ``), and build a Config."""
+    try:
+        data, origins = apply_environment(data, os.environ if environ is None else environ)
+    except BadVariable as exc:
+        raise ConfigError(str(exc)) from None
+    root = _Reader(source, data, "", origins)
     root.unknown({"bot", "communities", "categories", "dispatch", "privacy", "outbox", "schedule", "rankings",
                   "wechat", "web", "flood"})
     b = root.sub("bot")
@@ -337,11 +351,10 @@ def parse_config(data: dict[str, Any], source: str = "config.toml") -> Config:
     bot = BotConfig(
         name=b.text("name", "the bot's name", BotConfig.name),
         timezone=b.text("timezone", "a timezone such as Asia/Shanghai", BotConfig.timezone),
-        database=configured_database(  # $LINGGONG_DATABASE overrides the file
-            b.text("database", "a file path such as data/linggong.db or a postgresql:// URL", BotConfig.database)),
-        admins=b.texts("admins", "a list of names", (), non_empty=False),
-        instance=os.environ.get(INSTANCE_ENV, "").strip() or b.get("instance", str, "a name in quotes", "").strip(),
-        communities=b.texts("communities", "a list of community names", (), non_empty=False),
+        database=b.text("database", "a file path such as data/linggong.db or a postgresql:// URL", BotConfig.database),
+        admins=b.texts("admins", "a list of names", BotConfig.admins, non_empty=False),
+        instance=b.get("instance", str, "a name in quotes", BotConfig.instance).strip(),
+        communities=b.texts("communities", "a list of community names", BotConfig.communities, non_empty=False),
     )
     try:
         ZoneInfo(bot.timezone)
@@ -365,21 +378,22 @@ def parse_config(data: dict[str, Any], source: str = "config.toml") -> Config:
     d = root.sub("dispatch")
     d.unknown({"auto", "max_active_per_worker", "require_skill"})
     dispatch = DispatchConfig(
-        auto=d.get("auto", bool, "true or false", False),
-        max_active_per_worker=d.get("max_active_per_worker", int, "a whole number", 3),
-        require_skill=d.get("require_skill", bool, "true or false", False),
+        auto=d.get("auto", bool, "true or false", DispatchConfig.auto),
+        max_active_per_worker=d.get("max_active_per_worker", int, "a whole number",
+                                    DispatchConfig.max_active_per_worker),
+        require_skill=d.get("require_skill", bool, "true or false", DispatchConfig.require_skill),
     )
     if dispatch.max_active_per_worker < 1:
         raise d.fail("max_active_per_worker", "must be at least 1")
     p = root.sub("privacy")
     p.unknown({"mask_in_market"})
-    privacy = PrivacyConfig(mask_in_market=p.get("mask_in_market", bool, "true or false", True))
+    privacy = PrivacyConfig(mask_in_market=p.get("mask_in_market", bool, "true or false", PrivacyConfig.mask_in_market))
     o = root.sub("outbox")
     o.unknown({"min_interval", "per_minute", "max_attempts", "lease", "orphan_after"})
     outbox = OutboxConfig(
-        min_interval=o.get("min_interval", float, "seconds, e.g. 1.5", 1.5),
-        per_minute=o.get("per_minute", int, "a whole number", 40),
-        max_attempts=o.get("max_attempts", int, "a whole number", 5),
+        min_interval=o.get("min_interval", float, "seconds, e.g. 1.5", OutboxConfig.min_interval),
+        per_minute=o.get("per_minute", int, "a whole number", OutboxConfig.per_minute),
+        max_attempts=o.get("max_attempts", int, "a whole number", OutboxConfig.max_attempts),
         lease=o.get("lease", float, "seconds, e.g. 120", OutboxConfig.lease),
         orphan_after=o.get("orphan_after", float, "seconds, e.g. 30", OutboxConfig.orphan_after),
     )
@@ -391,35 +405,29 @@ def parse_config(data: dict[str, Any], source: str = "config.toml") -> Config:
         raise o.fail("orphan_after", "must be 0 or more seconds")
     rk = root.sub("rankings")
     rk.unknown({"confirmed_only", "award_top"})
-    rankings = RankingConfig(confirmed_only=rk.get("confirmed_only", bool, "true or false", False),
-                             award_top=rk.get("award_top", int, "a whole number", 10))
+    rankings = RankingConfig(confirmed_only=rk.get("confirmed_only", bool, "true or false", RankingConfig.confirmed_only),
+                             award_top=rk.get("award_top", int, "a whole number", RankingConfig.award_top))
     if rankings.award_top < 1:
         raise rk.fail("award_top", "must be at least 1")
     return Config(bot, communities, tuple(cats), dispatch, privacy, outbox, rankings, source,
                   wechat=_wechat(root.sub("wechat")), web=_web(root.sub("web")),
-                  flood=_flood(root.sub("flood")))
+                  flood=_flood(root.sub("flood")), environment=tuple(sorted(set(origins.values()))))
 
 
 def _served(b: _Reader, listed: tuple[str, ...], communities: tuple[Community, ...]) -> tuple[str, ...]:
-    """``[bot].communities``, or ``$LINGGONG_COMMUNITIES`` (comma-separated) instead; all must exist."""
+    """``[bot].communities`` (or ``$LINGGONG_COMMUNITIES``): all must be configured communities."""
     names = {c.name for c in communities}
-    env = os.environ.get(COMMUNITIES_ENV, "").strip()
-    if env:
-        served = tuple(dict.fromkeys(n.strip() for n in env.replace("，", ",").split(",") if n.strip()))
-        unknown = [n for n in served if n not in names]
-        if unknown:
-            raise ConfigError(f"{COMMUNITIES_ENV}: unknown community {unknown[0]!r} "
-                              f"(communities in {b.source}: {', '.join(sorted(names))})")
-        return served
     for name in listed:
         if name not in names:
-            raise b.fail("communities", f"unknown community {name!r}; expected names of [[communities]] tables")
+            raise b.fail("communities", f"unknown community {name!r}; expected names of [[communities]] tables "
+                                        f"({', '.join(sorted(names))})")
     return listed
 
 
 def _wechat(r: _Reader) -> WechatConfig:
     r.unknown(set(WechatConfig.__dataclass_fields__))
-    endpoint = r.get("endpoint", str, "host:port of a puppet-service gateway, or \"\" for the local one", "")
+    endpoint = r.get("endpoint", str, "host:port of a puppet-service gateway, or \"\" for the local one",
+                     WechatConfig.endpoint)
     token = r.text("token", "a token in quotes, e.g. \"linggong-local\"", WechatConfig.token)
     port = r.get("gateway_port", int, "a port number such as 8788", WechatConfig.gateway_port)
     if not 0 <= port <= 65535:
@@ -445,14 +453,9 @@ def _web(r: _Reader) -> WebConfig:
     r.unknown(set(WebConfig.__dataclass_fields__))
     host = r.text("host", "an address to listen on, e.g. \"127.0.0.1\"", WebConfig.host)
     port = r.get("port", int, "a port number such as 8080", WebConfig.port)
-    env_port = os.environ.get(WEB_PORT_ENV, "").strip()  # one port per process when several run on a machine
-    if env_port:
-        if not env_port.isdigit():
-            raise ConfigError(f"{WEB_PORT_ENV}: expected a port number such as 8081, not {env_port!r}")
-        port = int(env_port)
     if not 0 <= port <= 65535:
         raise r.fail("port", "expected a port number from 1 to 65535 (0 picks a free one)")
-    password = r.get("password", str, "a password in quotes (\"\" keeps the dashboard closed)", "")
+    password = r.get("password", str, "a password in quotes (\"\" keeps the dashboard closed)", WebConfig.password)
     rate = r.get("qr_rate_per_hour", int, "a whole number", WebConfig.qr_rate_per_hour)
     if rate < 1:
         raise r.fail("qr_rate_per_hour", "must be at least 1")

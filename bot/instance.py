@@ -28,6 +28,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from bot.config import Community, Config
+from storage.models import Conversations
 
 
 def process_id(name: str = "") -> str:
@@ -73,6 +74,10 @@ class Scope:
         """Whether this instance runs ``community``'s scheduled jobs: it serves the community,
         or its account is in the community's market group (a standby for it)."""
         return self.serves(community) or (self.rooms is not None and community.market_group in self.rooms)
+
+    def conversations(self) -> Conversations:
+        """The groups and contacts the account reaches (nothing before its login)."""
+        return Conversations(rooms=self.rooms or frozenset(), contacts=self.contacts or frozenset())
 
     def served(self) -> list[str]:
         return [c.name for c in self.config.communities if self.serves(c)]

@@ -1,5 +1,9 @@
 """The outbox sender: delivers committed messages, paced so WeChat's risk control is not tripped.
 
+It is the one pacer: a minimum interval per conversation (``[outbox].min_interval``), a minimum
+gap between any two sends of the account (``[wechat].send_interval``, ``send_gap`` here) and a
+global per-minute cap (``[outbox].per_minute``).
+
 Messages are written to the outbox table in the same transaction as the effects that caused
 them, so nothing committed is lost.  This sender takes due messages, keeps a minimum interval
 per conversation and a global per-minute cap, retries transient failures with backoff and
@@ -8,8 +12,9 @@ replay and tests pace messages in simulated time.
 
 Several bot instances (one per WeChat account) may share the outbox table.  Each sender claims
 a message before sending it (``Tx.claim_outbox``: one conditional update with a lease), and
-claims only messages for conversations its account reaches (``reach``: the groups resolved at
-login and the contacts it knows; None means any, for a deployment with one instance).  A
+claims only messages for conversations its account reaches (``reach``: the instance's ``Scope``,
+with the groups resolved at login and the contacts it knows; None means any, for a deployment
+with one instance).  A
 message claimed by an instance that died is sent by another once the lease has run out.
 Pacing is per sender (per WeChat account, which is what risk control counts).
 
@@ -40,8 +45,8 @@ from collections import deque
 from typing import Any
 
 from bot.clock import Clock
-from bot.config import OutboxConfig
-from bot.instance import process_id
+from bot.config import Config, OutboxConfig
+from bot.instance import Scope, process_id
 from bot.logs import masked
 from bot.transport import DeliveryCheck, NotConnected, SendError, Transport
 from storage.errors import StorageFault
@@ -64,11 +69,14 @@ class Outbox:
     the market group); "none" only records the failure."""
 
     def __init__(self, repo: Repository, transport: Transport, clock: Clock, config: OutboxConfig,
-                 *, dm_fallback: str = "market", instance: str | None = None) -> None:
+                 *, dm_fallback: str = "market", instance: str | None = None, reach: Scope | None = None,
+                 send_gap: float = 0.0) -> None:
         self.repo, self.transport, self.clock, self.config = repo, transport, clock, config
         self.dm_fallback = dm_fallback
         self.instance = instance or process_id()  # claimed_by on the messages this sender claims
-        self.reach: Conversations | None = None  # what this WeChat account reaches; None: anything
+        self.scope = reach  # whose reach limits the sends (instances sharing a database); None: anything
+        self.send_gap = send_gap  # seconds between any two sends
+        self._last_send = float("-inf")
         self._last: dict[Conversation, float] = {}
         self._window: deque[float] = deque()
         self._offline_until = float("-inf")
@@ -78,13 +86,23 @@ class Outbox:
         self.confirmed = 0  # messages in doubt found delivered, so not sent again
         self.resent = 0  # messages in doubt the transport could not check, so sent again
 
+    @classmethod
+    def for_config(cls, config: Config, repo: Repository, transport: Transport, clock: Clock, **kw: Any) -> Outbox:
+        """An outbox with ``[outbox]`` and ``[wechat].dm_fallback`` of ``config``."""
+        return cls(repo, transport, clock, config.outbox, dm_fallback=config.wechat.dm_fallback, **kw)
+
     def wake(self) -> None:
         self._wake.set()
 
     @property
+    def reach(self) -> Conversations | None:
+        """What this WeChat account reaches now; None: anything (a deployment with one instance)."""
+        return None if self.scope is None else self.scope.conversations()
+
+    @property
     def _doubt_key(self) -> str:
         """One entry per sender: the single instance's, or this instance's on a shared database."""
-        return IN_DOUBT if self.reach is None else f"{IN_DOUBT}:{self.instance}"
+        return IN_DOUBT if self.scope is None else f"{IN_DOUBT}:{self.instance}"
 
     def _conversation(self, m: OutMessage) -> Conversation:
         return ("room", m.room) if m.room is not None else ("dm", m.contact or "")
@@ -111,20 +129,21 @@ class Outbox:
                 now = self.clock.now().timestamp()
                 if self._offline_until > now:
                     return self._offline_until
-                capped = self._capped_until(now)
+                capped = max(self._capped_until(now), self._last_send + self.send_gap)
                 if capped > now:
                     return capped
                 paced = self._paced(now)
                 skip = Conversations(rooms=frozenset(k for kind, k in paced if kind == "room"),
                                      contacts=frozenset(k for kind, k in paced if kind == "dm"))
-                orphans = now - self.config.orphan_after if self.reach is not None else None
+                reach = self.reach
+                orphans = now - self.config.orphan_after if reach is not None else None
                 async with self.repo.transaction() as tx:
-                    claimed = await tx.claim_outbox(self.instance, now, self.config.lease, self.reach,
+                    claimed = await tx.claim_outbox(self.instance, now, self.config.lease, reach,
                                                     skip=skip if paced else None, orphans_due_before=orphans)
                     # with other instances about: look again when one of their claims runs out
                     # (a dead instance's messages go out then, not at the next idle poll)
                     claims_end = (await tx.outbox_claims_end(now, self.instance)
-                                  if not claimed and self.reach is not None else None)
+                                  if not claimed and reach is not None else None)
                 if not claimed:
                     times = [*paced.values(), *([claims_end] if claims_end is not None else [])]
                     return min(times) if times else None
@@ -187,6 +206,7 @@ class Outbox:
     def _record_send(self, conversation: Conversation, now: float) -> float:
         done = max(now, self.clock.now().timestamp())
         self._last[conversation] = done
+        self._last_send = done
         self._window.append(done)
         return done
 

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from bot.app import App
+from bot.outbox import Outbox
 from bot.clock import FakeClock
 from bot.config import Config
-from bot.scheduler import SimulatedScheduler, build_jobs, catch_up
+from bot.schedule.scheduler import SimulatedScheduler, build_jobs, catch_up
 from bot.transport import IncomingMessage, RecordingTransport, SentMessage
 from storage import open_repository
 from storage.repository import Repository
@@ -116,8 +117,9 @@ class ReplaySession:
                 self.names[worker.wechat] = worker.name
 
     def _boot(self) -> None:
-        """A new bot process: a fresh app (empty in-memory pacing) and scheduler on the same database."""
-        self.app = App(self.config, self.repo, self.clock, self.transport)
+        """A new bot process: a fresh app, outbox (empty in-memory pacing) and scheduler on the same database."""
+        self.outbox = Outbox.for_config(self.config, self.repo, self.transport, self.clock)
+        self.app = App(self.config, self.repo, self.clock, wake=self.outbox.wake)
         self.jobs = build_jobs(self.config) if self.with_jobs else []
         self.scheduler = SimulatedScheduler(self.app, self.jobs)
 
@@ -146,7 +148,7 @@ class ReplaySession:
 
         ``when=None`` only drains the outbox (jobs recur forever)."""
         while True:
-            send_at = await self.app.outbox.flush()
+            send_at = await self.outbox.flush()
             job = await self.scheduler.next_due() if when is not None else None
             times = [t for t in (send_at, job[0].timestamp() if job else None) if t is not None]
             if not times or (when is not None and min(times) > when.timestamp()):
@@ -161,13 +163,13 @@ class ReplaySession:
     async def feed(self, line: ReplayLine) -> None:
         if line.restart:
             await self.restart(line.at)
-            await self.app.outbox.flush()
+            await self.outbox.flush()
             return
         await self.advance_to(line.at)
         if line.message is not None:
             self.names.setdefault(line.message.sender_id, line.message.sender_name)
             await self.app.process(line.message)
-            await self.app.outbox.flush()
+            await self.outbox.flush()
 
     def output(self, sent: SentMessage) -> dict[str, Any]:
         at = sent.at.strftime(TIME_FORMAT) if sent.at else None

@@ -1,5 +1,7 @@
 """The bot as it runs for real: storage, the app, WeChat through wechaty, the outbox, the scheduler.
 
+This is the one place that wires the parts together: storage, the ``App`` (which decides), the
+WeChat bot and its transport, the ``Outbox`` (which sends), the scheduler and the web pages.
 ``linggong run``, ``linggong console`` and the end-to-end tests all start the bot through
 ``BotRuntime``, so the production path (the real wechaty client talking gRPC to a
 puppet-service gateway) is the one every demo and test exercises.
@@ -14,23 +16,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 from bot.app import App, BotStopped
 from bot.clock import Clock, SystemClock
 from bot.config import Config
-from bot.gateway import Gateway, world_from_config
-from bot.scheduler import ScheduledJob, build_jobs, catch_up, start_realtime
-from bot.wechaty_adapter import ENDPOINT_ENV, TOKEN_ENV, WechatyBot, WechatyTransport
+from bot.instance import Scope, process_id
+from bot.outbox import Outbox
+from bot.schedule.scheduler import ScheduledJob, build_jobs, catch_up, start_realtime
 from bot.transport import IncomingMessage
-from bot.wechaty_support import ReadyInfo, RecentIds, Timings
-from bot.instance import Scope, bot_account_key
+from bot.wechat.bot import WechatyBot
+from bot.wechat.support import ReadyInfo, Timings
+from bot.wechat.transport import WechatyTransport
 from storage import Repository, backend_of, display_database, open_repository
-from storage.models import Conversations
+
+if TYPE_CHECKING:
+    from bot.gateway import Gateway
 
 WEB_START_TIMEOUT = 15.0
 log = logging.getLogger("linggong.run")
@@ -49,25 +54,20 @@ class Connection:
     source: str  # what decided the endpoint: "environment", "config" or "local gateway"
 
 
-def connection_settings(config: Config, environ: Mapping[str, str] | None = None) -> Connection:
-    """The gateway endpoint and token: environment variables first, then ``[wechat]``."""
-    environ = os.environ if environ is None else environ
-    token = environ.get(TOKEN_ENV, "").strip() or config.wechat.token
-    env_endpoint = environ.get(ENDPOINT_ENV, "").strip()
-    if env_endpoint:
-        return Connection(env_endpoint, token, "environment")
+def connection_settings(config: Config) -> Connection:
+    """The gateway endpoint and token (``[wechat]``, or the environment: ``bot.environment``)."""
+    token = config.wechat.token
     if config.wechat.endpoint:
-        return Connection(config.wechat.endpoint, token, "config")
+        source = "environment" if "WECHATY_PUPPET_SERVICE_ENDPOINT" in config.environment else "config"
+        return Connection(config.wechat.endpoint, token, source)
     return Connection(None, token, "local gateway")
 
 
 def timings_for(config: Config, base: Timings | None = None) -> Timings:
-    """The adapter's timings with the configured watchdog deadline (dings well inside it) and
-    the configured gap between two sends."""
+    """The adapter's timings with the configured watchdog deadline (dings well inside it)."""
     base = base or Timings()
     deadline = config.wechat.watchdog_deadline
-    return replace(base, event_deadline=deadline, ding_interval=min(base.ding_interval, deadline / 3),
-                   send_interval=config.wechat.send_interval)
+    return replace(base, event_deadline=deadline, ding_interval=min(base.ding_interval, deadline / 3))
 
 
 class BotRuntime:
@@ -82,7 +82,6 @@ class BotRuntime:
         config: Config,
         database: str,
         *,
-        environ: Mapping[str, str] | None = None,
         timings: Timings | None = None,
         clock: Clock | None = None,
         send: bool = True,
@@ -92,7 +91,7 @@ class BotRuntime:
     ) -> None:
         self.config = config
         self.database = database
-        self.connection = connection_settings(config, environ)
+        self.connection = connection_settings(config)
         self.timings = timings or timings_for(config)
         self.clock: Clock = clock or SystemClock(config.tz)
         self.send = send
@@ -105,17 +104,21 @@ class BotRuntime:
         self._web_task: asyncio.Task[None] | None = None
         self.repo: Repository | None = None
         self.app: App | None = None
+        self.outbox: Outbox | None = None
         self.gateway: Gateway | None = None
         self.bot: WechatyBot | None = None
-        self.transport = WechatyTransport()
         self._stop_sending = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
         self._scheduler: Any = None
         self._jobs: list[ScheduledJob] = []
         self._catch_up: asyncio.Task[None] | None = None
         self._stopped = False
-        self._handled = RecentIds()
-        self._handled_changed = asyncio.Event()
+
+    @property
+    def transport(self) -> WechatyTransport:
+        """The Transport port over the bot's WeChat connection (once started)."""
+        assert self.bot is not None, "start() first"
+        return self.bot.transport
 
     @property
     def endpoint(self) -> str:
@@ -139,42 +142,32 @@ class BotRuntime:
     async def _start(self) -> None:
         log.info("opening database %s", display_database(self.database))
         self.repo = await open_repository(self.database)
-        self.app = App(self.config, self.repo, self.clock, self.transport)
-        await self.app.setup()
         # Nothing is known to be reached until the account has logged in (see _ready).
-        self.app.scope.rooms = self.app.scope.contacts = frozenset()
-        if self.shared_database:
-            self.app.outbox.reach = Conversations()
-        else:  # the only process on this file: after a crash, its claims are its own to take back
-            self.app.outbox.instance = f"{self.app.scope.name}/sqlite"
+        scope = Scope(self.config, rooms=frozenset(), contacts=frozenset())
+        self.app = App(self.config, self.repo, self.clock, scope=scope, wake=self._wake_outbox)
+        await self.app.setup()
         if self.connection.endpoint is None:
-            world = world_from_config(self.config)
-            self.gateway = Gateway(world, LOCAL_HOST, self.config.wechat.gateway_port,
-                                   heartbeat_interval=GATEWAY_HEARTBEAT)
-            try:
-                await self.gateway.start()
-            except OSError as exc:
-                self.gateway = None
-                raise OSError(f"cannot start the local gateway on {LOCAL_HOST}:{self.config.wechat.gateway_port}"
-                              f" ({exc.strerror or exc}); is another linggong running? "
-                              "Set [wechat].gateway_port to a free port") from None
-            log.info("local gateway (simulated WeChat: %d contacts, %d groups) listening on %s",
-                     len(world.contacts), len(world.rooms), self.gateway.endpoint)
+            await self._start_local_gateway()
         log.info("connecting the wechaty client to %s (%s)", self.endpoint, self.connection.source)
         data_dir = "data" if self.shared_database or self.database == ":memory:" else \
             str(Path(self.database.removeprefix("sqlite:///")).resolve().parent)
         self.bot = WechatyBot(
             self._process, self.app.directory.group_keys, self.endpoint, self.connection.token,
             on_ready=self._ready, on_disconnect=self._disconnected, timings=self.timings, data_dir=data_dir,
-            tz=self.config.tz, transport=self.transport, logger=logging.getLogger("linggong.wechaty"),
-            known=self._known,
+            clock=self.clock, logger=logging.getLogger("linggong.wechaty"), seen=self.app.processed,
             group_expected=self._group_expected,
         )
+        # The only process on a SQLite file: after a crash, its outbox claims are its own to take back.
+        instance = process_id(self.config.bot.instance) if self.shared_database else f"{scope.name}/sqlite"
+        self.outbox = Outbox.for_config(self.config, self.repo, self.bot.transport, self.clock, instance=instance,
+                                        reach=scope if self.shared_database else None,
+                                        send_gap=self.config.wechat.send_interval)
         self.bot.start()
         if self.send:
-            self._sender = asyncio.create_task(self.app.outbox.run(self._stop_sending), name="outbox-sender")
-            log.info("outbox sender started (per conversation every %.2gs, at most %d a minute)",
-                     self.config.outbox.min_interval, self.config.outbox.per_minute)
+            self._sender = asyncio.create_task(self.outbox.run(self._stop_sending), name="outbox-sender")
+            log.info("outbox sender started (per conversation every %.2gs, any two sends %.2gs apart, at most %d "
+                     "a minute)", self.config.outbox.min_interval, self.config.wechat.send_interval,
+                     self.config.outbox.per_minute)
         else:
             log.info("outbox sender not started: replies stay in the outbox")
         if self.with_scheduler:
@@ -185,6 +178,27 @@ class BotRuntime:
             log.info("scheduler started: %d jobs", len(self._jobs))
         if self.with_web:
             await self._start_web()
+
+    async def _start_local_gateway(self) -> None:
+        """The simulated WeChat of config.toml (imported only here: production never loads it)."""
+        from bot.gateway import Gateway, world_from_config
+
+        world = world_from_config(self.config)
+        self.gateway = Gateway(world, LOCAL_HOST, self.config.wechat.gateway_port,
+                               heartbeat_interval=GATEWAY_HEARTBEAT)
+        try:
+            await self.gateway.start()
+        except OSError as exc:
+            self.gateway = None
+            raise OSError(f"cannot start the local gateway on {LOCAL_HOST}:{self.config.wechat.gateway_port}"
+                          f" ({exc.strerror or exc}); is another linggong running? "
+                          "Set [wechat].gateway_port to a free port") from None
+        log.info("local gateway (simulated WeChat: %d contacts, %d groups) listening on %s",
+                 len(world.contacts), len(world.rooms), self.gateway.endpoint)
+
+    def _wake_outbox(self) -> None:
+        if self.outbox is not None:
+            self.outbox.wake()
 
     @property
     def shared_database(self) -> bool:
@@ -234,33 +248,12 @@ class BotRuntime:
             await self.app.process(msg)
         except BotStopped:
             log.debug("message %s not taken: storage has stopped", msg.id)  # it stays unprocessed for a restart
-        finally:
-            self._mark_handled(msg.id)
-
-    def _mark_handled(self, message_id: str) -> None:
-        self._handled.add(message_id)
-        self._handled_changed.set()
-        self._handled_changed = asyncio.Event()
-
-    async def _known(self, message_id: str) -> bool:
-        """Whether a message was handled before (gateways re-deliver; see WechatyBot ``known``)."""
-        assert self.repo is not None
-        try:
-            async with self.repo.transaction() as tx:
-                known = await tx.is_processed(message_id)
-        except Exception:  # the app's own duplicate check still runs
-            log.exception("cannot check whether message %s was handled before", message_id)
-            return False
-        if known:
-            self._mark_handled(message_id)
-        return known
 
     async def wait_handled(self, message_id: str, timeout: float) -> None:
         """Wait until the app has handled message ``message_id``, now or in an earlier process
         (console and tests)."""
-        async with asyncio.timeout(timeout):
-            while message_id not in self._handled:
-                await self._handled_changed.wait()
+        assert self.app is not None
+        await self.app.processed.wait(message_id, timeout)
 
     async def wait_outbox_idle(self, timeout: float, poll: float = 0.02) -> None:
         """Wait until no outbox message is due (everything due has been sent or given up)."""
@@ -276,9 +269,7 @@ class BotRuntime:
     async def _ready(self, info: ReadyInfo) -> None:
         assert self.app is not None and self.repo is not None
         scope: Scope = self.app.scope
-        scope.rooms, scope.contacts = frozenset(info.rooms), info.contacts
-        if self.shared_database:
-            self.app.outbox.reach = Conversations(rooms=scope.rooms, contacts=scope.contacts)
+        scope.rooms, scope.contacts = frozenset(info.rooms), info.contacts  # the outbox's reach too
         log.info("WeChat ready (login %d) as %s: %d groups found%s", info.login_count, info.self_name,
                  len(info.rooms), f"; missing: {', '.join(info.missing)}" if info.missing else "")
         standby = scope.standby()
@@ -288,11 +279,10 @@ class BotRuntime:
         # Other instances in the same groups ignore this account's messages (App._process):
         # recorded before anything is sent.
         try:
-            async with self.repo.transaction() as tx:
-                await tx.set_meta(bot_account_key(info.self_id), scope.name)
+            await self.app.record_account(info.self_id)
         except Exception:
             log.exception("could not record this instance's WeChat account %s", info.self_id)
-        self.app.outbox.wake()  # replies held during the outage go out now
+        self._wake_outbox()  # replies held during the outage go out now
         if self.with_scheduler and self._catch_up is None:
             self._catch_up = asyncio.create_task(self._run_catch_up(), name="catch-up")
 
@@ -328,8 +318,7 @@ class BotRuntime:
                 await self._catch_up
         if self._sender is not None:  # before disconnecting, so a send in progress can finish
             self._stop_sending.set()
-            assert self.app is not None
-            self.app.outbox.wake()
+            self._wake_outbox()
             done, _ = await asyncio.wait({self._sender}, timeout=STOP_GRACE)
             if not done:
                 self._sender.cancel()

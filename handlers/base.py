@@ -1,10 +1,18 @@
-"""What every handler gets (a Context) and gives back (Replies: a template name plus data)."""
+"""What every handler gets (a Context) and gives back (Replies: a template name plus data), and the
+routes: which handler acts on which command, where, and for whom.
+
+Who may do what is declared on the route (``route(Dispatch, dispatch, who=STAFF, order=True)``)
+and checked by the ``Router`` before the handler runs, so the authorisation matrix can be read
+off ``ROUTES`` (tests/test_authz.py does).  Roles of the sender (``STAFF``, ``ACTIVE_WORKER``)
+are checked before anything is loaded; roles towards an order (``POSTER``, ``TAKER``) once the
+order named by the command is loaded.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Union
 
 from bot.config import Community, Config
 from bot.directory import Directory, RoomInfo
@@ -42,6 +50,7 @@ class Context:
     room: RoomInfo | None
     community: Community | None
     replies: list[Reply] = field(default_factory=list)
+    created: list[Order] = field(default_factory=list)  # orders this message created
     _worker: Worker | None | bool = False
 
     @property
@@ -59,6 +68,29 @@ class Context:
     @property
     def in_grid(self) -> bool:
         return self.room is not None and self.room.kind == "grid"
+
+    @property
+    def sender_id(self) -> str:
+        return self.msg.sender_id
+
+    async def holds(self, roles: frozenset[str], order: Order | None = None) -> bool:
+        """Whether the sender has one of ``roles`` here (towards ``order`` for ``POSTER``/``TAKER``).
+
+        ``ANYONE`` always; ``STAFF``: staff of the context's community; ``ACTIVE_WORKER``: an
+        approved worker of it; ``POSTER``: posted ``order`` themselves; ``TAKER``: has it.  Cheapest
+        first: the worker record is looked up only when a worker role could decide."""
+        if ANYONE in roles or (STAFF in roles and self.community is not None and self.is_staff()):
+            return True
+        if order is not None and POSTER in roles and order.resident_id == self.msg.sender_id \
+                and order.source != "proxy":
+            return True
+        if ACTIVE_WORKER not in roles and (order is None or TAKER not in roles):
+            return False
+        worker = await self.worker()
+        if worker is None:
+            return False
+        return ((ACTIVE_WORKER in roles and worker.status == "active")
+                or (order is not None and TAKER in roles and order.taker_id == worker.id))
 
     def is_staff(self, community: Community | None = None) -> bool:
         community = community or self.community
@@ -106,22 +138,95 @@ class Context:
         await self.tx.add_event(order.id if order else None, community, self.ts, self.sender, kind, detail)
 
 
-Handler = Callable[[Context, Any], Awaitable[None]]
+# roles --------------------------------------------------------------------------------------
+ANYONE = "anyone"
+STAFF = "staff"  # grid staff of the community, its admins, the bot's admins
+ACTIVE_WORKER = "active_worker"  # a registered, approved, not suspended worker of the community
+POSTER = "poster"  # towards an order: the resident who posted it (not for an order staff posted)
+TAKER = "taker"  # towards an order: the worker who has it
+ORDER_ROLES = frozenset({POSTER, TAKER})
+
+# where a command is accepted
+ANYWHERE, GRID, MARKET = "any", "grid", "market"
+
+Handler = Callable[..., Awaitable[None]]
+Denial = Union[str, Callable[[Context], Awaitable[str]]]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One command's handler and its rules.
+
+    - ``where``: ``GRID`` or ``MARKET`` groups only; elsewhere ``outside(command)`` names the
+      refusal (None: the message is ignored, as chit-chat);
+    - ``who``: the roles any one of which allows the command; otherwise the reply is the refusal
+      ``denied`` (a reason, or a coroutine giving one);
+    - ``community``: the sender's community must be known (else ``no_community``);
+    - ``order``: the command's ``no`` names an order of the community, loaded for the handler
+      (``handler(ctx, command, order)``), or refused as ``no_such_order``.
+    """
+
+    command: type
+    handler: Handler
+    where: str = ANYWHERE
+    who: frozenset[str] = frozenset({ANYONE})
+    community: bool = False
+    order: bool = False
+    denied: Denial = "staff_only"
+    outside: Callable[[Any], str | None] = lambda command: None
+
+    @property
+    def order_roles(self) -> bool:
+        """Whether permission depends on the order (checked after loading it)."""
+        return bool(self.who & ORDER_ROLES)
+
+    def in_place(self, ctx: Context) -> bool:
+        return (self.where == ANYWHERE or (self.where == GRID and ctx.in_grid)
+                or (self.where == MARKET and ctx.in_market))
+
+
+def route(command: type, handler: Handler, *, who: str | tuple[str, ...] = ANYONE, **rules: Any) -> Route:
+    return Route(command, handler, who=frozenset((who,) if isinstance(who, str) else who), **rules)
 
 
 class Router:
-    """Maps command types to handlers; modules are included in an explicit order."""
+    """Maps command types to routes; modules are included in an explicit order."""
 
     def __init__(self) -> None:
-        self.routes: dict[type, Handler] = {}
+        self.routes: dict[type, Route] = {}
 
-    def include(self, routes: dict[type, Handler]) -> None:
-        for kind, handler in routes.items():
-            if kind in self.routes:
-                raise ValueError(f"{kind.__name__} is routed twice")
-            self.routes[kind] = handler
+    def include(self, routes: list[Route]) -> None:
+        for r in routes:
+            if r.command in self.routes:
+                raise ValueError(f"{r.command.__name__} is routed twice")
+            self.routes[r.command] = r
 
     async def handle(self, ctx: Context, command: Any) -> None:
-        handler = self.routes.get(type(command))
-        if handler is not None:
-            await handler(ctx, command)
+        r = self.routes.get(type(command))
+        if r is None:
+            return
+        if not r.in_place(ctx):
+            if (reason := r.outside(command)) is not None:
+                ctx.reply("refuse", reason=reason)
+            return
+        if not r.order_roles and not await ctx.holds(r.who):
+            await self._deny(ctx, r, None)
+            return
+        if (r.community or r.order) and ctx.community is None:
+            ctx.reply("refuse", reason="no_community")
+            return
+        if not r.order:
+            await r.handler(ctx, command)
+            return
+        order = await ctx.tx.get_order(ctx.community.name, command.no)  # type: ignore[union-attr]
+        if order is None:
+            ctx.reply("refuse", reason="no_such_order", no=command.no)
+            return
+        if r.order_roles and not await ctx.holds(r.who, order):
+            await self._deny(ctx, r, order)
+            return
+        await r.handler(ctx, command, order)
+
+    async def _deny(self, ctx: Context, r: Route, order: Order | None) -> None:
+        reason = r.denied if isinstance(r.denied, str) else await r.denied(ctx)
+        ctx.reply("refuse", reason=reason, **({"no": order.no} if order is not None else {}))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from handlers.base import Context
+from handlers.base import ACTIVE_WORKER, MARKET, Context, route
 from handlers.commands import Claim
-from handlers.common import announce_taken, load_order, worker_refusal
+from handlers.common import announce_taken, worker_refusal
+from storage.models import Order
+from storage.status import Status
 
 
 async def _which(ctx: Context, no: int | None) -> int | None:
@@ -12,7 +14,7 @@ async def _which(ctx: Context, no: int | None) -> int | None:
     if no is not None:
         return no
     assert ctx.community is not None
-    open_orders = await ctx.tx.find_orders(ctx.community.name, statuses=("dispatched",))
+    open_orders = await ctx.tx.find_orders(ctx.community.name, statuses=(Status.DISPATCHED,))
     if len(open_orders) == 1:
         return open_orders[0].no
     if not open_orders:
@@ -23,26 +25,22 @@ async def _which(ctx: Context, no: int | None) -> int | None:
 
 
 async def claim(ctx: Context, cmd: Claim) -> None:
-    if not ctx.in_market:
-        if cmd.no is not None:
-            ctx.reply("refuse", reason="claim_in_market")
-        return
+    assert ctx.community is not None
     worker = await ctx.worker()
-    if worker is None or worker.status != "active":
-        # Refuse before looking at orders: the reason is about the sender, not the order.
-        reason = "not_registered" if worker is None else worker.status
-        ctx.reply("refuse", reason=reason)
-        return
+    assert worker is not None
     no = await _which(ctx, cmd.no)
-    if no is None or (order := await load_order(ctx, no)) is None:
+    if no is None:
         return
-    if order.status == "posted":
+    if (order := await ctx.tx.get_order(ctx.community.name, no)) is None:
+        ctx.reply("refuse", reason="no_such_order", no=no)
+        return
+    if order.status == Status.POSTED:
         ctx.reply("refuse", reason="not_dispatched", no=order.no)
         return
-    if order.status in ("done", "cancelled"):
+    if order.status in (Status.DONE, Status.CANCELLED):
         ctx.reply("refuse", reason=f"already_{order.status}", no=order.no)
         return
-    if order.status == "taken":
+    if order.status == Status.TAKEN:
         await _late(ctx, order)
         return
     reason = await worker_refusal(ctx, worker, order)
@@ -54,7 +52,7 @@ async def claim(ctx: Context, cmd: Claim) -> None:
     if not await ctx.tx.claim_order(order.id, worker.id, ctx.ts, max_active=limit):
         fresh = await ctx.tx.get_order_by_id(order.id)
         assert fresh is not None
-        if fresh.status == "dispatched":  # still open: the worker reached the limit meanwhile
+        if fresh.status == Status.DISPATCHED:  # still open: the worker reached the limit meanwhile
             ctx.reply("refuse", reason="too_many", no=order.no, limit=limit, category=order.category)
         else:
             await _late(ctx, fresh)
@@ -65,7 +63,7 @@ async def claim(ctx: Context, cmd: Claim) -> None:
     await announce_taken(ctx, order, worker, "claim")
 
 
-async def _late(ctx: Context, order) -> None:
+async def _late(ctx: Context, order: Order) -> None:
     """One notice per order while it waits in the outbox, however many late claims arrive."""
     if order.taker is not None and order.taker.wechat == ctx.msg.sender_id:
         ctx.reply("claim_own", no=order.no)
@@ -76,4 +74,13 @@ async def _late(ctx: Context, order) -> None:
                 taker=order.taker.name if order.taker else "")
 
 
-ROUTES = {Claim: claim}
+async def _not_a_worker(ctx: Context) -> str:
+    """Why the sender may not claim: the reason is about them, not the order."""
+    worker = await ctx.worker()
+    return "not_registered" if worker is None else worker.status
+
+
+ROUTES = [
+    route(Claim, claim, where=MARKET, who=ACTIVE_WORKER, denied=_not_a_worker,
+          outside=lambda cmd: "claim_in_market" if cmd.no is not None else None),
+]

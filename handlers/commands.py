@@ -54,6 +54,7 @@ class Assign:
 
     no: int
     worker: str  # name as typed, without the @
+    worker_id: int | None = None  # the dashboard names the worker by record
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,7 @@ class Approve:
     """``通过 熊明祥``."""
 
     name: str
+    worker_id: int | None = None  # the dashboard names the worker by record
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,7 @@ class Suspend:
     """``停用 熊明祥``."""
 
     name: str
+    worker_id: int | None = None  # the dashboard names the worker by record
 
 
 @dataclass(frozen=True)

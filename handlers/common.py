@@ -1,4 +1,4 @@
-"""Helpers shared by handlers: loading an order the sender may act on, and order card data."""
+"""Helpers shared by handlers: the conditional status change, order card data, workers."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from handlers.parse import mask_phone, redact_need_text
 from handlers.textutil import restore_punct
 from handlers.commands import Need
 from storage.models import Order, Worker
-
-STATUS_TEXT_KEYS = ("posted", "dispatched", "taken", "done", "cancelled")
+from storage.status import Status
 
 # User text echoed in replies is kept short, so a huge message never becomes a huge reply.
 MAX_NAME = 20  # a longer "name" is not a name: the command is answered with its usage
@@ -26,18 +25,7 @@ def clip(text: str | None, limit: int) -> str | None:
     return text[: limit - 1] + "…"
 
 
-async def load_order(ctx: Context, no: int) -> Order | None:
-    """The order ``#no`` of the context's community, or None after replying why not."""
-    if ctx.community is None:
-        ctx.reply("refuse", reason="no_community")
-        return None
-    order = await ctx.tx.get_order(ctx.community.name, no)
-    if order is None:
-        ctx.reply("refuse", reason="no_such_order", no=no)
-    return order
-
-
-async def transition(ctx: Context, order: Order, values: dict[str, Any], expect_status: tuple[str, ...],
+async def transition(ctx: Context, order: Order, values: dict[str, Any], expect_status: tuple[Status, ...],
                      expect: dict[str, Any] | None = None) -> bool:
     """Apply ``values`` if the order is still in ``expect_status``; otherwise reply why not.
 
@@ -53,14 +41,6 @@ async def transition(ctx: Context, order: Order, values: dict[str, Any], expect_
     else:
         ctx.reply("refuse", reason=f"already_{status}", no=order.no)
     return False
-
-
-def refuse_unless_staff(ctx: Context) -> bool:
-    """True (after replying) when the sender is not staff of the context's community."""
-    if ctx.community is not None and ctx.is_staff():
-        return False
-    ctx.reply("refuse", reason="staff_only")
-    return True
 
 
 def need_of(order: Order) -> Need:
@@ -108,10 +88,14 @@ def is_worker_of(worker: Worker | None, order: Order) -> bool:
     return worker is not None and order.taker_id == worker.id
 
 
-async def find_worker_named(ctx: Context, name: str) -> Worker | None:
-    """A worker of the community by mention, wechat id, exact name, or an unambiguous 某师傅."""
+async def find_worker_named(ctx: Context, name: str, worker_id: int | None = None) -> Worker | None:
+    """A worker of the community by record (``worker_id``, from the dashboard), mention, wechat id,
+    exact name, or an unambiguous 某师傅."""
     assert ctx.community is not None
     community = ctx.community.name
+    if worker_id is not None:
+        found = await ctx.tx.get_worker(worker_id)
+        return found if found is not None and found.community == community else None
     for mention in ctx.msg.mentions:
         found = await ctx.tx.find_worker(community, wechat=mention)
         if found:

@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-from handlers.base import Context
+from handlers.base import POSTER, STAFF, Context, route
 from handlers.commands import Assign, Cancel, Dispatch, Redispatch
 from handlers.common import (
-    MAX_REMARK, announce_taken, clip, find_worker_named, load_order, post_card, refuse_unless_staff, transition,
-    worker_refusal,
+    MAX_REMARK, announce_taken, clip, find_worker_named, post_card, transition, worker_refusal,
 )
+from storage.models import Order
+from storage.status import ACTIVE, OPEN, Status, back_to_market
 
 
-async def dispatch(ctx: Context, cmd: Dispatch) -> None:
-    if refuse_unless_staff(ctx) or (order := await load_order(ctx, cmd.no)) is None:
-        return
-    if order.status != "posted":
+async def dispatch(ctx: Context, cmd: Dispatch, order: Order) -> None:
+    if order.status != Status.POSTED:
         ctx.reply("refuse", reason=f"already_{order.status}", no=order.no)
         return
-    values = {"status": "dispatched", "dispatched_at": ctx.ts, "dispatcher": ctx.sender}
+    values = {"status": Status.DISPATCHED, "dispatched_at": ctx.ts, "dispatcher": ctx.sender}
     if cmd.reward:
         values["reward"] = cmd.reward
     note = clip(cmd.note, MAX_REMARK)
     if note:
         values["note"] = note
-    if not await transition(ctx, order, values, ("posted",)):
+    if not await transition(ctx, order, values, (Status.POSTED,)):
         return
     order = await ctx.tx.get_order_by_id(order.id)
     assert order is not None
@@ -32,13 +31,11 @@ async def dispatch(ctx: Context, cmd: Dispatch) -> None:
         ctx.reply("dispatch_ok", no=order.no, market=ctx.market_room())
 
 
-async def assign(ctx: Context, cmd: Assign) -> None:
-    if refuse_unless_staff(ctx) or (order := await load_order(ctx, cmd.no)) is None:
-        return
-    if order.status not in ("posted", "dispatched"):
+async def assign(ctx: Context, cmd: Assign, order: Order) -> None:
+    if order.status not in OPEN:
         ctx.reply("refuse", reason=f"already_{order.status}", no=order.no)
         return
-    worker = await find_worker_named(ctx, cmd.worker)
+    worker = await find_worker_named(ctx, cmd.worker, cmd.worker_id)
     if worker is None:
         ctx.reply("refuse", reason="no_such_worker", name=cmd.worker)
         return
@@ -46,9 +43,9 @@ async def assign(ctx: Context, cmd: Assign) -> None:
     if reason is not None:
         ctx.reply("refuse", reason=f"assign_{reason}", name=worker.name, no=order.no)
         return
-    values = {"status": "taken", "taker_id": worker.id, "taken_at": ctx.ts,
+    values = {"status": Status.TAKEN, "taker_id": worker.id, "taken_at": ctx.ts,
               "dispatched_at": order.dispatched_at or ctx.ts, "dispatcher": order.dispatcher or ctx.sender}
-    if not await transition(ctx, order, values, ("posted", "dispatched")):
+    if not await transition(ctx, order, values, OPEN):
         return
     order = await ctx.tx.get_order_by_id(order.id)
     assert order is not None
@@ -58,17 +55,13 @@ async def assign(ctx: Context, cmd: Assign) -> None:
         ctx.reply("assign_ok", no=order.no, name=worker.name)
 
 
-async def redispatch(ctx: Context, cmd: Redispatch) -> None:
-    if refuse_unless_staff(ctx) or (order := await load_order(ctx, cmd.no)) is None:
-        return
-    if order.status not in ("dispatched", "taken"):
-        ctx.reply("refuse", reason="not_taken" if order.status == "posted" else f"already_{order.status}",
+async def redispatch(ctx: Context, cmd: Redispatch, order: Order) -> None:
+    if order.status not in (Status.DISPATCHED, Status.TAKEN):
+        ctx.reply("refuse", reason="not_taken" if order.status == Status.POSTED else f"already_{order.status}",
                   no=order.no)
         return
     previous = order.taker
-    if not await transition(ctx, order, {"status": "dispatched", "taker_id": None, "taken_at": None,
-                                         "dispatched_at": ctx.ts, "escalation_level": 0, "escalated_at": None,
-                                         "stale_reminded_at": None}, ("dispatched", "taken")):
+    if not await transition(ctx, order, back_to_market(ctx.ts), (Status.DISPATCHED, Status.TAKEN)):
         return
     order = await ctx.tx.get_order_by_id(order.id)
     assert order is not None
@@ -80,28 +73,23 @@ async def redispatch(ctx: Context, cmd: Redispatch) -> None:
         ctx.reply("dispatch_ok", no=order.no, market=ctx.market_room())
 
 
-async def cancel(ctx: Context, cmd: Cancel) -> None:
+async def cancel(ctx: Context, cmd: Cancel, order: Order) -> None:
     """Staff cancel any open order; the resident who posted it may cancel until it is taken."""
-    if (order := await load_order(ctx, cmd.no)) is None:
-        return
-    staff = ctx.is_staff()
-    own = order.resident_id == ctx.msg.sender_id and order.source != "proxy"
-    if not staff and not own:
-        ctx.reply("refuse", reason="not_yours", no=order.no)
-        return
-    allowed = ("posted", "dispatched", "taken") if staff else ("posted", "dispatched")
+    staff = await ctx.holds(frozenset({STAFF}))
+    own = await ctx.holds(frozenset({POSTER}), order)
+    allowed = ACTIVE if staff else OPEN
     if order.status not in allowed:
-        reason = "resident_cancel_taken" if order.status == "taken" else f"already_{order.status}"
+        reason = "resident_cancel_taken" if order.status == Status.TAKEN else f"already_{order.status}"
         ctx.reply("refuse", reason=reason, no=order.no)
         return
     was = order.status
     reason = clip(cmd.reason, MAX_REMARK)
-    if not await transition(ctx, order, {"status": "cancelled", "cancelled_at": ctx.ts,
+    if not await transition(ctx, order, {"status": Status.CANCELLED, "cancelled_at": ctx.ts,
                                          "cancel_reason": reason}, allowed):
         return
     await ctx.audit(order, "cancelled", reason or "")
     ctx.reply("cancel_ok", no=order.no, reason=reason)
-    if was in ("dispatched", "taken") and not ctx.in_market:
+    if was in (Status.DISPATCHED, Status.TAKEN) and not ctx.in_market:
         ctx.to_room(ctx.market_room(), "cancelled_market", no=order.no)
     if order.taker is not None:
         ctx.to_contact(order.taker.wechat, "cancelled_taker", no=order.no, reason=reason)
@@ -110,4 +98,9 @@ async def cancel(ctx: Context, cmd: Cancel) -> None:
         ctx.to_room(room, "cancelled_resident", mentions=(order.resident_id,), no=order.no, reason=reason)
 
 
-ROUTES = {Dispatch: dispatch, Assign: assign, Redispatch: redispatch, Cancel: cancel}
+ROUTES = [
+    route(Dispatch, dispatch, who=STAFF, order=True),
+    route(Assign, assign, who=STAFF, order=True),
+    route(Redispatch, redispatch, who=STAFF, order=True),
+    route(Cancel, cancel, who=(STAFF, POSTER), order=True, denied="not_yours"),
+]

@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-from handlers.base import Context
+from handlers.base import POSTER, STAFF, TAKER, Context, route
 from handlers.commands import Complete, Rate, Release
-from handlers.common import is_worker_of, load_order, post_card, transition
+from handlers.common import post_card, transition
 from storage.models import Order
+from storage.status import OPEN, Status, back_to_market
 
 
-async def _taken_by_sender(ctx: Context, no: int) -> Order | None:
-    """The order if it is taken and the sender is its taker or staff; otherwise reply why not."""
-    if (order := await load_order(ctx, no)) is None:
-        return None
-    if not ctx.is_staff() and not is_worker_of(await ctx.worker(), order):
-        ctx.reply("refuse", reason="not_taker", no=order.no)
-        return None
-    if order.status != "taken":
-        ctx.reply("refuse", reason="not_taken" if order.status in ("posted", "dispatched")
-                  else f"already_{order.status}", no=order.no)
-        return None
-    return order
+def _still_taken(ctx: Context, order: Order) -> bool:
+    """True if the order is taken; otherwise reply why it cannot be completed or released."""
+    if order.status == Status.TAKEN:
+        return True
+    ctx.reply("refuse", reason="not_taken" if order.status in OPEN else f"already_{order.status}", no=order.no)
+    return False
 
 
-async def complete(ctx: Context, cmd: Complete) -> None:
-    if (order := await _taken_by_sender(ctx, cmd.no)) is None:
+async def complete(ctx: Context, cmd: Complete, order: Order) -> None:
+    if not _still_taken(ctx, order):
         return
-    if not await transition(ctx, order, {"status": "done", "done_at": ctx.ts}, ("taken",),
+    if not await transition(ctx, order, {"status": Status.DONE, "done_at": ctx.ts}, (Status.TAKEN,),
                             {"taker_id": order.taker_id}):
         return
     await ctx.audit(order, "done", "")
@@ -36,13 +31,11 @@ async def complete(ctx: Context, cmd: Complete) -> None:
                     worker=order.taker.name if order.taker else "")
 
 
-async def release(ctx: Context, cmd: Release) -> None:
-    if (order := await _taken_by_sender(ctx, cmd.no)) is None:
+async def release(ctx: Context, cmd: Release, order: Order) -> None:
+    if not _still_taken(ctx, order):
         return
     previous = order.taker
-    if not await transition(ctx, order, {"status": "dispatched", "taker_id": None, "taken_at": None,
-                                         "dispatched_at": ctx.ts, "escalation_level": 0, "escalated_at": None,
-                                         "stale_reminded_at": None}, ("taken",), {"taker_id": order.taker_id}):
+    if not await transition(ctx, order, back_to_market(ctx.ts), (Status.TAKEN,), {"taker_id": order.taker_id}):
         return
     order = await ctx.tx.get_order_by_id(order.id)
     assert order is not None
@@ -52,14 +45,8 @@ async def release(ctx: Context, cmd: Release) -> None:
     await post_card(ctx, order, "again")
 
 
-async def rate(ctx: Context, cmd: Rate) -> None:
-    if (order := await load_order(ctx, cmd.no)) is None:
-        return
-    staff = ctx.is_staff()
-    if order.resident_id != ctx.msg.sender_id and not staff:
-        ctx.reply("refuse", reason="not_yours", no=order.no)
-        return
-    if order.status != "done":
+async def rate(ctx: Context, cmd: Rate, order: Order) -> None:
+    if order.status != Status.DONE:
         ctx.reply("refuse", reason="rate_not_done", no=order.no)
         return
     await ctx.tx.update_order(order.id, {"rating": cmd.score, "rated_at": ctx.ts})
@@ -73,4 +60,8 @@ async def rate(ctx: Context, cmd: Rate) -> None:
                         worker=order.taker.name if order.taker else "")
 
 
-ROUTES = {Complete: complete, Release: release, Rate: rate}
+ROUTES = [
+    route(Complete, complete, who=(STAFF, TAKER), order=True, denied="not_taker"),
+    route(Release, release, who=(STAFF, TAKER), order=True, denied="not_taker"),
+    route(Rate, rate, who=(STAFF, POSTER), order=True, denied="not_yours"),
+]

@@ -11,9 +11,9 @@ it is ``Malformed``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from bot.config import CategorySpec
 from handlers.commands import (
     Approve, Assign, Cancel, Claim, Command, Complete, Dispatch, Help, Malformed, MyOrders, Need,
     OpenOrders, PostNeed, ProxyPost, Ranking, Rate, Redispatch, Register, Release, Show, Suspend,
@@ -29,14 +29,6 @@ __all__ = [
     "CategorySpec", "extract_need", "mask_phone", "mask_text", "normalize", "order_no_in_quote",
     "parse_message", "parse_order_no", "pick_category", "redact_need_text",
 ]
-
-
-@dataclass(frozen=True)
-class CategorySpec:
-    """A need category from config and the keywords that select it."""
-
-    name: str
-    keywords: tuple[str, ...]
 
 
 # --- intake --------------------------------------------------------------------------------

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from bot.reports import period_bounds, ranking, tally
-from handlers.base import Context
+from handlers.reports import period_bounds, ranking, tally
+from handlers.base import Context, route
 from handlers.commands import Help, Malformed, MyOrders, OpenOrders, Ranking, Show, Tally
-from handlers.common import card, load_order, worker_public
+from handlers.common import card, worker_public
+from storage.models import Order
+from storage.status import ACTIVE, Status
 
 
 async def help_(ctx: Context, cmd: Help) -> None:
@@ -15,9 +17,7 @@ async def help_(ctx: Context, cmd: Help) -> None:
     ctx.reply("help", role=role, in_market=ctx.in_market)
 
 
-async def show(ctx: Context, cmd: Show) -> None:
-    if (order := await load_order(ctx, cmd.no)) is None:
-        return
+async def show(ctx: Context, cmd: Show, order: Order) -> None:
     events = await ctx.tx.events_for(order.id)
     ctx.reply("order_status", order=card(ctx, order), status=order.status, taker=worker_public(order.taker),
               seconds=order.claim_seconds, rating=order.rating,
@@ -25,44 +25,36 @@ async def show(ctx: Context, cmd: Show) -> None:
 
 
 async def open_orders(ctx: Context, cmd: OpenOrders) -> None:
-    if ctx.community is None:
-        ctx.reply("refuse", reason="no_community")
-        return
-    orders = await ctx.tx.find_orders(ctx.community.name, statuses=("dispatched",))
+    assert ctx.community is not None
+    orders = await ctx.tx.find_orders(ctx.community.name, statuses=(Status.DISPATCHED,))
     ctx.reply("open_orders", orders=[dict(card(ctx, o), age=ctx.ts - (o.dispatched_at or o.created_at))
                                      for o in orders])
 
 
 async def my_orders(ctx: Context, cmd: MyOrders) -> None:
-    if ctx.community is None:
-        ctx.reply("refuse", reason="no_community")
-        return
+    assert ctx.community is not None
     worker = await ctx.worker()
     if worker is not None:
-        orders = await ctx.tx.find_orders(ctx.community.name, taker_id=worker.id, statuses=("taken",))
+        orders = await ctx.tx.find_orders(ctx.community.name, taker_id=worker.id, statuses=(Status.TAKEN,))
         role = "worker"
     else:
         orders = await ctx.tx.find_orders(ctx.community.name, resident_id=ctx.msg.sender_id,
-                                          statuses=("posted", "dispatched", "taken", "done"))
-        orders = [o for o in orders if o.status != "done" or o.rating is None]
+                                          statuses=(*ACTIVE, Status.DONE))
+        orders = [o for o in orders if o.status != Status.DONE or o.rating is None]
         role = "resident"
     ctx.reply("my_orders", role=role, orders=[dict(card(ctx, o), status=o.status,
                                                    taker=worker_public(o.taker)) for o in orders])
 
 
 async def today(ctx: Context, cmd: Tally) -> None:
-    if ctx.community is None:
-        ctx.reply("refuse", reason="no_community")
-        return
+    assert ctx.community is not None
     start, end = period_bounds(ctx.now, "day")
     data = await tally(ctx.tx, ctx.community.name, start, end, now=ctx.now)
     ctx.reply("tally", t=data.as_data(), late=False, grid=None)
 
 
 async def rank(ctx: Context, cmd: Ranking) -> None:
-    if ctx.community is None:
-        ctx.reply("refuse", reason="no_community")
-        return
+    assert ctx.community is not None
     start, end = period_bounds(ctx.now, cmd.period)
     rows = await ranking(ctx.tx, ctx.community.name, start, end)
     ctx.reply("ranking", period=cmd.period, rows=[r.__dict__ for r in rows], start=start.timestamp(),
@@ -76,5 +68,12 @@ async def malformed(ctx: Context, cmd: Malformed) -> None:
     ctx.reply("usage", command=cmd.command, usage=cmd.usage, detail=cmd.detail)
 
 
-ROUTES = {Help: help_, Show: show, OpenOrders: open_orders, MyOrders: my_orders, Tally: today,
-          Ranking: rank, Malformed: malformed}
+ROUTES = [
+    route(Help, help_),
+    route(Show, show, order=True),
+    route(OpenOrders, open_orders, community=True),
+    route(MyOrders, my_orders, community=True),
+    route(Tally, today, community=True),
+    route(Ranking, rank, community=True),
+    route(Malformed, malformed),
+]

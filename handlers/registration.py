@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from handlers.base import Context
+from handlers.base import STAFF, Context, route
 from handlers.commands import Approve, Register, Suspend
-from handlers.common import MAX_NAME, clip, find_worker_named, refuse_unless_staff
+from handlers.common import MAX_NAME, clip, find_worker_named
 
 
 async def register(ctx: Context, cmd: Register) -> None:
-    if ctx.community is None:
+    if ctx.community is None:  # a direct message from someone of no known community
         ctx.reply("refuse", reason="register_where")
         return
     if len(cmd.name) > MAX_NAME or len(cmd.team or "") > MAX_NAME:
@@ -40,14 +40,12 @@ async def register(ctx: Context, cmd: Register) -> None:
     ctx.reply("register_ok", name=cmd.name, skills=list(cmd.skills), team=cmd.team)
 
 
-async def _set_status(ctx: Context, name: str, status: str) -> None:
-    if refuse_unless_staff(ctx):
-        return
+async def _set_status(ctx: Context, name: str, status: str, worker_id: int | None = None) -> None:
     if len(name) > MAX_NAME:
         word, usage = ("通过", "approve") if status == "active" else ("停用", "suspend")
         ctx.reply("usage", command=word, usage=usage, detail=None)
         return
-    worker = await find_worker_named(ctx, name)
+    worker = await find_worker_named(ctx, name, worker_id)
     if worker is None:
         ctx.reply("refuse", reason="no_such_worker", name=name)
         return
@@ -64,11 +62,15 @@ async def _set_status(ctx: Context, name: str, status: str) -> None:
 
 
 async def approve(ctx: Context, cmd: Approve) -> None:
-    await _set_status(ctx, cmd.name, "active")
+    await _set_status(ctx, cmd.name, "active", cmd.worker_id)
 
 
 async def suspend(ctx: Context, cmd: Suspend) -> None:
-    await _set_status(ctx, cmd.name, "suspended")
+    await _set_status(ctx, cmd.name, "suspended", cmd.worker_id)
 
 
-ROUTES = {Register: register, Approve: approve, Suspend: suspend}
+ROUTES = [
+    route(Register, register),
+    route(Approve, approve, who=STAFF),
+    route(Suspend, suspend, who=STAFF),
+]

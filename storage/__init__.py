@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import re
 
 from storage.models import Event, Order, OutMessage, Worker
 from storage.repository import Repository, Tx
 
-__all__ = ["DATABASE_ENV", "Event", "Order", "OutMessage", "Repository", "Tx", "Worker", "backend_of",
-           "configured_database", "display_database", "open_repository"]
+__all__ = ["Event", "Order", "OutMessage", "Repository", "Tx", "Worker", "backend_of", "display_database",
+           "open_repository"]
 
-DATABASE_ENV = "LINGGONG_DATABASE"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 SQLITE_SCHEME = "sqlite:///"
-
-
-def configured_database(configured: str) -> str:
-    """The database the deployment uses: ``$LINGGONG_DATABASE`` if set, else ``configured``.
-
-    The environment variable overrides ``[bot] database`` in config.toml, so one config file
-    serves a SQLite test machine and a PostgreSQL deployment (e.g. from a systemd unit:
-    ``Environment=LINGGONG_DATABASE=postgresql://linggong@db/linggong``).  A ``--db`` given
-    on the command line is explicit and still wins over both.
-    """
-    return os.environ.get(DATABASE_ENV) or configured
 
 
 def backend_of(database: str) -> str:
@@ -45,8 +32,8 @@ async def open_repository(database: str) -> Repository:
     - ``postgresql://user@host:5432/db`` or ``postgres://…``: a shared PostgreSQL; asyncpg
       passes extra query parameters on as server settings (``?search_path=linggong``).
 
-    The caller resolves the configured value with ``configured_database`` (which applies
-    ``$LINGGONG_DATABASE``); this function opens exactly what it is given.
+    The configured value (``[bot] database``, or ``$LINGGONG_DATABASE``: ``bot.environment``) is
+    resolved by the config loader; this function opens exactly what it is given.
     """
     if backend_of(database) == "postgresql":
         from storage.postgres import PostgresRepository

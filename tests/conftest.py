@@ -12,7 +12,9 @@ import pytest
 from bot.app import App
 from bot.clock import FakeClock
 from bot.config import Config, load_config
+from bot.outbox import Outbox
 from bot.transport import IncomingMessage, RecordingTransport, SentMessage
+from storage.repository import Repository
 from storage.sqlite import SqliteRepository
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,11 +31,24 @@ def config(tmp_path: Path) -> Config:
 
 
 class Chat:
-    """The bot plus a recording transport, driven message by message on a fake clock."""
+    """The bot (app and outbox) plus a recording transport, driven message by message on a fake clock."""
 
-    def __init__(self, app: App, clock: FakeClock, transport: RecordingTransport) -> None:
-        self.app, self.clock, self.transport = app, clock, transport
+    def __init__(self, app: App, clock: FakeClock, transport: RecordingTransport, outbox: Outbox) -> None:
+        self.app, self.clock, self.transport, self.outbox = app, clock, transport, outbox
         self._ids = itertools.count(1)
+
+    @classmethod
+    def wire(cls, config: Config, repo: Repository, clock: FakeClock, transport: RecordingTransport | None = None,
+             *, outbox: dict | None = None, **app_kw) -> "Chat":
+        """An app and its outbox on ``repo``, as the runtime wires them (without WeChat)."""
+        transport = transport if transport is not None else RecordingTransport(clock=clock)
+        sender = Outbox.for_config(config, repo, transport, clock, **(outbox or {}))
+        app = App(config, repo, clock, wake=sender.wake, **app_kw)
+        return cls(app, clock, transport, sender)
+
+    @property
+    def repo(self) -> Repository:
+        return self.app.repo
 
     def message(self, room: str | None, who: str, text: str, *, quote: str | None = None,
                 mentions: tuple[str, ...] = (), msg_id: str | None = None) -> IncomingMessage:
@@ -43,7 +58,7 @@ class Chat:
     async def send(self, message: IncomingMessage) -> list[SentMessage]:
         before = len(self.transport.sent)
         await self.app.process(message)
-        await self.app.outbox.flush()
+        await self.outbox.flush()
         return self.transport.sent[before:]
 
     async def say(self, room: str | None, who: str, text: str, **kw) -> list[SentMessage]:
@@ -74,10 +89,9 @@ async def chat(config: Config, tmp_path: Path):
     clock = FakeClock(datetime.strptime(START, "%Y-%m-%d %H:%M:%S"), config.tz)
     repo = SqliteRepository(str(tmp_path / "test.db"))
     await repo.open()
-    transport = RecordingTransport(clock=clock)
-    app = App(config, repo, clock, transport)
-    await app.setup()
-    yield Chat(app, clock, transport)
+    chat = Chat.wire(config, repo, clock)
+    await chat.app.setup()
+    yield chat
     await repo.close()
 
 

@@ -150,10 +150,9 @@ async def open_chat(config, path: Path) -> Chat:
     clock = FakeClock(datetime.strptime(START, "%Y-%m-%d %H:%M:%S"), config.tz)
     repo = SqliteRepository(str(path))
     await repo.open()
-    transport = RecordingTransport(clock=clock)
-    app = App(config, repo, clock, transport)
-    await app.setup()
-    return Chat(app, clock, transport)
+    chat = Chat.wire(config, repo, clock)
+    await chat.app.setup()
+    return chat
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import App
-from bot.backup import BackupError, backup_database, inspect, restore_database
+from storage.backup import BackupError, backup_database, inspect, restore_database
 from bot.clock import FakeClock
 from bot.replay import replay_file
 from bot.transport import IncomingMessage, RecordingTransport
@@ -68,7 +68,7 @@ async def test_backup_while_the_bot_is_writing_is_consistent(config, tmp_path):
     clock = FakeClock(datetime.strptime(START, "%Y-%m-%d %H:%M:%S"), config.tz)
     repo = SqliteRepository(str(db))
     await repo.open()
-    app = App(config, repo, clock, RecordingTransport())
+    app = App(config, repo, clock)
     await app.setup()
     total = 400
 
@@ -190,7 +190,7 @@ async def test_restore_refuses_while_the_bot_has_the_database_open(day_db, tmp_p
 
 
 def test_backup_refuses_a_postgres_database():
-    from bot.backup import sqlite_path
+    from storage.backup import sqlite_path
 
     with pytest.raises(BackupError) as err:
         sqlite_path("postgresql://bot@localhost/linggong")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from storage.sqlite import SqliteTx
@@ -192,7 +194,8 @@ async def test_handler_crash_is_answered_and_not_retried(chat, grid1, monkeypatc
     async def boom(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setitem(chat.app.router.routes, intake.PostNeed, boom)
+    routes = chat.app.router.routes
+    monkeypatch.setitem(routes, intake.PostNeed, dataclasses.replace(routes[intake.PostNeed], handler=boom))
     message = chat.message(GRID1, "张阿姨", NEED)
     sent = await chat.send(message)
     assert len(sent) == 1 and "稍后" in sent[0].text

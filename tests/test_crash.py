@@ -29,7 +29,7 @@ from bot.gateway.service import EVENT_LOGIN, EVENT_MESSAGE, EVENT_READY
 from bot.outbox import IN_DOUBT
 from bot.runtime import BotRuntime, timings_for
 from bot.transport import SendError
-from bot.wechaty_support import Timings
+from bot.wechat.support import Timings
 
 WORLD = {
     "bot_id": "wxid_bot",
@@ -104,10 +104,9 @@ async def test_the_gateway_redelivers_what_a_vanished_client_may_not_have_handle
 
 
 def test_the_global_gap_between_sends_is_configurable(config: Config) -> None:
-    """linggong run's own pacing (``[wechat].send_interval``): 0 for the crash test and benchmarks."""
-    assert config.wechat.send_interval == 1.0 and timings_for(config).send_interval == 1.0
-    fast = replace(config, wechat=replace(config.wechat, send_interval=0.0))
-    assert timings_for(fast).send_interval == 0.0
+    """linggong run's gap between any two sends (``[wechat].send_interval``, the outbox's ``send_gap``):
+    0 for the crash test and benchmarks."""
+    assert config.wechat.send_interval == 1.0
     data = tomllib.loads((PROJECT_ROOT / "config.toml").read_text(encoding="utf-8"))
     data["wechat"]["send_interval"] = -1
     with pytest.raises(ConfigError, match="wechat.send_interval: must be 0 or more"):
@@ -119,7 +118,7 @@ def test_the_global_gap_between_sends_is_configurable(config: Config) -> None:
 GRID1 = "洗马社区第一网格群"
 NEED = "我家厨房水管漏水了，想找个师傅来修，阳光小区3栋2单元501室，电话13908521234"
 FAST = Timings(ding_interval=0.1, event_deadline=1.0, rpc_timeout=1.0, connect_timeout=1.0, backoff_initial=0.05,
-               backoff_factor=2.0, backoff_max=0.3, send_ready_wait=3.0, send_interval=0.0, cache_ttl=60.0,
+               backoff_factor=2.0, backoff_max=0.3, send_ready_wait=3.0, cache_ttl=60.0,
                shutdown_grace=1.0)
 
 
@@ -132,12 +131,13 @@ def local_config(config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     for name in ("WECHATY_PUPPET_SERVICE_ENDPOINT", "WECHATY_PUPPET_SERVICE_TOKEN", "WECHATY_LOG"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CACHE_DIR", str(tmp_path / "wechaty-cache"))
-    return replace(config, wechat=replace(config.wechat, endpoint="", gateway_port=0, watchdog_deadline=1.0))
+    return replace(config, wechat=replace(config.wechat, endpoint="", gateway_port=0, watchdog_deadline=1.0,
+                                                              send_interval=0.0))
 
 
 async def started(config: Config, db: Path, gateway: Gateway, *, send: bool) -> BotRuntime:
     config = replace(config, wechat=replace(config.wechat, endpoint=gateway.endpoint))
-    runtime = BotRuntime(config, str(db), environ={}, timings=FAST, send=send, scheduler=False)
+    runtime = BotRuntime(config, str(db), timings=FAST, send=send, scheduler=False)
     await runtime.start()
     await runtime.wait_ready(5.0)
     return runtime
@@ -159,7 +159,7 @@ async def one_reply_in_doubt(config: Config, db: Path, gateway: Gateway, *, deli
 
         runtime.transport.send_room = dies_while_sending  # type: ignore[method-assign]
         with pytest.raises(Died):
-            await runtime.app.outbox.flush()
+            await runtime.outbox.flush()
         async with runtime.repo.transaction() as tx:
             assert [r["status"] for r in await tx.outbox_rows()] == ["pending"]
             assert json.loads(await tx.get_meta(IN_DOUBT) or "{}")["text"].startswith("收到您的需求")
@@ -180,7 +180,7 @@ async def test_a_reply_in_doubt_after_a_crash_is_sent_exactly_once(
         runtime = await started(local_config, db, gateway, send=True)  # the restarted bot
         try:
             await runtime.wait_outbox_idle(5.0)
-            outbox = runtime.app.outbox
+            outbox = runtime.outbox
             assert (outbox.confirmed, outbox.resent) == ((1, 0) if delivered else (0, 0))
             async with runtime.repo.transaction() as tx:
                 assert [r["status"] for r in await tx.outbox_rows()] == ["sent"]
@@ -203,7 +203,7 @@ async def test_with_a_gateway_that_cannot_tell_a_reply_in_doubt_is_sent_again_an
         runtime = await started(local_config, db, gateway, send=True)
         try:
             await runtime.wait_outbox_idle(5.0)
-            assert (runtime.app.outbox.confirmed, runtime.app.outbox.resent) == (0, 1)
+            assert (runtime.outbox.confirmed, runtime.outbox.resent) == (0, 1)
             async with runtime.repo.transaction() as tx:
                 events = await tx.db.execute_fetchall("SELECT kind, detail FROM events WHERE kind = 'send_unconfirmed'")
             assert len(events) == 1
@@ -231,9 +231,9 @@ async def test_a_send_that_fails_after_the_gateway_took_it_is_not_retried(
         runtime.transport.send_room = times_out  # type: ignore[method-assign]
         room = next(r.id for r in gateway.state.rooms.values() if r.topic == GRID1)
         await runtime.wait_handled(await gateway.inject_text("张阿姨", NEED, room_id=room), 5.0)
-        await runtime.app.outbox.flush()
-        await runtime.app.outbox.flush()
-        assert runtime.app.outbox.confirmed == 1 and len(gateway.sent) == 1
+        await runtime.outbox.flush()
+        await runtime.outbox.flush()
+        assert runtime.outbox.confirmed == 1 and len(gateway.sent) == 1
         async with runtime.repo.transaction() as tx:
             assert [r["status"] for r in await tx.outbox_rows()] == ["sent"]
     finally:

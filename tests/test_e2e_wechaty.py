@@ -24,7 +24,7 @@ import pytest
 from bot.config import Config, WorkerSeed
 from bot.gateway import Gateway, SentRecord, world_from_config
 from bot.runtime import BotRuntime
-from bot.wechaty_support import Timings
+from bot.wechat.support import Timings
 from storage.models import OutMessage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +35,7 @@ NEED = f"我家厨房水管漏水了，想找个师傅来修，阳光小区3栋2
 MIN_INTERVAL = 0.05
 FAST = Timings(
     ding_interval=0.1, event_deadline=1.0, rpc_timeout=1.0, connect_timeout=1.0, backoff_initial=0.05,
-    backoff_factor=2.0, backoff_max=0.3, send_ready_wait=3.0, send_interval=0.0, cache_ttl=60.0,
+    backoff_factor=2.0, backoff_max=0.3, send_ready_wait=3.0, cache_ttl=60.0,
     shutdown_grace=1.0,
 )
 DEADLINE = 5.0  # the bot must be back within this after the gateway returns (FAST timings)
@@ -48,7 +48,8 @@ def e2e_config(config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("CACHE_DIR", str(tmp_path / "wechaty-cache"))
     monkeypatch.chdir(tmp_path)
     return replace(config, outbox=replace(config.outbox, min_interval=MIN_INTERVAL, per_minute=10_000),
-                   wechat=replace(config.wechat, endpoint="", gateway_port=0, watchdog_deadline=FAST.event_deadline))
+                   wechat=replace(config.wechat, endpoint="", gateway_port=0, watchdog_deadline=FAST.event_deadline,
+                                  send_interval=0.0))
 
 
 @pytest.fixture
@@ -101,7 +102,7 @@ async def start_bot(config: Config, db: Path, gateway: Gateway | None = None, **
     if gateway is not None:
         config = replace(config, wechat=replace(config.wechat, endpoint=gateway.endpoint))
     kw.setdefault("scheduler", False)
-    runtime = BotRuntime(config, str(db), environ={}, timings=FAST, **kw)
+    runtime = BotRuntime(config, str(db), timings=FAST, **kw)
     await runtime.start()
     await runtime.wait_ready(DEADLINE)
     gw = gateway or runtime.gateway
@@ -117,8 +118,8 @@ async def test_a_whole_order_loop_through_wechat(e2e_config: Config, tmp_path: P
         assert bot.runtime.gateway is not None and bot.runtime.bot.info.missing == ()
         assert {"熊明祥", "杨先媚", "张阿姨"} <= bot.runtime.bot.info.contacts  # who it can message
         assert bot.runtime.app.scope.served() == ["洗马社区", "茅草西社区"]  # from the groups found
-        assert bot.runtime.app.outbox.reach is None  # a SQLite file has one instance: it sends anything,
-        assert bot.runtime.app.outbox.instance.endswith("/sqlite")  # and a restart takes its claims back
+        assert bot.runtime.outbox.reach is None  # a SQLite file has one instance: it sends anything,
+        assert bot.runtime.outbox.instance.endswith("/sqlite")  # and a restart takes its claims back
         # the resident posts a need in the grid group: acknowledged with a real @mention
         (ack,) = await bot.say("张阿姨", GRID1, NEED)
         assert ack.room_id == bot.rooms[GRID1] and ack.mention_ids == ("张阿姨",)
@@ -248,7 +249,7 @@ async def test_replies_committed_during_an_outage_are_sent_after_it(
         await bot.runtime.wait_handled(ack, 5.0)
         await gateway.crash()
         await until(lambda: not bot.runtime.bot.ready)
-        sender = asyncio.create_task(bot.runtime.app.outbox.run(stop))  # sends while the gateway is down
+        sender = asyncio.create_task(bot.runtime.outbox.run(stop))  # sends while the gateway is down
         await asyncio.sleep(0.3)
         assert [r["status"] for r in await bot.outbox()] == ["pending"]
         await gateway.restart()
@@ -259,7 +260,7 @@ async def test_replies_committed_during_an_outage_are_sent_after_it(
         assert len(gateway.sent) == 1
     finally:
         stop.set()
-        bot.runtime.app.outbox.wake()
+        bot.runtime.outbox.wake()
         if sender is not None:
             await asyncio.wait_for(sender, 5.0)
         await bot.runtime.stop()
@@ -315,7 +316,7 @@ async def test_no_reply_is_lost_or_repeated_across_a_crash_between_commit_and_se
     try:
         msg_id = await bot.inject("张阿姨", GRID1, NEED)
         await bot.runtime.wait_handled(msg_id, 5.0)
-        await bot.runtime.app.outbox.flush()  # the acknowledgement goes out and is marked sent
+        await bot.runtime.outbox.flush()  # the acknowledgement goes out and is marked sent
         (ack,) = gateway.sent
         for who, room, text in [("杨先媚", GRID1, "派单1"), ("熊明祥", MARKET, "接1"), ("韩德明", MARKET, "接1")]:
             await bot.runtime.wait_handled(await bot.inject(who, room, text), 5.0)
@@ -405,7 +406,7 @@ async def test_a_killed_gateway_process_is_survived(e2e_config: Config, tmp_path
     try:
         await gateway.wait_for("gateway listening")
         config = replace(e2e_config, wechat=replace(e2e_config.wechat, endpoint=f"127.0.0.1:{port}"))
-        runtime = BotRuntime(config, str(tmp_path / "kill.db"), environ={}, timings=FAST, scheduler=False)
+        runtime = BotRuntime(config, str(tmp_path / "kill.db"), timings=FAST, scheduler=False)
         await runtime.start()
         await runtime.wait_ready(DEADLINE)
         gateway.proc.kill()  # SIGKILL: no goodbye on the connection
@@ -418,7 +419,7 @@ async def test_a_killed_gateway_process_is_survived(e2e_config: Config, tmp_path
         back = time.monotonic() - restarted
         async with runtime.repo.transaction() as tx:
             await tx.enqueue(OutMessage(text="网关重启后照常发送", room=GRID1), runtime.clock.now().timestamp())
-        runtime.app.outbox.wake()
+        runtime.outbox.wake()
         await gateway.wait_for("网关重启后照常发送", DEADLINE)
     finally:
         if runtime is not None:

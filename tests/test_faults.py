@@ -7,6 +7,8 @@ holding the write lock, a size limit reached, a query-only connection).
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import sqlite3
 from contextlib import asynccontextmanager
@@ -20,7 +22,7 @@ from bot.app import App, BotStopped
 from bot.clock import FakeClock
 from bot.transport import IncomingMessage, RecordingTransport
 from storage.sqlite import SqliteRepository
-from tests.conftest import START
+from tests.conftest import Chat, START
 
 GRID1 = "洗马社区第一网格群"
 MARKET = "洗马社区零工市场群"
@@ -77,8 +79,9 @@ class FaultyTx:
 
 
 class Harness:
-    def __init__(self, app: App, repo: FaultyRepository, clock: FakeClock, transport: RecordingTransport):
-        self.app, self.repo, self.clock, self.transport = app, repo, clock, transport
+    def __init__(self, app: App, repo: FaultyRepository, clock: FakeClock, transport: RecordingTransport,
+                 outbox: Outbox):
+        self.app, self.repo, self.clock, self.transport, self.outbox = app, repo, clock, transport, outbox
         self.sleeps: list[float] = []
         self.ids = 0
 
@@ -90,7 +93,7 @@ class Harness:
     async def say(self, room: str | None, who: str, text: str):
         before = len(self.transport.sent)
         await self.app.process(self.message(room, who, text))
-        await self.app.outbox.flush()
+        await self.outbox.flush()
         return self.transport.sent[before:]
 
     async def state(self) -> dict[str, Any]:
@@ -114,9 +117,9 @@ async def harness(config, tmp_path: Path):
     async def fake_sleep(seconds: float) -> None:
         h.sleeps.append(seconds)
 
-    app = App(config, repo, clock, transport, busy_retries=3, busy_delay=0.01, sleep=fake_sleep)
-    await app.setup()
-    h = Harness(app, repo, clock, transport)
+    chat = Chat.wire(config, repo, clock, transport, busy_retries=3, busy_delay=0.01, sleep=fake_sleep)
+    await chat.app.setup()
+    h = Harness(chat.app, repo, clock, transport, chat.outbox)
     yield h
     await repo.close()
 
@@ -224,7 +227,8 @@ async def test_fault_while_recording_a_handler_crash_stops(harness, monkeypatch)
     async def boom(*args, **kwargs):
         raise RuntimeError("handler bug")
 
-    monkeypatch.setitem(harness.app.router.routes, intake.PostNeed, boom)
+    routes = harness.app.router.routes
+    monkeypatch.setitem(routes, intake.PostNeed, dataclasses.replace(routes[intake.PostNeed], handler=boom))
     harness.repo.arm("mark_processed", READONLY)
     before = await harness.state()
     with pytest.raises(BotStopped):
@@ -283,6 +287,6 @@ async def test_outbox_stops_when_it_cannot_record_a_send(harness, caplog):
     harness.repo.arm("mark_sent", FULL)
     stop = asyncio.Event()
     with caplog.at_level(logging.CRITICAL):
-        await asyncio.wait_for(harness.app.outbox.run(stop), timeout=5)
+        await asyncio.wait_for(harness.outbox.run(stop), timeout=5)
     assert len(harness.transport.sent) == 1
     assert any("outbox stops sending" in r.getMessage() for r in caplog.records)

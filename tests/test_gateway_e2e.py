@@ -21,8 +21,9 @@ import pytest_asyncio
 
 from bot.gateway import MSG_IMAGE, Contact, Gateway, Room, World
 from bot.transport import IncomingMessage, SendError
-from bot.wechaty_adapter import WechatyBot
-from bot.wechaty_support import ReadyInfo, Timings
+from bot.clock import SystemClock
+from bot.wechat.bot import WechatyBot
+from bot.wechat.support import ReadyInfo, Timings
 
 BOT = "wxid_bot"
 ZHANG, LI, WANG = "wxid_zhang", "wxid_li", "wxid_wang"
@@ -38,7 +39,6 @@ FAST = Timings(
     backoff_factor=2.0,
     backoff_max=0.3,
     send_ready_wait=3.0,
-    send_interval=0.0,
     cache_ttl=60.0,
     shutdown_grace=1.0,
 )
@@ -119,12 +119,12 @@ async def harness(
         h.process,
         GROUPS,
         gw.endpoint,
-        None,
+        "linggong-local",
         on_ready=h.ready.put_nowait,
         on_disconnect=h.lost.put_nowait,
         timings=FAST,
         data_dir=str(tmp_path / "data"),
-        tz=timezone(timedelta(hours=8)),
+        clock=SystemClock(timezone(timedelta(hours=8))),
     )
     with occupy_port_5000():
         h.bot.start()
@@ -326,10 +326,9 @@ async def test_send_without_a_connection_fails_transiently(tmp_path: Path) -> No
         backoff_initial=0.05,
         backoff_max=0.1,
         send_ready_wait=0.2,
-        send_interval=0,
     )
     bot = WechatyBot(
-        _ignore, [], f"127.0.0.1:{port}", None, timings=timings, data_dir=str(tmp_path)
+        _ignore, [], f"127.0.0.1:{port}", "linggong-local", timings=timings, data_dir=str(tmp_path)
     )
     bot.start()
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.instance import Scope, bot_account_key, process_id
-from bot.scheduler import build_jobs, fire
+from bot.schedule.scheduler import build_jobs, fire
 from storage import display_database
 from tests.conftest import to_room
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from bot.config import load_config
-from bot.jobs import followup_due, report_period, run_report, sweep
+from bot.schedule.jobs import followup_due, report_period, run_report, sweep
 from bot.replay import replay_file
-from bot.scheduler import build_jobs, catch_up, last_fire, start_realtime
+from bot.schedule.scheduler import build_jobs, catch_up, last_fire, start_realtime
 from storage import open_repository
 from tests.conftest import ROOT
 
@@ -131,14 +131,14 @@ async def test_a_report_is_posted_once_per_period(chat):
     due = datetime(2026, 11, 23, 20, 0, tzinfo=chat.app.config.tz)
     assert await run_report(chat.app, "daily_tally", community, due)
     assert not await run_report(chat.app, "daily_tally", community, due)
-    await chat.app.outbox.flush()
+    await chat.outbox.flush()
     assert len([s for s in chat.transport.sent if s.room == MARKET and "接单统计" in s.text]) == 1
 
 
 async def test_a_fresh_install_posts_no_late_reports(chat):
     chat.clock.set(datetime(2026, 11, 23, 21, 0, tzinfo=chat.app.config.tz))
     await catch_up(chat.app, build_jobs(chat.app.config))
-    await chat.app.outbox.flush()
+    await chat.outbox.flush()
     assert [s for s in chat.transport.sent if "补发" in s.text] == []
 
 
@@ -150,7 +150,7 @@ async def test_stale_order_reminds_taker_and_staff_once(chat, grid1, market):
     community = chat.app.config.communities[0]
     await sweep(chat.app, community)
     await sweep(chat.app, community)
-    await chat.app.outbox.flush()
+    await chat.outbox.flush()
     reminders = [s for s in chat.transport.sent if "超过" in s.text]
     assert {s.contact or s.room for s in reminders} == {"熊明祥", "洗马社区第一网格群"} and len(reminders) == 2
 
@@ -206,13 +206,13 @@ async def test_yearly_ranking_names_the_awards(chat, grid1, market):
     community = chat.app.config.communities[0]
     chat.clock.set(datetime(2027, 1, 1, 9, 0, tzinfo=chat.app.config.tz))
     await run_report(chat.app, "yearly_ranking", community, chat.clock.now())
-    await chat.app.outbox.flush()
+    await chat.outbox.flush()
     (text,) = [s.text for s in chat.transport.sent if "年度接单大王" in s.text]
     assert "2026年度接单大王" in text and "特别贡献奖：熊明祥" in text
 
 
 async def test_confirmed_only_counts_confirmed_orders(chat, grid1, market):
-    from bot.reports import ranking
+    from handlers.reports import ranking
 
     for no, who in ((1, "熊明祥"), (2, "韩德明")):
         await grid1.say("张阿姨", "需要修水管，电话13908521234")

@@ -62,12 +62,12 @@ async def test_first_claim_wins_and_everyone_is_told(chat, grid1, market):
 async def test_late_claims_get_one_notice_naming_the_taker(chat, grid1, market):
     await post_and_dispatch(grid1)
     await market.say("熊明祥", "接1")
-    chat.app.outbox.config = chat.app.outbox.config.__class__(min_interval=60, per_minute=1000)
+    chat.outbox.config = chat.outbox.config.__class__(min_interval=60, per_minute=1000)
     late = []
     for who in ("韩德明", "雷小军", "曹志强"):
         late += await market.say(who, "接1")
     chat.clock.advance(61)
-    await chat.app.outbox.flush()
+    await chat.outbox.flush()
     notices = [s for s in chat.transport.sent if "已被" in s.text]
     assert len(notices) == 1 and "熊明祥" in notices[0].text
     assert set(notices[0].mentions) == {"韩德明", "雷小军", "曹志强"}
@@ -82,7 +82,7 @@ async def test_claim_storm_has_exactly_one_winner(chat, grid1, market):
                                  "status": "active", "registered_at": 0})
     messages = [chat.message(MARKET, f"w{i}", "接1") for i in range(200)]
     await asyncio.gather(*(chat.app.process(m) for m in messages))
-    await chat.app.outbox.flush()
+    await chat.outbox.flush()
     order = await chat.order(1)
     assert order.status == "taken"
     won = [s for s in chat.transport.sent if s.room == MARKET and "接走，用时" in s.text]

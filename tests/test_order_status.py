@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.jobs import sweep
+from bot.schedule.jobs import sweep
 
 GRID1 = "洗马社区第一网格群"
 MARKET = "洗马社区零工市场群"
@@ -19,7 +19,7 @@ async def test_timeline_names_reminders_and_followups_instead_of_event_codes(cha
     await market.say("熊明祥", "完成1")
     chat.clock.advance(hours=3)
     await sweep(chat.app, chat.app.config.communities[0])  # done hours ago: the follow-up
-    await chat.app.outbox.flush()
+    await chat.outbox.flush()
     (text,) = [s.text for s in await grid1.say("张阿姨", "查1") if s.text.startswith("订单 #1")]
     assert "提醒完工" in text and "回访" in text
     assert "stale_reminded" not in text and "followup" not in text

@@ -6,7 +6,6 @@ from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.app import App
 from bot.clock import FakeClock
 from bot.config import Config, OutboxConfig
 from bot.transport import NotConnected, RecordingTransport
@@ -40,23 +39,23 @@ class FlakyTransport(RecordingTransport):
         await super().send_direct(contact, text)
 
 
-async def open_app(config: Config, path: str, clock: FakeClock, transport: RecordingTransport) -> App:
+async def open_app(config: Config, path: str, clock: FakeClock, transport: RecordingTransport) -> Chat:
     repo = SqliteRepository(path)
     await repo.open()
-    app = App(config, repo, clock, transport)
-    await app.setup()
-    return app
+    bot = Chat.wire(config, repo, clock, transport)
+    await bot.app.setup()
+    return bot
 
 
-async def rows(app: App) -> list[dict]:
-    async with app.repo.transaction() as tx:
+async def rows(bot: Chat) -> list[dict]:
+    async with bot.repo.transaction() as tx:
         return await tx.outbox_rows()
 
 
-async def enqueue(app: App, *messages: OutMessage) -> None:
-    async with app.repo.transaction() as tx:
+async def enqueue(bot: Chat, *messages: OutMessage) -> None:
+    async with bot.repo.transaction() as tx:
         for m in messages:
-            await tx.enqueue(m, app.clock.now().timestamp())
+            await tx.enqueue(m, bot.clock.now().timestamp())
 
 
 def clock() -> FakeClock:
@@ -67,96 +66,96 @@ async def test_per_conversation_interval_and_global_cap(config: Config, tmp_path
     config = replace(config, outbox=OutboxConfig(min_interval=1.5, per_minute=4, max_attempts=5))
     c = clock()
     transport = RecordingTransport(clock=c)
-    app = await open_app(config, str(tmp_path / "o.db"), c, transport)
-    await enqueue(app, *[OutMessage(text=f"g{i}", room=GRID1) for i in range(3)],
+    bot = await open_app(config, str(tmp_path / "o.db"), c, transport)
+    await enqueue(bot, *[OutMessage(text=f"g{i}", room=GRID1) for i in range(3)],
                   *[OutMessage(text=f"m{i}", room=MARKET) for i in range(3)])
-    due = await app.outbox.flush()
+    due = await bot.outbox.flush()
     assert [s.text for s in transport.sent] == ["g0", "m0"]
     assert due == c.now().timestamp() + 1.5
     c.advance(1.5)
-    await app.outbox.flush()
+    await bot.outbox.flush()
     c.advance(1.5)
-    await app.outbox.flush()  # the global cap (4 a minute) holds the rest
+    await bot.outbox.flush()  # the global cap (4 a minute) holds the rest
     assert [s.text for s in transport.sent] == ["g0", "m0", "g1", "m1"]
     c.advance(60)
-    await app.outbox.flush()
+    await bot.outbox.flush()
     assert len(transport.sent) == 6
-    await app.repo.close()
+    await bot.repo.close()
 
 
 async def test_an_outage_never_uses_up_attempts(config: Config, tmp_path) -> None:
     config = replace(config, outbox=replace(config.outbox, max_attempts=2))
     c = clock()
     transport = FlakyTransport(c)
-    app = await open_app(config, str(tmp_path / "o.db"), c, transport)
-    await enqueue(app, OutMessage(text="通知", room=GRID1), OutMessage(text="私信", contact="熊明祥"))
+    bot = await open_app(config, str(tmp_path / "o.db"), c, transport)
+    await enqueue(bot, OutMessage(text="通知", room=GRID1), OutMessage(text="私信", contact="熊明祥"))
     transport.online = False
     for _ in range(10):  # far more rounds than max_attempts
-        due = await app.outbox.flush()
+        due = await bot.outbox.flush()
         assert due is not None and due > c.now().timestamp()
         c.advance(5)
     assert transport.refused == 10  # one probe per round, not one per message
     # no attempt used up, and no claim kept: another instance may send them meanwhile
-    assert {(r["status"], r["attempts"], r["claimed_until"]) for r in await rows(app)} == {("pending", 0, None)}
+    assert {(r["status"], r["attempts"], r["claimed_until"]) for r in await rows(bot)} == {("pending", 0, None)}
     transport.online = True
-    await app.outbox.flush()
+    await bot.outbox.flush()
     assert [s.text for s in transport.sent] == ["通知", "私信"]
-    assert {r["status"] for r in await rows(app)} == {"sent"}
-    await app.repo.close()
+    assert {r["status"] for r in await rows(bot)} == {"sent"}
+    await bot.repo.close()
 
 
 async def test_undeliverable_dm_with_fallback_none_is_only_recorded(config: Config, tmp_path) -> None:
     config = replace(config, wechat=replace(config.wechat, dm_fallback="none"))
     c = clock()
     transport = RecordingTransport(clock=c, fail_direct={"熊明祥"})
-    app = await open_app(config, str(tmp_path / "o.db"), c, transport)
-    chat = Chat(app, c, transport)
+    bot = await open_app(config, str(tmp_path / "o.db"), c, transport)
+    chat = bot
     await chat.say(GRID1, "张阿姨", NEED)
     await chat.say(GRID1, "杨先媚", "派单1")
     sent = await chat.say(MARKET, "熊明祥", "接1")
     assert not any("私信发不出去" in s.text for s in sent)
-    failed = [r for r in await rows(app) if r["status"] == "failed"]
+    failed = [r for r in await rows(bot) if r["status"] == "failed"]
     assert len(failed) == 1 and failed[0]["contact"] == "熊明祥"
-    async with app.repo.transaction() as tx:
+    async with bot.repo.transaction() as tx:
         events = await tx.db.execute_fetchall("SELECT kind, detail FROM events WHERE kind = 'send_failed'")
     assert len(events) == 1 and "#1" in events[0]["detail"]
-    await app.repo.close()
+    await bot.repo.close()
 
 
 async def test_undeliverable_dm_falls_back_and_is_audited(config: Config, tmp_path) -> None:
     c = clock()
     transport = RecordingTransport(clock=c, fail_direct={"熊明祥"})
-    app = await open_app(config, str(tmp_path / "o.db"), c, transport)
-    chat = Chat(app, c, transport)
+    bot = await open_app(config, str(tmp_path / "o.db"), c, transport)
+    chat = bot
     await chat.say(GRID1, "张阿姨", NEED)
     await chat.say(GRID1, "杨先媚", "派单1")
     sent = await chat.say(MARKET, "熊明祥", "接1")
     assert [s.mentions for s in sent if "私信发不出去" in s.text] == [("熊明祥",)]
-    async with app.repo.transaction() as tx:
+    async with bot.repo.transaction() as tx:
         events = await tx.db.execute_fetchall("SELECT kind, detail, community FROM events WHERE kind = 'dm_fallback'")
     assert [(e["community"], "#1" in e["detail"]) for e in events] == [("洗马社区", True)]
     assert "13908521234" not in events[0]["detail"]
-    await app.repo.close()
+    await bot.repo.close()
 
 
 async def test_pending_messages_survive_a_restart_and_sent_ones_are_never_resent(config: Config, tmp_path) -> None:
     path = str(tmp_path / "o.db")
     c = clock()
     first = RecordingTransport(clock=c)
-    app = await open_app(config, path, c, first)
-    await enqueue(app, OutMessage(text="已发", room=GRID1))
-    await app.outbox.flush()
-    await enqueue(app, OutMessage(text="待发1", room=GRID1), OutMessage(text="待发2", contact="熊明祥"))
-    await app.repo.close()  # the bot dies between commit and send
+    bot = await open_app(config, path, c, first)
+    await enqueue(bot, OutMessage(text="已发", room=GRID1))
+    await bot.outbox.flush()
+    await enqueue(bot, OutMessage(text="待发1", room=GRID1), OutMessage(text="待发2", contact="熊明祥"))
+    await bot.repo.close()  # the bot dies between commit and send
 
     second = RecordingTransport(clock=c)
-    app = await open_app(config, path, c, second)
-    await app.outbox.flush()
-    await app.outbox.flush()
+    bot = await open_app(config, path, c, second)
+    await bot.outbox.flush()
+    await bot.outbox.flush()
     assert [s.text for s in second.sent] == ["待发1", "待发2"]
     assert [s.text for s in first.sent] == ["已发"]
-    assert all(r["status"] == "sent" for r in await rows(app))
-    await app.repo.close()
+    assert all(r["status"] == "sent" for r in await rows(bot))
+    await bot.repo.close()
 
 
 async def test_a_wake_during_a_flush_is_not_lost(config: Config, tmp_path) -> None:
@@ -164,29 +163,29 @@ async def test_a_wake_during_a_flush_is_not_lost(config: Config, tmp_path) -> No
     import asyncio
 
     c = clock()
-    app = await open_app(config, str(tmp_path / "o.db"), c, RecordingTransport(clock=c))
+    bot = await open_app(config, str(tmp_path / "o.db"), c, RecordingTransport(clock=c))
     flushes = 0
-    real_flush = app.outbox.flush
+    real_flush = bot.outbox.flush
 
     async def flush() -> float | None:
         nonlocal flushes
         flushes += 1
         if flushes == 1:
-            app.outbox.wake()  # arrives after this flush looked at the outbox
+            bot.outbox.wake()  # arrives after this flush looked at the outbox
         return await real_flush()
 
-    app.outbox.flush = flush  # type: ignore[method-assign]
+    bot.outbox.flush = flush  # type: ignore[method-assign]
     stop = asyncio.Event()
-    sender = asyncio.create_task(app.outbox.run(stop))
+    sender = asyncio.create_task(bot.outbox.run(stop))
     try:
         async with asyncio.timeout(1.0):  # the idle wait is 5 s
             while flushes < 2:
                 await asyncio.sleep(0.01)
     finally:
         stop.set()
-        app.outbox.wake()
+        bot.outbox.wake()
         await asyncio.wait_for(sender, 1.0)
-        await app.repo.close()
+        await bot.repo.close()
 
 
 async def test_a_send_is_abandoned_before_its_claim_runs_out(config: Config, tmp_path) -> None:
@@ -199,10 +198,10 @@ async def test_a_send_is_abandoned_before_its_claim_runs_out(config: Config, tmp
 
     config = replace(config, outbox=replace(config.outbox, lease=0.2))
     c = clock()
-    app = await open_app(config, str(tmp_path / "o.db"), c, Stuck(clock=c))
-    await enqueue(app, OutMessage(text="通知", room=GRID1))
+    bot = await open_app(config, str(tmp_path / "o.db"), c, Stuck(clock=c))
+    await enqueue(bot, OutMessage(text="通知", room=GRID1))
     async with asyncio.timeout(2.0):
-        await app.outbox.flush()
-    ((status, attempts, error),) = [(r["status"], r["attempts"], r["last_error"]) for r in await rows(app)]
+        await bot.outbox.flush()
+    ((status, attempts, error),) = [(r["status"], r["attempts"], r["last_error"]) for r in await rows(bot)]
     assert (status, attempts) == ("pending", 1) and "longer than" in error
-    await app.repo.close()
+    await bot.repo.close()

@@ -163,11 +163,10 @@ async def _app(config, pg_url, schema, *, setup: bool = True) -> Chat:
     clock = FakeClock(datetime.strptime(START, "%Y-%m-%d %H:%M:%S"), config.tz)
     repo = PostgresRepository(pg_url, server_settings=schema)
     await repo.open()
-    transport = RecordingTransport(clock=clock)
-    app = App(config, repo, clock, transport)
+    chat = Chat.wire(config, repo, clock)
     if setup:
-        await app.setup()
-    return Chat(app, clock, transport)
+        await chat.app.setup()
+    return chat
 
 
 @pytest.fixture
@@ -217,7 +216,7 @@ async def test_a_message_seen_by_two_instances_is_handled_once(chats, caplog):
     message = chats[0].message(GRID1, "张阿姨", NEED, msg_id="wx-42")
     await asyncio.gather(*(chat.app.process(message) for chat in chats))
     for chat in chats:
-        await chat.app.outbox.flush()
+        await chat.outbox.flush()
     assert [o.no for o in await chats[1].orders()] == [1]
     acks = [s for chat in chats for s in chat.transport.sent]
     assert len(acks) == 1 and "#1" in acks[0].text
@@ -234,7 +233,7 @@ async def test_claim_storm_through_two_app_instances(chats):
     messages = [first.message(MARKET, f"w{i}", "接1") for i in range(300)]  # one id sequence
     await asyncio.gather(*(chats[i % 2].app.process(m) for i, m in enumerate(messages)))
     for chat in chats:  # one after the other: outbox sharing between live instances is not this test's subject
-        await chat.app.outbox.flush()
+        await chat.outbox.flush()
     sent = [s for chat in chats for s in chat.transport.sent]
     won = [s for s in sent if s.room == MARKET and "接走，用时" in s.text]
     late = [s for s in sent if "已被" in s.text]
@@ -247,12 +246,12 @@ async def test_claim_storm_through_two_app_instances(chats):
 
 async def _flush_all(chats) -> list:
     for chat in chats:
-        await chat.app.outbox.flush()
+        await chat.outbox.flush()
     return [s for chat in chats for s in chat.transport.sent]
 
 
 async def test_two_instances_sweeping_together_act_once(chats, tmp_path):
-    from bot.jobs import run_report, sweep
+    from bot.schedule.jobs import run_report, sweep
 
     first = chats[0]
     grid1 = first.group(GRID1)
@@ -294,17 +293,16 @@ async def test_two_instances_sweeping_together_act_once(chats, tmp_path):
 
 
 async def test_each_instance_sends_what_its_account_reaches_and_takes_over_a_dead_ones_claims(chats):
-    from storage.models import Conversations
-
     a, b = chats
-    a.app.outbox.reach = Conversations(rooms=frozenset({GRID1, MARKET}), contacts=frozenset({"熊明祥"}))
-    b.app.outbox.reach = Conversations(rooms=frozenset({MARKET, "茅草西社区零工市场群"}))
+    for chat, rooms, contacts in ((a, {GRID1, MARKET}, {"熊明祥"}), (b, {MARKET, "茅草西社区零工市场群"}, set())):
+        chat.app.scope.rooms, chat.app.scope.contacts = frozenset(rooms), frozenset(contacts)
+        chat.outbox.scope = chat.app.scope  # instances sharing the database: sends limited to their reach
     messages = [OutMessage("grid", room=GRID1), OutMessage("market", room=MARKET), OutMessage("dm", contact="熊明祥"),
                 OutMessage("maocao", room="茅草西社区零工市场群"), OutMessage("nobody's group", room="别的群")]
     async with a.app.repo.transaction() as tx:
         for m in messages * 10:
             await tx.enqueue(m, a.clock.now().timestamp())
-    await asyncio.gather(a.app.outbox.flush(), b.app.outbox.flush())
+    await asyncio.gather(a.outbox.flush(), b.outbox.flush())
     by_a = [(s.room or s.contact) for s in a.transport.sent]
     by_b = [(s.room or s.contact) for s in b.transport.sent]
     assert sorted(by_a + by_b) == sorted([GRID1, MARKET, "熊明祥", "茅草西社区零工市场群"] * 10)
@@ -316,11 +314,11 @@ async def test_each_instance_sends_what_its_account_reaches_and_takes_over_a_dea
     # A claims a message and dies before sending it; B, in the same group, sends it after the lease
     async with a.app.repo.transaction() as tx:
         await tx.enqueue(OutMessage("A's last words", room=MARKET), a.clock.now().timestamp())
-        (claimed,) = await tx.claim_outbox(a.app.outbox.instance, a.clock.now().timestamp(),
-                                           a.app.config.outbox.lease, a.app.outbox.reach)
+        (claimed,) = await tx.claim_outbox(a.outbox.instance, a.clock.now().timestamp(),
+                                           a.app.config.outbox.lease, a.outbox.reach)
     b.transport.sent.clear()
-    await b.app.outbox.flush()
+    await b.outbox.flush()
     assert b.transport.sent == []
     b.clock.advance(a.app.config.outbox.lease + 1)
-    await b.app.outbox.flush()
+    await b.outbox.flush()
     assert [s.text for s in b.transport.sent] == ["A's last words"]

@@ -13,7 +13,7 @@ from dataclasses import asdict
 import pytest
 
 from bot.cli import main
-from bot.demo import SCRIPT
+from bot.cli.demo import SCRIPT
 from bot.replay import replay_file
 from storage import open_repository
 from storage.migrate import MigrationError, migrate

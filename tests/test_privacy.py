@@ -9,6 +9,8 @@ order.
 
 from __future__ import annotations
 
+import dataclasses
+
 import io
 import json
 import logging
@@ -28,7 +30,7 @@ from handlers.textutil import find_phones
 from storage import open_repository
 from tests.conftest import ROOT
 
-CORPUS = sorted((ROOT / "tests" / "data").glob("*.jsonl")) + [ROOT / "bot" / "demo_morning.jsonl"]
+CORPUS = sorted((ROOT / "tests" / "data").glob("*.jsonl")) + [ROOT / "bot" / "cli" / "demo_morning.jsonl"]
 DOOR = re.compile(r"[0-9]+\s*单元\s*[0-9]+\s*(?:室|号)?|[0-9]{3,4}\s*室")
 ROOM_NO = re.compile(r"[0-9]{3,4}")
 
@@ -195,7 +197,8 @@ async def test_phones_in_an_exception_and_its_traceback_are_masked(chat, grid1, 
     async def boom(ctx, cmd):
         raise RuntimeError(f"cannot store {cmd.need.phones[0]} at {cmd.need.address}")
 
-    monkeypatch.setitem(chat.app.router.routes, intake.PostNeed, boom)
+    routes = chat.app.router.routes
+    monkeypatch.setitem(routes, intake.PostNeed, dataclasses.replace(routes[intake.PostNeed], handler=boom))
     await grid1.say("张阿姨", f"需要修水管，阳光小区3栋2单元501室，电话{PHONE}")
     logged = project_logs()
     assert "Traceback" in logged and "RuntimeError: cannot store 139****1234" in logged

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.quote import split_quote, split_quote_sender, strip_leading_mention
+from bot.wechat.quote import split_quote, split_quote_sender, strip_leading_mention
 
 SEP = "- - - - - - - - - - - - - - -"
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from bot.reports import RankRow, Tally, period_bounds, ranking, tally
+from handlers.reports import RankRow, Tally, period_bounds, ranking, tally
 from storage.sqlite import SqliteRepository
 from tests.test_storage import pg_url, repo  # noqa: F401  (fixtures: both backends run the comparison)
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from bot.roster import RosterError, export_roster, import_roster, parse_roster
+from bot.sheets.roster import RosterError, export_roster, import_roster, parse_roster
 from tests.conftest import ROOT
 
 HEADER = "姓名,微信号或昵称,电话,技能,团队,承诺书日期,状态\n"

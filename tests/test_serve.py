@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot import serve
+from bot.cli import run as serve
 
 
 class FakeFault:

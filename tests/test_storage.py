@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 
 from bot.config import load_config
-from storage import DATABASE_ENV, backend_of, open_repository
+from storage import backend_of, open_repository
 from storage.migrations import for_dialect, load_migrations
 from storage.models import Conversations, OutMessage
 from storage.postgres import PostgresRepository, scratch_schema
@@ -349,9 +349,9 @@ async def test_open_repository_picks_the_backend_from_the_url(tmp_path, monkeypa
     repo = await open_repository(f"sqlite:///{tmp_path / 'x.db'}")
     await repo.close()
     assert isinstance(repo, SqliteRepository) and (tmp_path / "x.db").is_file()
-    monkeypatch.setenv(DATABASE_ENV, "postgresql://linggong@db/linggong")
+    monkeypatch.setenv("LINGGONG_DATABASE", "postgresql://linggong@db/linggong")
     assert load_config().bot.database == "postgresql://linggong@db/linggong"
-    monkeypatch.delenv(DATABASE_ENV)
+    monkeypatch.delenv("LINGGONG_DATABASE")
     assert load_config().bot.database == "data/linggong.db"
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.web.stack import Stack
+from tests.stack import Stack
 from tests.conftest import ROOT
 from tests.webkit import NEED
 from tests.webstack import PASSWORD, room_id, stack, wait_item  # noqa: F401

@@ -7,7 +7,7 @@ import asyncio
 import json
 import re
 
-from bot.web.stack import Stack
+from tests.stack import Stack
 from tests.webkit import CSRF_RE, NEED
 from tests.webstack import room_id, stack, wait_item  # noqa: F401
 

@@ -7,7 +7,7 @@ import zipfile
 
 from openpyxl import load_workbook
 
-from bot.roster import COLUMNS
+from bot.sheets.roster import COLUMNS
 from tests.conftest import Chat
 from tests.webkit import GRID1, MARKET, NEED, Web, web  # noqa: F401
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.wechaty_adapter import load_wechaty
+from bot.wechat.shim import load_wechaty
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,9 +27,10 @@ def test_import_in_a_fresh_interpreter_keeps_its_cache_under_the_data_dir(tmp_pa
     """Importing the adapter is free; loading wechaty creates CACHE_DIR, not ./.wechaty."""
     script = (
         "import json, sys\n"
-        "import bot.wechaty_adapter as adapter\n"
+        "import bot.runtime, bot.wechat.bot\n"
+        "from bot.wechat.shim import load_wechaty\n"
         "before = 'wechaty' in sys.modules\n"
-        "modules = adapter.load_wechaty('data/wechaty')\n"
+        "modules = load_wechaty('data/wechaty')\n"
         "print(json.dumps({'before': before, 'after': 'wechaty' in sys.modules,"
         " 'version': modules.version}))\n"
     )
@@ -62,4 +63,4 @@ def test_only_the_adapter_imports_wechaty() -> None:
         for path in (ROOT / folder).rglob("*.py")
         if pattern.search(path.read_text(encoding="utf-8"))
     )
-    assert importers == ["bot/wechaty_adapter.py"]
+    assert importers == ["bot/wechat/shim.py"]

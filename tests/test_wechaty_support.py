@@ -8,16 +8,16 @@ import pytest
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 
+from bot.processed import RecentIds
 from bot.transport import SendError
-from bot.wechaty_adapter import send_error
-from bot.wechaty_support import (
+from bot.wechat.support import (
     Backoff,
-    RecentIds,
     Timings,
     message_time,
     resolve_room_keys,
     split_endpoint,
 )
+from bot.wechat.transport import send_error
 
 ROOMS = [("r1@chatroom", "城西零工群"), ("r2@chatroom", "闲聊群"), ("r3@chatroom", "闲聊群")]
 

@@ -68,7 +68,7 @@ class Web:
         """Deliver the outbox through the recording transport; what went out since the last call."""
         transport = self.chat.transport
         before = getattr(self, "_seen", 0)
-        await self.chat.app.outbox.flush()
+        await self.chat.outbox.flush()
         self._seen = len(transport.sent)
         return transport.sent[before:]
 

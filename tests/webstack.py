@@ -12,12 +12,12 @@ import pytest
 
 from bot.config import Config
 from bot.web.simhub import ChatItem
-from bot.web.stack import Stack, local_stack
-from bot.wechaty_support import Timings
+from tests.stack import Stack, local_stack
+from bot.wechat.support import Timings
 
 PASSWORD = "xima-2026"
 FAST = Timings(ding_interval=0.5, event_deadline=10.0, rpc_timeout=5.0, connect_timeout=2.0, backoff_initial=0.05,
-               backoff_factor=2.0, backoff_max=0.3, send_ready_wait=5.0, send_interval=0.0, cache_ttl=60.0,
+               backoff_factor=2.0, backoff_max=0.3, send_ready_wait=5.0, cache_ttl=60.0,
                shutdown_grace=2.0)
 
 

@@ -27,7 +27,8 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
 from bot.clock import Clock, SystemClock
-from bot.gateway.ext import GatewayExtension, body_of
+from bot.gateway.ext import GatewayExtension
+from bot.wechat.delivery import body_of
 from bot.gateway.service import (
     EVENT_HEARTBEAT,
     EVENT_LOGIN,

@@ -1,7 +1,7 @@
 """The staff dashboard: login, the live order table, one order with its timeline and actions.
 
-Actions are chat commands sent as the logged-in staff member (see ``bot.web.actions``), so
-whatever the chat allows or refuses, the dashboard allows or refuses, with the bot's words.
+Actions are the chat's commands given as the logged-in staff member (see ``bot.web.actions``),
+so whatever the chat allows or refuses, the dashboard allows or refuses, with the bot's words.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from bot.web.actions import act_as_staff
 from bot.web.queries import STATUSES, filtered_orders, order_row, read_filter
 from bot.web.security import client_key, current_staff, login_required, password_ok, wants_json
 from bot.web.state import state
+from handlers.commands import Assign, Cancel, Command, Complete, Dispatch, Redispatch
 
 bp = Blueprint("dash", __name__)
 
-ACTIONS = {"dispatch": "派单", "assign": "指派", "redispatch": "改派", "cancel": "取消", "complete": "完成"}  # chat verbs
+ACTIONS = ("dispatch", "assign", "redispatch", "cancel", "complete")
 _ONE_LINE = re.compile(r"^[^\r\n]*$")
 
 
@@ -147,32 +148,38 @@ async def order(no: int):
 
 
 def command_for(action: str, no: int, form: Any, workers: dict[str, str],
-                msgs: dict[str, Any]) -> tuple[str | None, dict[str, str]]:
-    """The chat command for a dashboard action, or the problems with the form's fields (in the
-    words of ``msgs``, ``WebState.msgs``).  The commands are chat grammar, parsed by handlers.parse."""
+                msgs: dict[str, Any]) -> tuple[Command | None, dict[str, Any], dict[str, str]]:
+    """The command for a dashboard action and its note for the simulator (templates/web/action_note.txt),
+    or the problems with the form's fields (in the words of ``msgs``, ``WebState.msgs``)."""
     errors: dict[str, str] = {}
+    note: dict[str, Any] = {"action": action, "no": no}
+    command: Command
     if action == "dispatch":
-        reward, note = (form.get("reward") or "").strip(), (form.get("note") or "").strip()
+        reward, remark = (form.get("reward") or "").strip(), (form.get("note") or "").strip()
         if reward and not (reward.isdigit() and 0 < int(reward) <= 100000):
             errors["reward"] = msgs["orders"]["bad_reward"]
-        if len(note) > 60 or not _ONE_LINE.match(note):
+        if len(remark) > 60 or not _ONE_LINE.match(remark):
             errors["note"] = msgs["orders"]["bad_note"]
-        text = f"派单 {no}" + (f" 报酬{reward}元" if reward else "") + (f" 备注 {note}" if note else "")
+        reward_text = f"{int(reward)}元" if reward.isdigit() else None
+        command = Dispatch(no, reward_text, remark or None)
+        note.update(reward=reward_text, note=remark)
     elif action == "assign":
         worker = (form.get("worker") or "").strip()
         if worker not in workers:
             errors["worker"] = msgs["orders"]["choose_worker"]
-        text = f"指派 {no} @{workers.get(worker, '')}"
+        command = Assign(no, workers.get(worker, ""), int(worker) if worker in workers else None)
+        note.update(worker=workers.get(worker, ""))
     elif action == "cancel":
         reason = (form.get("reason") or "").strip()
         if len(reason) > 60 or not _ONE_LINE.match(reason):
             errors["reason"] = msgs["orders"]["bad_reason"]
-        text = f"取消 {no}" + (f" 原因 {reason}" if reason else "")
+        command = Cancel(no, reason or None)
+        note.update(reason=reason)
     elif action == "redispatch":
-        text = f"改派 {no}"
+        command = Redispatch(no)
     else:
-        text = f"完成{no}"
-    return (None if errors else text), errors
+        command = Complete(no)
+    return (None if errors else command), note, errors
 
 
 @bp.post("/dash/orders/<int:no>/<action>")
@@ -193,16 +200,17 @@ async def order_action(no: int, action: str):
     elif web.acting_community(name) != community:
         acting = getattr(web.acting_community(name), "name", msgs["orders"]["no_acting_community"])
         errors["action"] = msgs["orders"]["other_community"].format(acting=acting, community=community.name)
-    text, field_errors = command_for(action, no, form, workers, msgs)
+    command, note, field_errors = command_for(action, no, form, workers, msgs)
     errors.update(field_errors)
-    if errors or text is None:
+    if errors or command is None:
         if wants_json():
             return jsonify({"ok": False, "errors": errors}), 400
         if not exists:
             return await render_template("message.html", title=msgs["orders"]["no_order_title"],
                                          message=errors["order"]), 404
         return await _order_page(community, no, errors, form, status=400)
-    outcome = await act_as_staff(web, name, text)
+    outcome = await act_as_staff(web, name, command, note)
+    text = web.app.renderer.render("web/action_note", note)
     if wants_json():
         async with web.app.repo.transaction() as tx:
             after = await tx.get_order(community.name, no)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from bot.reports import period_bounds, ranking, tally
+from handlers.reports import period_bounds, ranking, tally
 from bot.web.state import WebState
 from handlers.parse import mask_phone, mask_text
 from handlers.textutil import restore_punct

@@ -5,7 +5,6 @@ One ``WebState`` lives in ``web_app.extensions["linggong"]``; routes reach it wi
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -21,15 +20,14 @@ if TYPE_CHECKING:
     from bot.web.simhub import SimHub
     from bot.web.security import RateLimiter
 
-PASSWORD_ENV = "LINGGONG_WEB_PASSWORD"
+PASSWORD_ENV = "LINGGONG_WEB_PASSWORD"  # named on the page that says how to open the dashboard
 
 ROLES = ("admin", "staff", "worker", "resident")  # the simulator lists people in this order
 
 
-def dashboard_password(config: Config, environ: dict[str, str] | None = None) -> str:
-    """The dashboard password: LINGGONG_WEB_PASSWORD if set, else ``[web].password`` ("" = closed)."""
-    env = os.environ if environ is None else environ
-    return env.get(PASSWORD_ENV) or config.web.password
+def dashboard_password(config: Config) -> str:
+    """The dashboard password: ``[web].password`` or LINGGONG_WEB_PASSWORD ("" = closed)."""
+    return config.web.password
 
 
 @dataclass

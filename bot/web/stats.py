@@ -1,4 +1,4 @@
-"""Today's tally, the rankings with charts, and the order table as xlsx/csv (``bot.export``)."""
+"""Today's tally, the rankings with charts, and the order table as xlsx/csv (``bot.sheets.export``)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 from quart import Blueprint, Response, render_template, request
 
-from bot.export import export_orders
-from bot.reports import period_bounds, ranking, tally
+from bot.sheets.export import export_orders
+from handlers.reports import period_bounds, ranking, tally
 from bot.web import charts
 from bot.web.dashboard import page_context, view_community
 from bot.web.queries import chart_data

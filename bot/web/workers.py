@@ -1,6 +1,6 @@
 """The worker roster: figures per worker, approve/suspend (as chat commands), CSV import and export.
 
-CSV import uses ``bot.roster``: every row is checked first, bad rows are listed by line and
+CSV import uses ``bot.sheets.roster``: every row is checked first, bad rows are listed by line and
 nothing is imported unless the whole file is clean.
 """
 
@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from quart import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
 
-from bot.roster import COLUMNS, RosterError, export_roster, import_roster, parse_roster
+from bot.sheets.roster import COLUMNS, RosterError, export_roster, import_roster, parse_roster
 from bot.web.actions import act_as_staff
 from bot.web.dashboard import page_context, view_community
 from bot.web.queries import worker_figures
 from bot.web.security import current_staff, login_required, wants_json
 from bot.web.state import state
+from handlers.commands import Approve, Suspend
 
 bp = Blueprint("workers", __name__)
 
-STATUS_COMMANDS = {"approve": "通过", "suspend": "停用"}  # chat verbs: "通过 <name>"
+STATUS_COMMANDS = {"approve": Approve, "suspend": Suspend}
 
 
 async def _page(problems: list[str] | None = None, status: int = 200):
@@ -54,7 +55,8 @@ async def set_status(worker_id: int, action: str):
             return jsonify({"ok": False, "errors": errors}), 400
         return await _page(list(errors.values()), 400)
     assert worker is not None
-    outcome = await act_as_staff(web, name, f"{STATUS_COMMANDS[action]} {worker.name}")
+    outcome = await act_as_staff(web, name, STATUS_COMMANDS[action](worker.name, worker.id),
+                                 {"action": action, "worker": worker.name})
     if wants_json():
         return jsonify({"ok": True, "replies": outcome.replies})
     for reply in outcome.replies:

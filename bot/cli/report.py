@@ -2,49 +2,48 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 from bot.app import App
-from bot.clock import FakeClock
-from bot.config import Community, Config
-from bot.export import export_orders
-from bot.jobs import ranking_reply, tally_replies
-from bot.reports import period_bounds
-from bot.transport import RecordingTransport
+from bot.cli.common import UsageError, add_db, database, parse_day, pick_community
+from bot.clock import FakeClock, SystemClock
+from bot.config import Config
+from bot.schedule.jobs import ranking_reply, tally_replies
+from bot.sheets.export import export_orders
+from handlers.reports import period_bounds
 from storage import open_repository
 
 
-class UsageError(Exception):
-    """A command-line value is not of the right form; the message names the option."""
-
-
-def parse_day(value: str | None, option: str, config: Config) -> date:
-    if value is None:
-        return datetime.now(config.tz).date()
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"{option} {value!r}: expected a date such as 2026-11-23") from None
-
-
-def pick_community(config: Config, name: str | None) -> Community:
-    if name is None:
-        return config.communities[0]
-    community = config.community(name)
-    if community is None:
-        names = ", ".join(c.name for c in config.communities)
-        raise UsageError(f"--community {name!r} is not in {config.source} (communities: {names})")
-    return community
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    rp = sub.add_parser("report", parents=[common], help="print a tally or ranking as the bot would post it")
+    rp.add_argument("kind", choices=["daily", "ranking"])
+    rp.add_argument("--period", choices=["week", "month", "year"], default="week")
+    rp.add_argument("--date", help="a day in the period, e.g. 2026-11-23 (default: today / the last period)")
+    rp.add_argument("--community", help="community name (default: the first in config)")
+    add_db(rp)
+    rp.set_defaults(func=lambda args, config: report_command(
+        config, database(args, config), args.kind, args.period, args.date, args.community))
+    ex = sub.add_parser("export", parents=[common], help="write the order table (xlsx or csv)")
+    ex.add_argument("--from", dest="start", required=True, help="first day, e.g. 2026-11-01")
+    ex.add_argument("--to", dest="end", required=True, help="last day, e.g. 2026-11-30")
+    ex.add_argument("--format", choices=["xlsx", "csv"], default="xlsx")
+    ex.add_argument("--out", type=Path, help="output file (default: orders-FROM-TO.xlsx)")
+    ex.add_argument("--community", help="only this community")
+    add_db(ex)
+    ex.set_defaults(func=lambda args, config: export_command(
+        config, database(args, config), args.start, args.end, args.format, args.out, args.community))
 
 
 async def report_command(config: Config, database: str, kind: str, period: str | None, day: str | None,
                          community_name: str | None) -> int:
     """Print the text the bot posts to the market group for that day or period."""
     community = pick_community(config, community_name)
-    real_now = datetime.now(config.tz)
-    chosen = parse_day(day, "--date", config)
+    clock = SystemClock(config.tz)
+    real_now = clock.now()
+    chosen = parse_day(day, "--date", clock)
     moment = datetime.combine(chosen, time(12), config.tz)
     if kind == "ranking" and day is None:  # the last whole period, as the scheduled post covers
         moment = period_bounds(real_now, period or "week")[0] - timedelta(seconds=1)
@@ -52,7 +51,7 @@ async def report_command(config: Config, database: str, kind: str, period: str |
     now = min(real_now, end - timedelta(seconds=1))
     repo = await open_repository(database)
     try:
-        app = App(config, repo, FakeClock(now, config.tz), RecordingTransport())
+        app = App(config, repo, FakeClock(now, config.tz))
         async with repo.transaction() as tx:
             if kind == "daily":
                 replies = [r for r in await tally_replies(app, tx, community, start, end, now)
@@ -68,7 +67,8 @@ async def report_command(config: Config, database: str, kind: str, period: str |
 
 async def export_command(config: Config, database: str, start_s: str, end_s: str, fmt: str, out: Path | None,
                          community_name: str | None) -> int:
-    start_day, end_day = parse_day(start_s, "--from", config), parse_day(end_s, "--to", config)
+    clock = SystemClock(config.tz)
+    start_day, end_day = parse_day(start_s, "--from", clock), parse_day(end_s, "--to", clock)
     if end_day < start_day:
         raise UsageError(f"--to {end_s} is before --from {start_s}")
     community = pick_community(config, community_name) if community_name else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import tempfile
 from pathlib import Path
 
@@ -10,6 +11,12 @@ from bot.render import Renderer
 from bot.replay import ReplaySession, parse_lines
 
 SCRIPT = Path(__file__).with_name("demo_morning.jsonl")
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    d = sub.add_parser("demo", parents=[common], help="replay a scripted morning of the demo community and print it")
+    d.add_argument("--db", help="database file (default: a fresh temporary one)")
+    d.set_defaults(func=lambda args, config: run_demo(config, args.db))
 
 
 async def run_demo(config: Config, database: str | None, script: Path = SCRIPT) -> int:

@@ -1,18 +1,32 @@
-"""CLI listings: ``linggong orders`` and ``linggong workers import|export``."""
+"""``linggong orders``: the order table in the terminal, or as JSON lines."""
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
+from bot.cli.common import add_db, database
 from bot.config import Config
 from bot.render import Renderer
-from bot.roster import RosterError, export_roster, import_roster, parse_roster
 from storage import open_repository
 from storage.models import Order
+from storage.status import Status
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    o = sub.add_parser("orders", parents=[common], help="list orders")
+    add_db(o)
+    o.add_argument("--json", action="store_true", help="one JSON object per line")
+    o.add_argument("--status", choices=[s.value for s in Status])
+    o.add_argument("--community")
+    o.set_defaults(func=command)
+
+
+async def command(args: argparse.Namespace, config: Config) -> int:
+    return await print_orders(config, database(args, config), json_lines=args.json, status=args.status,
+                              community=args.community)
 
 
 def order_row(order: Order, tz) -> dict[str, Any]:
@@ -43,29 +57,3 @@ async def print_orders(config: Config, database: str, *, json_lines: bool, statu
     else:
         print(Renderer(config.tz).render("orders_table", {"rows": rows}))
     return 0
-
-
-async def workers_command(config: Config, database: str, action: str, path: Path, community: str | None) -> int:
-    name = community or config.communities[0].name
-    if config.community(name) is None:
-        print(f"error: --community {name!r} is not in {config.source}", file=sys.stderr)
-        return 2
-    repo = await open_repository(database)
-    try:
-        if action == "export":
-            path.write_text(await export_roster(repo, name), encoding="utf-8-sig")
-            print(f"exported the roster of {name} to {path}")
-            return 0
-        if not path.is_file():
-            print(f"error: {path}: file not found", file=sys.stderr)
-            return 2
-        try:
-            rows = parse_roster(path.read_text(encoding="utf-8-sig"), {c.name for c in config.categories}, str(path))
-        except RosterError as exc:
-            print(f"error: nothing imported; fix these rows:\n{exc}", file=sys.stderr)
-            return 2
-        counts = await import_roster(repo, name, rows, datetime.now(config.tz).timestamp())
-        print(f"imported {len(rows)} workers into {name}: {counts['added']} added, {counts['updated']} updated")
-        return 0
-    finally:
-        await repo.close()

@@ -1,11 +1,10 @@
-"""Pure helpers for the wechaty adapter: timings, backoff, group resolution, de-duplication.
+"""Pure helpers for the wechaty adapter: timings, backoff, group resolution, message times.
 
 Nothing here imports wechaty, so it is cheap to test and to reuse.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -27,7 +26,6 @@ class Timings:
     backoff_factor: float = 2.0
     backoff_max: float = 15.0  # cap on the delay between attempts
     send_ready_wait: float = 10.0  # how long a send waits for a logged-in connection
-    send_interval: float = 1.0  # minimum gap between two sends (WeChat risk control)
     cache_ttl: float = 300.0  # renew wechaty's contact/room payload caches this often
     shutdown_grace: float = 10.0  # how long stop() lets in-flight app calls finish
 
@@ -105,23 +103,6 @@ def resolve_room_keys(
         else:
             result.missing.append(key)
     return result
-
-
-class RecentIds:
-    """A bounded set of recently seen ids (oldest forgotten first)."""
-
-    def __init__(self, size: int = 10_000) -> None:
-        self.size = size
-        self._ids: OrderedDict[str, None] = OrderedDict()
-
-    def __contains__(self, item: object) -> bool:
-        return item in self._ids
-
-    def add(self, item: str) -> None:
-        self._ids[item] = None
-        self._ids.move_to_end(item)
-        while len(self._ids) > self.size:
-            self._ids.popitem(last=False)
 
 
 def message_time(timestamp: float, tz: tzinfo, fallback: datetime) -> datetime:

@@ -9,11 +9,13 @@ is printed.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import re
 import sys
 from dataclasses import replace
 
+from bot.cli.common import add_db, database
 from bot.config import Config
 from bot.directory import Directory
 from bot.gateway import Contact, Gateway, SentRecord
@@ -32,6 +34,13 @@ COMMANDS = """\
   /quit"""
 READY_TIMEOUT = 30.0
 SETTLE_TIMEOUT = 15.0
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    c = sub.add_parser("console", parents=[common],
+                       help="chat with the bot in this terminal, through wechaty and the local gateway")
+    add_db(c)
+    c.set_defaults(func=lambda args, config: run_console(config, database(args, config)))
 
 
 class ConsoleChat:
@@ -92,9 +101,8 @@ async def _print_sent(runtime: BotRuntime, renderer: Renderer, queue: asyncio.Qu
 async def run_console(config: Config, database: str) -> int:
     # A console is a local toy: its own gateway on a free port, no pacing between replies.
     config = replace(config, outbox=replace(config.outbox, min_interval=0.0),
-                     wechat=replace(config.wechat, endpoint="", gateway_port=0))
-    timings = replace(timings_for(config), send_interval=0.0)
-    runtime = BotRuntime(config, database, environ={}, timings=timings)
+                     wechat=replace(config.wechat, endpoint="", gateway_port=0, send_interval=0.0))
+    runtime = BotRuntime(config, database, timings=timings_for(config))
     renderer = Renderer(config.tz)
     await runtime.start()
     assert runtime.gateway is not None

@@ -17,10 +17,8 @@ Both work on the SQLite backend only (for PostgreSQL use pg_dump / pg_restore).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sqlite3
-import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -187,32 +185,3 @@ def restore_database(backup: Path, database: Path, now: datetime) -> tuple[Datab
             os.replace(kept, database)  # put the old database back
         raise
     return info, kept
-
-
-# -- command line -------------------------------------------------------------------------------
-
-def add_parsers(sub: argparse._SubParsersAction) -> None:
-    b = sub.add_parser("backup", help="write a checked copy of the database (safe while the bot runs)")
-    b.add_argument("path", type=Path, help="backup file to write, or a folder to put linggong-<time>.db in")
-    b.add_argument("--db", help="database file (default: bot.database from config)")
-    r = sub.add_parser("restore", help="replace the database with a backup (stop the bot first)")
-    r.add_argument("path", type=Path, help="backup file made by `linggong backup`")
-    r.add_argument("--db", help="database file (default: bot.database from config)")
-
-
-def command(args: argparse.Namespace, database: str, now: datetime) -> int:
-    try:
-        path = sqlite_path(database)
-        if args.command == "backup":
-            info = backup_database(path, args.path, now)
-            print(f"backup written to {info.path}: {info.orders} orders, {info.workers} workers, "
-                  f"{info.size / 1e6:.1f} MB, integrity check ok")
-        else:
-            info, kept = restore_database(args.path, path, now)
-            print(f"restored {args.path} into {path}: {info.orders} orders, {info.workers} workers")
-            if kept is not None:
-                print(f"the database it replaced is kept as {kept}")
-    except BackupError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0

@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
 import signal
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
+from bot.cli.common import add_db, database
 from bot.config import Config
-from bot.gateway import Gateway, SentRecord, world_from_config
 from bot.render import Renderer
 from bot.runtime import GATEWAY_HEARTBEAT, LOCAL_HOST, BotRuntime
 from storage import display_database
 
+if TYPE_CHECKING:
+    from bot.gateway import Gateway, SentRecord
+
 log = logging.getLogger("linggong.run")
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    rn = sub.add_parser("run", parents=[common], help="run the bot on WeChat through wechaty (the local simulated "
+                                                      "WeChat unless a gateway endpoint is set); Ctrl-C stops it")
+    add_db(rn)
+    rn.set_defaults(func=lambda args, config: run_bot(config, database(args, config)))
+    g = sub.add_parser("gateway", parents=[common], help="run the local simulated-WeChat gateway alone")
+    g.add_argument("--port", type=int, help="port on 127.0.0.1 (default: [wechat].gateway_port)")
+    g.set_defaults(func=lambda args, config: run_gateway(config, args.port))
 
 
 @contextlib.contextmanager
@@ -91,6 +106,8 @@ async def run_bot(config: Config, database: str) -> int:
 
 async def run_gateway(config: Config, port: int | None) -> int:
     """Run the local gateway alone until Ctrl-C/SIGTERM (``linggong gateway``)."""
+    from bot.gateway import Gateway, world_from_config
+
     quiet_libraries()
     stop = asyncio.Event()
     world = world_from_config(config)

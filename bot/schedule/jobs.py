@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import Community
-from bot.reports import period_bounds, ranking, tally
+from handlers.reports import period_bounds, ranking, tally
 from handlers.base import Reply
 from handlers.common import card
 
@@ -101,7 +101,7 @@ async def tally_replies(app: "App", tx, community: Community, start: datetime, e
 
 async def write_daily_export(app: "App", community: Community, start: datetime, end: datetime) -> Path | None:
     """Write that day's order table as xlsx into the community's export folder."""
-    from bot.export import export_orders
+    from bot.sheets.export import export_orders
 
     folder = Path(community.schedule.export_dir)
     path = folder / f"{community.name}-{start.date().isoformat()}.xlsx"

@@ -19,7 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.config import CRON_KEYS, Community, Config
-from bot.jobs import next_sweep_deadline, run_report, sweep
+from bot.schedule.jobs import next_sweep_deadline, run_report, sweep
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -66,7 +66,7 @@ async def fire(app: "App", job: ScheduledJob, due: datetime, *, late: bool = Fal
             await run_report(app, job.name, job.community, due, late=late)
     except Exception:
         log.exception("job %s due %s failed", job.id, due.isoformat())
-    app.outbox.wake()
+    app.wake()
 
 
 def last_fire(trigger: CronTrigger, now: datetime, lookback: timedelta = timedelta(days=370)) -> datetime | None:

@@ -78,7 +78,7 @@ async def local_stack(
         web=replace(config.web, host=web_host or config.web.host,
                     port=config.web.port if web_port is None else web_port),
     )
-    runtime = BotRuntime(config, database, environ={}, timings=timings, clock=clock, scheduler=False,  # type: ignore[arg-type]
+    runtime = BotRuntime(config, database, timings=timings, clock=clock, scheduler=False,  # type: ignore[arg-type]
                          web_password=password)
     async with runtime:
         await runtime.wait_ready(ready_timeout)
