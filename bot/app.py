@@ -41,8 +41,8 @@ from handlers import claim, dispatch, intake, lifecycle, queries, registration
 from handlers.base import Context, Reply, Router
 from handlers.commands import Command
 from handlers.parse import parse_message
-from storage.models import Order, OutMessage
 from storage.errors import StorageBusy, StorageFault
+from storage.models import Order, OutMessage
 from storage.repository import Repository, Tx
 
 log = logging.getLogger(__name__)

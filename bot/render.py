@@ -4,12 +4,12 @@ user stays literal.  Undefined names are errors, so a template typo fails in tes
 
 from __future__ import annotations
 
+import tomllib
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
 import jinja2
-import tomllib
 
 from handlers.parse import mask_phone
 

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from bot.app import App
-from bot.outbox import Outbox
 from bot.clock import FakeClock
 from bot.config import Config
+from bot.outbox import Outbox
 from bot.schedule.scheduler import SimulatedScheduler, build_jobs, catch_up
 from bot.transport import IncomingMessage, RecordingTransport, SentMessage
 from storage import open_repository

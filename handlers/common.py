@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.base import Context, Reply
+from handlers.commands import Need
 from handlers.parse import mask_phone, redact_need_text
 from handlers.textutil import restore_punct
-from handlers.commands import Need
 from storage.models import Order, Worker
 from storage.status import Status
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 from handlers.base import POSTER, STAFF, Context, route
 from handlers.commands import Assign, Cancel, Dispatch, Redispatch
 from handlers.common import (
-    MAX_REMARK, announce_taken, clip, find_worker_named, post_card, transition, worker_refusal,
+    MAX_REMARK,
+    announce_taken,
+    clip,
+    find_worker_named,
+    post_card,
+    transition,
+    worker_refusal,
 )
 from storage.models import Order
 from storage.status import ACTIVE, OPEN, Status, back_to_market

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from handlers.reports import period_bounds, ranking, tally
 from handlers.base import Context, route
-from handlers.commands import Help, Malformed, MyOrders, OpenOrders, Ranking, Show, Tally
+from handlers.commands import (
+    Help,
+    Malformed,
+    MyOrders,
+    OpenOrders,
+    Ranking,
+    Show,
+    Tally,
+)
 from handlers.common import card, worker_public
+from handlers.reports import period_bounds, ranking, tally
 from storage.models import Order
 from storage.status import ACTIVE, Status
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from storage.repository import Tx
+from storage.status import Status
 
 PERIODS = ("day", "week", "month", "year")
 
@@ -57,7 +58,7 @@ async def tally(tx: Tx, community: str, start: datetime, end: datetime, *, now: 
     counts = await tx.tally_counts(community, s, e, grid=grid)
     taken = await tx.claim_durations(community, s, e, grid=grid)  # by order number
     claims = [seconds for _, seconds in taken if seconds is not None]
-    waiting = await tx.find_orders(community, grid=grid, statuses=("dispatched",))
+    waiting = await tx.find_orders(community, grid=grid, statuses=(Status.DISPATCHED,))
     takers = Counter(name for name, _ in taken if name is not None)
     return Tally(
         community=community, start=s, counts=counts,

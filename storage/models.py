@@ -6,8 +6,6 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-ACTIVE = ("dispatched", "taken")
-
 
 def _floats(data: dict[str, Any], names: tuple[str, ...]) -> None:
     """Times are float seconds whatever the driver hands back (SQLite's RETURNING gives the

@@ -11,7 +11,13 @@ from typing import Any, AsyncIterator, Sequence
 
 import aiosqlite
 
-from storage.errors import StorageBroken, StorageBusy, StorageFault, StorageFull, StorageReadOnly
+from storage.errors import (
+    StorageBroken,
+    StorageBusy,
+    StorageFault,
+    StorageFull,
+    StorageReadOnly,
+)
 from storage.migrations import load_migrations
 from storage.sqltx import SqlTx
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from bot.app import App
-from storage.backup import BackupError, backup_database, inspect, restore_database
 from bot.clock import FakeClock
 from bot.replay import replay_file
-from bot.transport import IncomingMessage, RecordingTransport
+from bot.transport import IncomingMessage
+from storage.backup import BackupError, backup_database, inspect, restore_database
 from storage.sqlite import SqliteRepository
 from tests.conftest import ROOT, START
 

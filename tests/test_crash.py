@@ -27,7 +27,7 @@ from bot.config import PROJECT_ROOT, Config, ConfigError, parse_config
 from bot.gateway import Gateway, World, world_from_config
 from bot.gateway.service import EVENT_LOGIN, EVENT_MESSAGE, EVENT_READY
 from bot.outbox import IN_DOUBT
-from bot.runtime import BotRuntime, timings_for
+from bot.runtime import BotRuntime
 from bot.transport import SendError
 from bot.wechat.support import Timings
 

@@ -8,7 +8,6 @@ holding the write lock, a size limit reached, a query-only connection).
 from __future__ import annotations
 
 import dataclasses
-
 import logging
 import sqlite3
 from contextlib import asynccontextmanager
@@ -22,7 +21,7 @@ from bot.app import App, BotStopped
 from bot.clock import FakeClock
 from bot.transport import IncomingMessage, RecordingTransport
 from storage.sqlite import SqliteRepository
-from tests.conftest import Chat, START
+from tests.conftest import START, Chat
 
 GRID1 = "洗马社区第一网格群"
 MARKET = "洗马社区零工市场群"

@@ -9,7 +9,7 @@ import pytest
 
 from bot.config import ConfigError, parse_config
 from bot.flood import FloodGuard, Verdict
-from tests.conftest import ROOT, to_contact, to_room
+from tests.conftest import ROOT
 
 GRID1 = "洗马社区第一网格群"
 MARKET = "洗马社区零工市场群"

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from bot.clock import SystemClock
 from bot.gateway import MSG_IMAGE, Contact, Gateway, Room, World
 from bot.transport import IncomingMessage, SendError
-from bot.clock import SystemClock
 from bot.wechat.bot import WechatyBot
 from bot.wechat.support import ReadyInfo, Timings
 

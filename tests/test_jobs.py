@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import load_config
-from bot.schedule.jobs import followup_due, report_period, run_report, sweep
 from bot.replay import replay_file
+from bot.schedule.jobs import followup_due, report_period, run_report, sweep
 from bot.schedule.scheduler import build_jobs, catch_up, last_fire, start_realtime
 from storage import open_repository
 from tests.conftest import ROOT

@@ -10,13 +10,39 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from handlers.commands import (
-    USAGE_KEYS, Approve, Assign, Cancel, Claim, Complete, Dispatch, Help, Malformed, MyOrders,
-    Need, OpenOrders, PostNeed, ProxyPost, Ranking, Rate, Redispatch, Register, Release, Show,
-    Suspend, Tally,
+    USAGE_KEYS,
+    Approve,
+    Assign,
+    Cancel,
+    Claim,
+    Complete,
+    Dispatch,
+    Help,
+    Malformed,
+    MyOrders,
+    Need,
+    OpenOrders,
+    PostNeed,
+    ProxyPost,
+    Ranking,
+    Rate,
+    Redispatch,
+    Register,
+    Release,
+    Show,
+    Suspend,
+    Tally,
 )
 from handlers.parse import (
-    CategorySpec, extract_need, mask_phone, mask_text, normalize, order_no_in_quote,
-    parse_message, parse_order_no, redact_need_text,
+    CategorySpec,
+    extract_need,
+    mask_phone,
+    mask_text,
+    normalize,
+    order_no_in_quote,
+    parse_message,
+    parse_order_no,
+    redact_need_text,
 )
 
 CATEGORIES = (

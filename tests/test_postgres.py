@@ -12,9 +12,7 @@ from datetime import datetime
 
 import pytest
 
-from bot.app import App
 from bot.clock import FakeClock
-from bot.transport import RecordingTransport
 from storage.migrations import load_migrations
 from storage.models import OutMessage
 from storage.postgres import PostgresRepository

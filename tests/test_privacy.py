@@ -10,14 +10,13 @@ order.
 from __future__ import annotations
 
 import dataclasses
-
 import io
 import json
 import logging
 import re
-from urllib.parse import quote
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 

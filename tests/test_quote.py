@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.wechat.quote import split_quote, split_quote_sender, strip_leading_mention
+from bot.wechat.quote import split_quote, strip_leading_mention
 
 SEP = "- - - - - - - - - - - - - - -"
 
@@ -60,20 +60,6 @@ def test_split_quote_recognises_quotes(text: str, quote: str, reply: str) -> Non
 )
 def test_split_quote_leaves_other_text_alone(text: str) -> None:
     assert split_quote(text) == (None, text)
-
-
-@pytest.mark.parametrize(
-    ("quote", "sender", "body"),
-    [
-        ("张三：原文", "张三", "原文"),
-        ("Tom: hello", "Tom", "hello"),
-        ("张三：时间 10:30", "张三", "时间 10:30"),
-        ("没有发送者", None, "没有发送者"),
-        ("：空名字", None, "：空名字"),
-    ],
-)
-def test_split_quote_sender(quote: str, sender: str | None, body: str) -> None:
-    assert split_quote_sender(quote) == (sender, body)
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack import Stack
 from tests.conftest import ROOT
+from tests.stack import Stack
 from tests.webkit import NEED
 from tests.webstack import PASSWORD, room_id, stack, wait_item  # noqa: F401
 

@@ -17,9 +17,10 @@ async def test_without_a_password_the_dashboard_is_closed_and_says_how_to_open_i
         assert status == 403
         assert PASSWORD_ENV in text and "password" in text
     assert dashboard_password(chat.app.config) == ""
+    import tomllib
+
     from bot.config import parse_config
     from tests.conftest import ROOT
-    import tomllib
     data = tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))
     assert dashboard_password(parse_config(data, environ={PASSWORD_ENV: "from-env"})) == "from-env"
     assert create_web_app(chat.app).extensions["linggong"].password == dashboard_password(chat.app.config)

@@ -12,8 +12,8 @@ import pytest
 
 from bot.config import Config
 from bot.web.simhub import ChatItem
-from tests.stack import Stack, local_stack
 from bot.wechat.support import Timings
+from tests.stack import Stack, local_stack
 
 PASSWORD = "xima-2026"
 FAST = Timings(ding_interval=0.5, event_deadline=10.0, rpc_timeout=5.0, connect_timeout=2.0, backoff_initial=0.05,

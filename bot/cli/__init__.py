@@ -13,7 +13,17 @@ import logging
 import sys
 
 from bot.app import BotStopped
-from bot.cli import backup, console, demo, listing, migrate, replay, report, run, workers
+from bot.cli import (
+    backup,
+    console,
+    demo,
+    listing,
+    migrate,
+    replay,
+    report,
+    run,
+    workers,
+)
 from bot.cli.common import UsageError
 from bot.config import ConfigError, load_config
 from bot.logs import setup_logging

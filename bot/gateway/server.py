@@ -28,7 +28,6 @@ from grpclib.exceptions import GRPCError
 
 from bot.clock import Clock, SystemClock
 from bot.gateway.ext import GatewayExtension
-from bot.wechat.delivery import body_of
 from bot.gateway.service import (
     EVENT_HEARTBEAT,
     EVENT_LOGIN,
@@ -41,6 +40,7 @@ from bot.gateway.service import (
     event,
 )
 from bot.gateway.world import MSG_TEXT, Contact, Refused, SentRecord, World, WorldState
+from bot.wechat.delivery import body_of
 
 DEFAULT_PORT = 8788
 REPLAY_LIMIT = 10_000  # message events kept per stream (and waiting for one) for re-delivery

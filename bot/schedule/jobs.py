@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import Community
-from handlers.reports import period_bounds, ranking, tally
 from handlers.base import Reply
 from handlers.common import card
+from handlers.reports import period_bounds, ranking, tally
+from storage.status import Status
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -87,7 +88,7 @@ async def tally_replies(app: "App", tx, community: Community, start: datetime, e
         replies.append(Reply("tally", {"t": grid_data.as_data(), "late": late, "grid": grid.name},
                              room=grid.groups[0]))
     cutoff = now.timestamp() - community.schedule.followup_unanswered_hours * 3600
-    unanswered = [o for o in await tx.find_orders(community.name, statuses=("done",),
+    unanswered = [o for o in await tx.find_orders(community.name, statuses=(Status.DONE,),
                                                   time_column="followup_sent_at", end=cutoff)
                   if o.rating is None and o.followup_sent_at is not None and o.followup_sent_at > cutoff - 7 * 86400]
     for grid in community.grids:
@@ -136,13 +137,13 @@ async def sweep(app: "App", community: Community) -> None:
     sched = community.schedule
     replies: list[Reply] = []
     async with app.repo.transaction() as tx:
-        for order in await tx.find_orders(community.name, statuses=("dispatched",)):
+        for order in await tx.find_orders(community.name, statuses=(Status.DISPATCHED,)):
             waited = ts - (order.dispatched_at or order.created_at)
             grid_room = app.directory.grid_room(community, order.grid)
             staff = tuple(app.directory.staff_ids(community, order.grid))
             if order.escalation_level == 0 and waited >= sched.escalate_after_minutes * 60:
                 if not await tx.update_order(order.id, {"escalation_level": 1, "escalated_at": ts},
-                                             expect_status=("dispatched",),
+                                             expect_status=(Status.DISPATCHED,),
                                              expect={"escalation_level": 0, "dispatched_at": order.dispatched_at}):
                     continue  # taken or re-dispatched meanwhile, or another instance escalated it
                 await tx.add_event(order.id, community.name, ts, "bot", "escalated", "market+staff")
@@ -153,7 +154,7 @@ async def sweep(app: "App", community: Community) -> None:
                                          room=grid_room, mentions=staff))
             elif order.escalation_level == 1 and waited >= sched.admins_after_minutes * 60:
                 if not await tx.update_order(order.id, {"escalation_level": 2, "escalated_at": ts},
-                                             expect_status=("dispatched",),
+                                             expect_status=(Status.DISPATCHED,),
                                              expect={"escalation_level": 1, "dispatched_at": order.dispatched_at}):
                     continue
                 await tx.add_event(order.id, community.name, ts, "bot", "escalated", "admins")
@@ -163,11 +164,11 @@ async def sweep(app: "App", community: Community) -> None:
                                                             "minutes": int(waited // 60),
                                                             "order": card(app, order)}, contact=admin))
         stale_cut = ts - sched.stale_after_hours * 3600
-        for order in await tx.find_orders(community.name, statuses=("taken",), time_column="taken_at",
+        for order in await tx.find_orders(community.name, statuses=(Status.TAKEN,), time_column="taken_at",
                                           end=stale_cut + 0.001):  # end is exclusive; due means <= cut
             if order.stale_reminded_at is not None or order.taker is None:
                 continue
-            if not await tx.update_order(order.id, {"stale_reminded_at": ts}, expect_status=("taken",),
+            if not await tx.update_order(order.id, {"stale_reminded_at": ts}, expect_status=(Status.TAKEN,),
                                          expect={"stale_reminded_at": None, "taker_id": order.taker_id,
                                                  "taken_at": order.taken_at}):
                 continue
@@ -178,13 +179,13 @@ async def sweep(app: "App", community: Community) -> None:
             if grid_room:
                 replies.append(Reply("stale_staff", data, room=grid_room,
                                      mentions=tuple(app.directory.staff_ids(community, order.grid))))
-        for order in await tx.find_orders(community.name, statuses=("done",), time_column="done_at",
+        for order in await tx.find_orders(community.name, statuses=(Status.DONE,), time_column="done_at",
                                           start=ts - FOLLOWUP_HORIZON):
             if order.rating is not None or order.followup_sent_at is not None or order.done_at is None:
                 continue
             if followup_due(community, order.done_at, app.config.tz) > ts:
                 continue
-            if not await tx.update_order(order.id, {"followup_sent_at": ts}, expect_status=("done",),
+            if not await tx.update_order(order.id, {"followup_sent_at": ts}, expect_status=(Status.DONE,),
                                          expect={"followup_sent_at": None, "rating": None}):
                 continue
             await tx.add_event(order.id, community.name, ts, "bot", "followup", "")
@@ -202,16 +203,16 @@ async def next_sweep_deadline(app: "App", community: Community) -> float | None:
     sched = community.schedule
     deadlines: list[float] = []
     async with app.repo.transaction() as tx:
-        for order in await tx.find_orders(community.name, statuses=("dispatched",)):
+        for order in await tx.find_orders(community.name, statuses=(Status.DISPATCHED,)):
             base = order.dispatched_at or order.created_at
             if order.escalation_level == 0:
                 deadlines.append(base + sched.escalate_after_minutes * 60)
             elif order.escalation_level == 1:
                 deadlines.append(base + sched.admins_after_minutes * 60)
-        for order in await tx.find_orders(community.name, statuses=("taken",)):
+        for order in await tx.find_orders(community.name, statuses=(Status.TAKEN,)):
             if order.stale_reminded_at is None and order.taken_at is not None:
                 deadlines.append(order.taken_at + sched.stale_after_hours * 3600)
-        for order in await tx.find_orders(community.name, statuses=("done",), time_column="done_at",
+        for order in await tx.find_orders(community.name, statuses=(Status.DONE,), time_column="done_at",
                                           start=app.clock.now().timestamp() - FOLLOWUP_HORIZON):
             if order.rating is None and order.followup_sent_at is None and order.done_at is not None:
                 deadlines.append(followup_due(community, order.done_at, app.config.tz))

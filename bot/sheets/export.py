@@ -20,6 +20,7 @@ from handlers.parse import mask_phone, redact_need_text
 from handlers.textutil import restore_punct
 from storage.models import Order
 from storage.repository import Repository
+from storage.status import Status
 
 
 def labels() -> dict[str, Any]:
@@ -50,10 +51,10 @@ def worker_rows(orders: list[Order]) -> list[list[Any]]:
         if o.taker is not None:
             per[o.taker.name].append(o)
     rows = []
-    for name, taken in sorted(per.items(), key=lambda kv: -sum(o.status == "done" for o in kv[1])):
+    for name, taken in sorted(per.items(), key=lambda kv: -sum(o.status == Status.DONE for o in kv[1])):
         claims = [o.claim_seconds for o in taken if o.claim_seconds is not None]
         ratings = [o.rating for o in taken if o.rating is not None]
-        rows.append([name, taken[0].taker.team or "", len(taken), sum(o.status == "done" for o in taken),
+        rows.append([name, taken[0].taker.team or "", len(taken), sum(o.status == Status.DONE for o in taken),
                      round(statistics.median(claims)) if claims else "",
                      round(sum(ratings) / len(ratings), 1) if ratings else ""])
     return rows

@@ -27,7 +27,7 @@ from bot.web.state import WebState, dashboard_password
 
 if TYPE_CHECKING:
     from bot.app import App
-    from bot.gateway import Gateway, World
+    from bot.gateway import Gateway
 
 __all__ = ["create_web_app", "open_listener", "serve_web"]
 
@@ -36,13 +36,11 @@ log = logging.getLogger(__name__)
 WEB_TEMPLATES = TEMPLATES_DIR / "web"
 
 
-def create_web_app(app: "App", *, gateway: "Gateway | None" = None, world: "World | None" = None,
-                   password: str | None = None) -> Quart:
+def create_web_app(app: "App", *, gateway: "Gateway | None" = None, password: str | None = None) -> Quart:
     """The Quart app for ``app``.  With ``gateway`` the simulator is served too.
 
     ``password`` overrides the configured one (``[web].password`` / LINGGONG_WEB_PASSWORD).
-    ``world`` is accepted for symmetry with the gateway's constructor; the simulator reads the
-    gateway's live world (people added while it runs included).
+    The simulator reads the gateway's live world (people added while it runs included).
     """
     from bot.web import board, dashboard, orderform, posters, stats, workers
 
@@ -59,13 +57,13 @@ def create_web_app(app: "App", *, gateway: "Gateway | None" = None, world: "Worl
     if gateway is not None:
         from bot.web.simhub import SimHub
 
-        hub = SimHub(gateway, app.config.tz)
+        hub = SimHub(gateway, app.clock)
     web_state = web.extensions["linggong"] = WebState(
         app=app,
         password=dashboard_password(app.config) if password is None else password,
         qr_limiter=RateLimiter(app.config.web.qr_rate_per_hour, 3600, clock),
         login_limiter=RateLimiter(10, 900, clock),
-        gateway=gateway, world=world, hub=hub,
+        gateway=gateway, hub=hub,
     )
     serving = web.extensions["linggong_serving"] = asyncio.Event()
 

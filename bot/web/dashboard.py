@@ -9,12 +9,27 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from quart import Blueprint, flash, jsonify, redirect, render_template, request, session, url_for
+from quart import (
+    Blueprint,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from bot.config import Community
 from bot.web.actions import act_as_staff
 from bot.web.queries import STATUSES, filtered_orders, order_row, read_filter
-from bot.web.security import client_key, current_staff, login_required, password_ok, wants_json
+from bot.web.security import (
+    client_key,
+    current_staff,
+    login_required,
+    password_ok,
+    wants_json,
+)
 from bot.web.state import state
 from handlers.commands import Assign, Cancel, Command, Complete, Dispatch, Redispatch
 

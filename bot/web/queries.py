@@ -12,15 +12,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from handlers.reports import period_bounds, ranking, tally
 from bot.web.state import WebState
 from handlers.parse import mask_phone, mask_text
+from handlers.reports import period_bounds, ranking, tally
 from handlers.textutil import restore_punct
 from storage.models import Order, Worker
 from storage.repository import Tx
+from storage.status import OPEN, Status
 
-STATUSES = ("posted", "dispatched", "taken", "done", "cancelled")
-OPEN = ("posted", "dispatched")
+STATUSES = tuple(Status)
 
 
 @dataclass
@@ -117,8 +117,8 @@ async def worker_figures(tx: Tx, web: WebState, community: str) -> list[dict[str
             "id": w.id, "name": w.name, "wechat": w.wechat, "phone": w.phone, "skills": list(w.skills),
             "team": w.team or "", "pledge_date": w.pledge_date or "", "status": w.status,
             "status_name": web.labels["roster"]["status_names"].get(w.status, w.status),
-            "active": sum(o.status == "taken" for o in mine),
-            "done_month": sum(o.status == "done" and o.done_at is not None
+            "active": sum(o.status == Status.TAKEN for o in mine),
+            "done_month": sum(o.status == Status.DONE and o.done_at is not None
                               and month_start.timestamp() <= o.done_at < month_end.timestamp() for o in mine),
             "median_claim": _median(claims),
         })
@@ -147,7 +147,7 @@ async def board_data(tx: Tx, web: WebState, community: str) -> dict[str, Any]:
             "location": o.coarse_address or "", "time_wish": o.time_wish or "",
             "waiting": _coarse_duration(web, now.timestamp() - (o.dispatched_at or o.created_at)),
         } for o in sorted(waiting, key=lambda o: o.no)],
-        "today": {k: t.counts[k] for k in ("posted", "taken", "done")} | {"waiting": len(waiting)},
+        "today": {k: t.counts[k] for k in (Status.POSTED, Status.TAKEN, Status.DONE)} | {"waiting": len(waiting)},
         "top": [{"rank": r.rank, "name": r.name, "team": r.team or "", "done": r.done} for r in top],
         "month": web.msgs["board"]["month"].format(month=now.month),
     }
@@ -167,7 +167,7 @@ async def chart_data(tx: Tx, web: WebState, community: str, period: str) -> dict
     now = web.now()
     claim_buckets = tuple(zip(CLAIM_LIMITS, web.msgs["charts"]["claim_buckets"], strict=True))
     start, end = period_bounds(now, period)
-    done = await tx.find_orders(community, statuses=("done",), time_column="done_at",
+    done = await tx.find_orders(community, statuses=(Status.DONE,), time_column="done_at",
                                 start=start.timestamp(), end=end.timestamp())
     per_worker = Counter(o.taker.name for o in done if o.taker is not None).most_common(15)
     taken = await tx.find_orders(community, time_column="taken_at", start=start.timestamp(),

@@ -16,9 +16,9 @@ import re
 import uuid
 from collections import deque
 from dataclasses import asdict, dataclass
-from datetime import datetime, tzinfo
 from typing import Any
 
+from bot.clock import Clock
 from bot.gateway import Contact, Gateway, SentRecord
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,8 @@ class ChatItem:
 
 
 class SimHub:
-    def __init__(self, gateway: Gateway, tz: tzinfo, keep: int = 2000) -> None:
-        self.gateway, self.tz = gateway, tz
+    def __init__(self, gateway: Gateway, clock: Clock, keep: int = 2000) -> None:
+        self.gateway, self.clock = gateway, clock
         self.items: deque[ChatItem] = deque(maxlen=keep)
         self._seq = itertools.count(1)
         self._subscribers: set[asyncio.Queue[ChatItem | None]] = set()
@@ -91,7 +91,7 @@ class SimHub:
     def _add(self, conv: str, kind: str, sender_id: str, sender_name: str, text: str,
              mentions: tuple[str, ...] = (), via: str = "") -> ChatItem:
         item = ChatItem(next(self._seq), conv, kind, sender_id, sender_name, text, mentions,
-                        datetime.now(self.tz).strftime("%H:%M:%S"), via)
+                        self.clock.now().strftime("%H:%M:%S"), via)
         self.items.append(item)
         for queue in list(self._subscribers):
             try:

@@ -12,7 +12,14 @@ import json
 import re
 from typing import Any
 
-from quart import Blueprint, current_app, jsonify, make_response, render_template, request
+from quart import (
+    Blueprint,
+    current_app,
+    jsonify,
+    make_response,
+    render_template,
+    request,
+)
 
 from bot.web.simhub import DIRECT, SimHub
 from bot.web.state import ROLES, state

@@ -16,9 +16,9 @@ from bot.render import load_labels
 
 if TYPE_CHECKING:
     from bot.app import App
-    from bot.gateway import Gateway, World
-    from bot.web.simhub import SimHub
+    from bot.gateway import Gateway
     from bot.web.security import RateLimiter
+    from bot.web.simhub import SimHub
 
 PASSWORD_ENV = "LINGGONG_WEB_PASSWORD"  # named on the page that says how to open the dashboard
 
@@ -37,7 +37,6 @@ class WebState:
     qr_limiter: "RateLimiter"
     login_limiter: "RateLimiter"
     gateway: "Gateway | None" = None
-    world: "World | None" = None
     hub: "SimHub | None" = None
     labels: dict[str, Any] = field(default_factory=load_labels)  # read once per web app
 

@@ -9,12 +9,12 @@ from pathlib import Path
 from quart import Blueprint, Response, render_template, request
 
 from bot.sheets.export import export_orders
-from handlers.reports import period_bounds, ranking, tally
 from bot.web import charts
 from bot.web.dashboard import page_context, view_community
 from bot.web.queries import chart_data
 from bot.web.security import login_required
 from bot.web.state import state
+from handlers.reports import period_bounds, ranking, tally
 
 bp = Blueprint("stats", __name__)
 

@@ -6,9 +6,24 @@ nothing is imported unless the whole file is clean.
 
 from __future__ import annotations
 
-from quart import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
+from quart import (
+    Blueprint,
+    Response,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
-from bot.sheets.roster import COLUMNS, RosterError, export_roster, import_roster, parse_roster
+from bot.sheets.roster import (
+    COLUMNS,
+    RosterError,
+    export_roster,
+    import_roster,
+    parse_roster,
+)
 from bot.web.actions import act_as_staff
 from bot.web.dashboard import page_context, view_community
 from bot.web.queries import worker_figures

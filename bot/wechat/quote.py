@@ -21,7 +21,6 @@ from types import MappingProxyType
 _SEPARATOR = re.compile(r"(?:\r?\n|<br\s*/?>)[ \t]*(?:-[ \t]*){5,}(?:\r?\n|<br\s*/?>|$)")
 # Quote brackets seen in the wild: 「…」 (iPad/PC protocols) and “…” (some web clients).
 _BRACKETS = MappingProxyType({"「": "」", "“": "”"})
-_SENDER = re.compile(r"^([^\n：:]{1,64})[：:]\s?")
 _MENTION_GAP = "\u2005\u0020\u00a0"
 
 
@@ -29,8 +28,7 @@ def split_quote(text: str) -> tuple[str | None, str]:
     """Split a quoted reply into ``(quote, reply)``.
 
     ``quote`` is the text inside the brackets, as WeChat shows it, including the
-    quoted sender (``"张三：原文"``); use :func:`split_quote_sender` to separate
-    them.  Text that is not in the quote form comes back as ``(None, text)``.
+    quoted sender (``"张三：原文"``).  Text that is not in the quote form comes back as ``(None, text)``.
     """
     match = _SEPARATOR.search(text)
     if match is None:
@@ -46,14 +44,6 @@ def split_quote(text: str) -> tuple[str | None, str]:
     if not quote:
         return None, text
     return quote, reply
-
-
-def split_quote_sender(quote: str) -> tuple[str | None, str]:
-    """Split ``"张三：原文"`` into ``("张三", "原文")``; ``(None, quote)`` without a sender."""
-    match = _SENDER.match(quote)
-    if match is None or not match.group(1).strip():
-        return None, quote
-    return match.group(1).strip(), quote[match.end() :]
 
 
 def strip_leading_mention(text: str, names: Iterable[str | None]) -> str:

@@ -20,10 +20,10 @@ from grpclib.exceptions import GRPCError
 
 from bot.clock import Clock
 from bot.transport import IncomingMessage
-from bot.wechat.shim import WechatyModules
-from bot.wechat.support import ReadyInfo, Timings, resolve_room_keys, split_endpoint
 from bot.wechat.receiving import Receiving
 from bot.wechat.sending import Sending
+from bot.wechat.shim import WechatyModules
+from bot.wechat.support import ReadyInfo, Timings, resolve_room_keys, split_endpoint
 from bot.wechat.transport import describe
 
 PUPPET_EVENTS = (
