@@ -3,7 +3,7 @@
 Everything runs in a fresh, randomly named schema (``lg_bench_…``) that is dropped afterwards,
 so the benchmark can point at a shared server (``--pg URL``, default ``$LINGGONG_BENCH_PG_URL``
 or ``$LINGGONG_TEST_PG_URL``).  The city-scale data is the same synthetic year as SQLite's
-(``benchmarks.run.iter_city``), loaded with COPY (``copy_records_to_table``) and then
+(``benchmarks.city.iter_city``), loaded with COPY (``copy_records_to_table``) and then
 ``VACUUM ANALYZE``d, as autovacuum would leave a table that size.
 """
 
