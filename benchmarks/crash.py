@@ -1,5 +1,7 @@
 """The crash test: ``linggong run`` under load, killed with SIGKILL and restarted, then audited.
 
+(About 600 lines: the load, the kills and the audit are one procedure, read top to bottom.)
+
     python -m benchmarks.crash [--messages 2000] [--kills 5] [--storm 200] [--seed N] [--keep DIR]
 
 ``linggong run`` runs as a separate process (``python -m bot --config … run --db …``),

@@ -1,5 +1,8 @@
 """The Tx operations written once in SQL that SQLite and PostgreSQL both run.
 
+It is long (about 490 lines) because it is every query of the protocol in one place; split, the
+two backends would drift apart again.
+
 A backend subclasses ``SqlTx`` and supplies four primitives (``fetch_one``, ``fetch_all``,
 ``execute`` returning the affected row count, ``execute_many``) that take ``?`` placeholders,
 plus two small dialect hooks: ``serialize`` (make concurrent transactions that touch the same

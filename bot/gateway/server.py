@@ -4,6 +4,9 @@ Tests and (later) a web simulator drive it: inject messages as any contact, watc
 the bot sends, change the world (friends, members, topics) and break the connection
 (crash, clean stream end, freeze) to exercise the bot's recovery.
 
+It is one servicer of the puppet-service protocol (about 420 lines): its RPCs share the
+event stream and the world, so they stay together.
+
 Message events are delivered at least once, like a real account's message backlog: a
 message that arrives while no event stream is open waits for the next one, and the
 messages a stream carried are delivered again when that stream ends (the client died,
