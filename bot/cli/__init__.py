@@ -17,6 +17,7 @@ from bot.cli import (
     backup,
     console,
     demo,
+    intake,
     listing,
     migrate,
     replay,
@@ -29,7 +30,7 @@ from bot.config import ConfigError, load_config
 from bot.logs import setup_logging
 from bot.replay import ReplayError
 
-COMMANDS = (replay, listing, run, console, demo, workers, report, migrate, backup)
+COMMANDS = (replay, listing, run, console, demo, workers, report, migrate, backup, intake)
 LOUD = ("run", "gateway")  # commands that log their progress at INFO
 
 
