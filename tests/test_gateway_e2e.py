@@ -192,15 +192,13 @@ async def test_replies_reach_the_gateway(harness: Harness) -> None:
     assert record.mention_ids == (ZHANG, LI)
     harness.reply = None
 
-    # by room id, by contact id, and by contact name
+    # by room id and by contact id (never by a contact's name: see the regression test below)
     await transport.send_room(R2, "大家好")
     await transport.send_direct(LI, "你被派到 #12")
-    await transport.send_direct("张三", "按名字找到")
     sent = harness.gw.sent[start + 1 :]
     assert [(s.room_id, s.contact_id, s.text, s.mention_ids) for s in sent] == [
         (R2, None, "大家好", ()),
         (None, LI, "你被派到 #12", ()),
-        (None, ZHANG, "按名字找到", ()),
     ]
 
 
@@ -341,3 +339,16 @@ async def test_send_without_a_connection_fails_transiently(tmp_path: Path) -> No
 
 async def _ignore(msg: IncomingMessage) -> None:
     return None
+
+
+async def test_a_direct_message_never_goes_to_a_contact_found_by_display_name(harness: Harness) -> None:
+    """Bug: ``_contact_target`` fell back to the first friend whose display name matched the key, so
+    the taker's DM with a resident's phone and address reached a stranger who shared the nickname."""
+    impostor = Contact("wxid_impostor", "张三")  # a second friend of the bot with the same name
+    harness.gw.state.contacts[impostor.id] = impostor
+    start = len(harness.gw.sent)
+    with pytest.raises(SendError) as error:
+        await harness.bot.transport.send_direct("张三", "电话13908521234 阳光小区3栋2单元501")
+    assert error.value.permanent and harness.gw.sent[start:] == []
+    await harness.bot.transport.send_direct(ZHANG, "按 id 发的")  # the id still reaches the person
+    assert [r.text for r in harness.gw.sent[start:]] == ["按 id 发的"]

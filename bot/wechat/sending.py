@@ -9,7 +9,6 @@ it), then MessageSendText.  Pacing is the outbox's.
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 from grpclib.const import Status
@@ -77,9 +76,9 @@ class Sending:
         await self._send_text(contact.id, text, [])
 
     async def _contact_target(self, key: str) -> Any:
+        """The contact whose id is ``key``.  Never looked up by display name: a name is chosen by
+        its owner and shared by strangers, so a resident's details could reach the wrong person."""
         contact = await self._contact(key)
-        if contact is None:
-            contact = await self._contact_by_name(key)
         if contact is None:
             raise SendError(f"contact {key!r} not found", permanent=True)
         return contact
@@ -112,19 +111,6 @@ class Sending:
                 return None
             raise
         return payload if payload.id else None
-
-    async def _contact_by_name(self, name: str) -> Any:
-        limit = asyncio.Semaphore(8)
-
-        async def load(contact_id: str) -> Any:
-            async with limit:
-                return await self._contact(contact_id)
-
-        ids = await self._rpc(self.puppet.contact_list())
-        for contact in await asyncio.gather(*(load(i) for i in ids)):
-            if contact is not None and name in (contact.name, contact.alias):
-                return contact
-        return None
 
     async def _send_text(self, conversation_id: str, text: str, mention_ids: list[str]) -> None:
         await self._rpc(
