@@ -229,7 +229,9 @@ def redact_addresses(text: str) -> str:
 # --- time wishes and budgets ---------------------------------------------------------------
 
 _DAY = (r"大后天|后天|今天|明天|今日|明日|今早|明早|今晚|明晚|(?:这|本|下下|下个?)?(?:周|星期|礼拜)[一二三四五六日天末]"
-        r"|[0-9]{1,2}月[0-9]{1,2}[日号]")
+        r"|(?:下个?|这个?|本)月[0-9]{1,2}[日号]|[0-9]{1,2}月[0-9]{1,2}[日号]"
+        r"|每(?:个|两|半个)?(?:周|星期|礼拜|月|天)(?:[一二三四五六日天末])?|每天"
+        r"|这(?:两|几)天|这周内?|下(?:个|下)?(?:周|星期|礼拜|月)(?:初|底)?|下月(?:初|底)?|月[初底]|过年前|现在")
 _PART_OF_DAY = r"早上|早晨|上午|中午|下午|傍晚|晚上|夜里|凌晨|白天"
 _CLOCK = r"(?<![0-9])(?:[0-9]{1,2}:[0-9]{2}|[0-9]{1,2}点(?:半|[0-9]{1,2}分?|钟)?)"
 _TIME_RE = re.compile(
@@ -250,7 +252,10 @@ _LABEL = r"(?:报酬|酬劳|酬金|工钱|费用|价格|价钱|预算|工资)"
 _LABELLED_BUDGET_RE = re.compile(
     rf"{_LABEL}\s*:?\s*(?:是|为|给)?\s*(?P<amount>{_AMOUNT})\s*(?P<unit>元|块钱|块)?")
 _BUDGET_RE = re.compile(
-    rf"¥\s*(?P<yen>[0-9]{{1,7}}(?:\.[0-9]{{1,2}})?)|(?<![0-9.])(?P<amount>{_AMOUNT})\s*(?P<unit>元|块钱|块)")
+    rf"¥\s*(?P<yen>[0-9]{{1,7}}(?:\.[0-9]{{1,2}})?)|(?<![0-9.])(?P<amount>{_AMOUNT})\s*(?P<unit>元|块钱|块)"
+    # "给100", "100以内", "200左右" without a unit: two to five digits only, so a phone never counts
+    r"|(?:给|出)\s*(?P<given>[0-9]{2,5})(?![0-9.点号栋楼层室分])"
+    r"|(?<![0-9.])(?P<about>[0-9]{2,5})\s*(?:以内|以下|左右|上下)(?![0-9])")
 _NEGOTIABLE_RE = re.compile(rf"(?:{_LABEL}\s*:?\s*)?(?:面议|好商量|可议价|议价)")
 
 
@@ -274,6 +279,8 @@ def find_budget_span(text: str) -> Budget | None:
     for m in _BUDGET_RE.finditer(text):
         if m.group("yen"):
             return Budget(m.start(), m.end(), m.group("yen") + "元")
+        if bare := m.group("given") or m.group("about"):
+            return Budget(m.start(), m.end(), bare + "元")
         if (value := _budget_value(m.group("amount"), m.group("unit"))) is not None:
             return Budget(m.start(), m.end(), value)
     m = _NEGOTIABLE_RE.search(text)

@@ -92,3 +92,21 @@ def test_linggong_intake_eval_names_a_bad_line(tmp_path: Path, capsys) -> None:
     path.write_text(line("换锁", True, "开锁换锁") + "\n{oops\n", encoding="utf-8")
     assert main(["intake", "eval", str(path), "--config", str(ROOT / "config.toml")]) == 2
     assert "line 2" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("text, time_wish, budget", [
+    ("每周三下午来打扫一次", "每周三下午", None),
+    ("这两天有空的师傅来看哈", "这两天", None),
+    ("下周搬家 要两个人", "下周", None),
+    ("装个衣柜 200左右", None, "200元"),
+    ("通个马桶 给100", None, "100元"),
+    ("陪我妈去复查 100以内", None, "100元"),
+    ("下个月5号搬家", "下个月5号", None),
+    ("住5号楼 18号床的老人要人陪", None, None),
+    ("电话13908521234 给个师傅", None, None),
+], ids=["weekly", "these-days", "next-week", "about", "given", "within", "next-month-date", "not-dates",
+        "phone-not-budget"])
+def test_time_wishes_and_budgets_the_corpus_showed(text: str, time_wish: str | None, budget: str | None) -> None:
+    from handlers.textutil import find_budget, find_time_wish
+
+    assert (find_time_wish(text), find_budget(text)) == (time_wish, budget)
