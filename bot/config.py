@@ -12,10 +12,11 @@ to its reader, so a key, its default and its error message are read and changed 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.environment import BadVariable, apply_environment
@@ -26,6 +27,22 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class ConfigError(Exception):
     """A config value is missing or of the wrong form; the message names the key."""
 
+
+
+WECHAT_ID_RE = re.compile(r"wxid_[A-Za-z0-9_-]+|[A-Za-z0-9_.-]+@(?:openim|im\.wechat)")
+
+
+def looks_like_id(entry: str) -> bool:
+    """Whether a configured person entry is a WeChat contact id (``wxid_…``, ``…@openim``)
+    rather than a display name."""
+    return WECHAT_ID_RE.fullmatch(entry) is not None
+
+
+def listed(entries: Iterable[str], sender_id: str, sender_name: str) -> bool:
+    """Whether the sender is one of the configured ``entries``.  An entry that is a WeChat id
+    matches the sender's id only: a display name is chosen by its owner, so a member who calls
+    themselves ``wxid_yang01`` is not that account."""
+    return any(entry == sender_id or (entry == sender_name and not looks_like_id(entry)) for entry in entries)
 
 @dataclass(frozen=True)
 class CategorySpec:
@@ -96,7 +113,7 @@ class Community:
         return self.market_groups[0]
 
     def staff_grids(self, sender_id: str, sender_name: str) -> list[Grid]:
-        return [g for g in self.grids if sender_id in g.staff or sender_name in g.staff]
+        return [g for g in self.grids if listed(g.staff, sender_id, sender_name)]
 
 
 @dataclass(frozen=True)
@@ -196,7 +213,7 @@ class Config:
         return next((c for c in self.communities if c.name == name), None)
 
     def is_admin(self, sender_id: str, sender_name: str) -> bool:
-        return sender_id in self.bot.admins or sender_name in self.bot.admins
+        return listed(self.bot.admins, sender_id, sender_name)
 
 
 class _Reader:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.config import Community, Config, Grid
+from bot.config import Community, Config, Grid, listed
 
 
 @dataclass(frozen=True)
@@ -49,14 +49,13 @@ class Directory:
         """Grid staff of ``community``, its own admins, or a deployment admin."""
         return (
             bool(community.staff_grids(sender_id, sender_name))
-            or sender_id in community.admins
-            or sender_name in community.admins
+            or listed(community.admins, sender_id, sender_name)
             or self.is_admin(sender_id, sender_name)
         )
 
     def staff_community(self, sender_id: str, sender_name: str) -> Community | None:
         for community in self.config.communities:
-            if community.staff_grids(sender_id, sender_name) or sender_id in community.admins or sender_name in community.admins:
+            if community.staff_grids(sender_id, sender_name) or listed(community.admins, sender_id, sender_name):
                 return community
         return None
 

@@ -51,8 +51,10 @@ class Chat:
         return self.app.repo
 
     def message(self, room: str | None, who: str, text: str, *, quote: str | None = None,
-                mentions: tuple[str, ...] = (), msg_id: str | None = None) -> IncomingMessage:
-        return IncomingMessage(id=msg_id or f"t{next(self._ids)}", sender_id=who, sender_name=who, text=text,
+                mentions: tuple[str, ...] = (), msg_id: str | None = None, sender_id: str | None = None
+                ) -> IncomingMessage:
+        """A message from display name ``who`` (contact id ``sender_id``, default the same)."""
+        return IncomingMessage(id=msg_id or f"t{next(self._ids)}", sender_id=sender_id or who, sender_name=who, text=text,
                                at=self.clock.now(), room_id=room, room_topic=room, mentions=mentions, quote=quote)
 
     async def send(self, message: IncomingMessage) -> list[SentMessage]:

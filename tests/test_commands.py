@@ -200,3 +200,32 @@ async def test_handler_crash_is_answered_and_not_retried(chat, grid1, monkeypatc
     sent = await chat.send(message)
     assert len(sent) == 1 and "稍后" in sent[0].text
     assert await chat.send(message) == [] and await chat.orders() == []
+
+
+async def test_a_nickname_that_copies_a_staff_wxid_grants_nothing(config, tmp_path):
+    """Bug (issue 11): with staff listed by WeChat id, a member who named themselves
+    ``wxid_yang01`` matched the entry by display name and could dispatch."""
+    from dataclasses import replace
+
+    from bot.clock import FakeClock
+    from datetime import datetime
+    from storage.sqlite import SqliteRepository
+    from tests.conftest import START, Chat
+
+    community = config.communities[0]
+    grids = (replace(community.grids[0], staff=("wxid_yang01",)), *community.grids[1:])
+    config = replace(config, communities=(replace(community, grids=grids), *config.communities[1:]))
+    repo = SqliteRepository(str(tmp_path / "ids.db"))
+    await repo.open()
+    chat = Chat.wire(config, repo, FakeClock(datetime.strptime(START, "%Y-%m-%d %H:%M:%S"), config.tz))
+    await chat.app.setup()
+    try:
+        grid = chat.group(GRID1)
+        await grid.say("张阿姨", "需要修水管，阳光小区3栋2单元501室，电话13908521234", sender_id="wxid_zhang")
+        sent = await grid.say("wxid_yang01", "派单1", sender_id="wxid_stranger")
+        assert len(sent) == 1 and "只有本社区的网格员" in sent[0].text
+        assert (await chat.order(1)).status == "posted"
+        sent = await grid.say("杨先媚", "派单1", sender_id="wxid_yang01")
+        assert (await chat.order(1)).status == "dispatched"
+    finally:
+        await repo.close()
