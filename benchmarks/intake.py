@@ -70,6 +70,18 @@ def need_messages(config: Config, n: int, clock: FakeClock, prefix: str) -> list
     return messages
 
 
+async def feed(app: App, messages: list[IncomingMessage], clock: FakeClock) -> tuple[float, list[float]]:
+    """Process ``messages`` one at a time, 0.1 s of app time apart: (messages per second, latencies)."""
+    latencies = []
+    start = time.perf_counter()
+    for message in messages:
+        t = time.perf_counter()
+        await app.process(message)
+        latencies.append(time.perf_counter() - t)
+        clock.advance(0.1)
+    return len(messages) / (time.perf_counter() - start), latencies
+
+
 async def app_intake_rate(config: Config, path: Path, n: int,
                           synchronous: str = "FULL") -> tuple[float, list[float], int, int]:
     """Messages per second through app.process; per-message latencies; orders; round trips per message."""
@@ -81,15 +93,7 @@ async def app_intake_rate(config: Config, path: Path, n: int,
         await app.setup()
         assert repo._db is not None
         counter = CountingConnection(repo._db)
-        messages = need_messages(config, n, clock, "in")
-        latencies = []
-        start = time.perf_counter()
-        for message in messages:
-            t = time.perf_counter()
-            await app.process(message)
-            latencies.append(time.perf_counter() - t)
-            clock.advance(0.1)
-        rate = n / (time.perf_counter() - start)
+        rate, latencies = await feed(app, need_messages(config, n, clock, "in"), clock)
         async with repo.transaction() as tx:
             orders = len(await tx.find_orders(config.communities[0].name))
         return rate, latencies, orders, round(counter.count / n)
@@ -110,15 +114,8 @@ async def pg_app_intake_rate(config: Config, url: str, n: int) -> tuple[float, l
             app = App(config, repo, clock)
             await app.setup()
             messages = need_messages(config, n, clock, "in")
-            latencies = []
             with pg.StatementCounter() as counter:
-                start = time.perf_counter()
-                for message in messages:
-                    t = time.perf_counter()
-                    await app.process(message)
-                    latencies.append(time.perf_counter() - t)
-                    clock.advance(0.1)
-                rate = n / (time.perf_counter() - start)
+                rate, latencies = await feed(app, messages, clock)
                 statements = counter.count
             async with repo.transaction() as tx:
                 orders = len(await tx.find_orders(config.communities[0].name))

@@ -43,7 +43,8 @@ def test_the_split_rule_is_fixed_and_keeps_the_test_lines_out_of_training() -> N
     train, test = split(examples)
     assert len(train) + len(test) == 500 and 70 < len(test) < 130  # about a fifth
     assert all(is_test(ex.text) for ex in test) and not any(is_test(ex.text) for ex in train)
-    assert is_test("第0条 修水管") == is_test("第0条 修水管")
+    # the rule is the text's SHA-1, the same on every machine: these two fall on either side
+    assert (is_test("第4条 修水管"), is_test("第5条 修水管")) == (False, True)
 
 
 def test_every_shipped_corpus_file_loads_and_the_holdout_stays_out_of_the_package() -> None:
@@ -91,7 +92,7 @@ def test_linggong_intake_eval_names_a_bad_line(tmp_path: Path, capsys) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text(line("换锁", True, "开锁换锁") + "\n{oops\n", encoding="utf-8")
     assert main(["intake", "eval", str(path), "--config", str(ROOT / "config.toml")]) == 2
-    assert "line 2" in capsys.readouterr().out
+    assert "line 2" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("text, time_wish, budget", [

@@ -29,6 +29,7 @@ from bot.cli.common import UsageError
 from bot.config import ConfigError, load_config
 from bot.logs import setup_logging
 from bot.replay import ReplayError
+from handlers.corpus import CorpusError
 
 COMMANDS = (replay, listing, run, console, demo, workers, report, migrate, backup, intake)
 LOUD = ("run", "gateway")  # commands that log their progress at INFO
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config)
         return asyncio.run(args.func(args, config))
-    except (ConfigError, ReplayError, UsageError) as exc:
+    except (ConfigError, ReplayError, UsageError, CorpusError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except BotStopped as exc:
