@@ -37,8 +37,9 @@ from bot.logs import masked
 from bot.processed import ProcessedIds
 from bot.render import Renderer
 from bot.transport import IncomingMessage
-from handlers import claim, dispatch, intake, lifecycle, queries, registration
+from handlers import claim, dispatch, intake, lifecycle, queries, registration, review
 from handlers.base import Context, Reply, Router
+from handlers.classifier import Intake, build_intake
 from handlers.commands import Command
 from handlers.parse import parse_message
 from storage.errors import StorageBusy, StorageFault
@@ -53,7 +54,7 @@ MAX_TEXT = 2000  # longer messages are cut before parsing; nobody types a need t
 def build_router() -> Router:
     """Handler modules, one per concern, in an explicit order."""
     router = Router()
-    for module in (intake, dispatch, claim, lifecycle, queries, registration):
+    for module in (intake, review, dispatch, claim, lifecycle, queries, registration):
         router.include(module.ROUTES)
     return router
 
@@ -79,6 +80,7 @@ class Handled:
 
 class App:
     """``scope``: what this instance serves (``bot.instance``; the runtime narrows it at login);
+    ``intake``: the classifier of grid-group messages (default: trained on first use);
     ``wake``: called after every message and job, to tell the outbox sender to look;
     ``busy_retries``/``busy_delay``: how often and after what first pause (doubled each time)
     a message is tried again while the database is locked; ``sleep`` waits between tries
@@ -87,7 +89,8 @@ class App:
 
     def __init__(self, config: Config, repo: Repository, clock: Clock, renderer: Renderer | None = None, *,
                  scope: Scope | None = None, wake: Callable[[], None] | None = None, busy_retries: int = 3,
-                 busy_delay: float = 0.1, sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
+                 busy_delay: float = 0.1, sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+                 intake: Intake | None = None) -> None:
         self.config, self.repo, self.clock = config, repo, clock
         self.directory = Directory(config)
         self.renderer = renderer or Renderer(config.tz)
@@ -97,8 +100,17 @@ class App:
         self.processed = ProcessedIds(repo)
         self.busy_retries, self.busy_delay, self.sleep = busy_retries, busy_delay, sleep
         self.flood = FloodGuard(config.flood.max_per_minute)
+        self._intake = intake
         self.stopped: StorageFault | None = None
         self.stop_event = asyncio.Event()
+
+    @property
+    def intake(self) -> Intake:
+        """The intake classifier (``handlers.classifier``); trained in memory on first use when
+        the runtime did not pass one (it passes one read from its disk cache)."""
+        if self._intake is None:
+            self._intake = build_intake(self.config)
+        return self._intake
 
     async def setup(self) -> None:
         """Seed the configured worker roster (existing records are left as they are).
@@ -225,7 +237,7 @@ class App:
         if verdict is not Verdict.OK:
             await self._ignore_flooded(msg, room, announce=verdict is Verdict.FLOOD)
             return
-        command = parse_message(msg.text[:MAX_TEXT], self.config.categories, msg.quote)
+        command = parse_message(msg.text[:MAX_TEXT], self.config.categories, msg.quote, self.intake)
         if command is not None:
             await self._run(msg, command, Handled())
 

@@ -129,6 +129,16 @@ class PrivacyConfig:
 
 
 @dataclass(frozen=True)
+class IntakeConfig:
+    """``[intake]``: what the classifier's need score makes of a grid-group message
+    (``handlers.classifier``), and a community's own labelled files to train on."""
+
+    order_above: float = 0.85  # an order and the usual acknowledgement
+    review_above: float = 0.25  # a 待确认 order the grid's staff confirm or dismiss; below: silence
+    corpus: tuple[str, ...] = ()  # extra JSONL files in the corpus format (README: 标注语料)
+
+
+@dataclass(frozen=True)
 class OutboxConfig:
     min_interval: float = 1.5  # seconds between two sends to one conversation
     per_minute: int = 40  # global cap on sends per minute
@@ -203,6 +213,7 @@ class Config:
     wechat: WechatConfig = field(default_factory=WechatConfig)
     web: WebConfig = field(default_factory=WebConfig)
     flood: FloodConfig = field(default_factory=FloodConfig)
+    intake: IntakeConfig = field(default_factory=IntakeConfig)
     environment: tuple[str, ...] = ()  # the environment variables that set values (bot.environment)
 
     @property
@@ -364,7 +375,7 @@ def parse_config(data: dict[str, Any], source: str = "config.toml",
     except BadVariable as exc:
         raise ConfigError(str(exc)) from None
     root = _Reader(source, data, "", origins)
-    root.unknown({"bot", "communities", "categories", "dispatch", "privacy", "outbox", "schedule", "rankings",
+    root.unknown({"bot", "communities", "categories", "dispatch", "privacy", "outbox", "schedule", "rankings", "intake",
                   "wechat", "web", "flood"})
     b = root.sub("bot")
     b.unknown({"name", "timezone", "database", "admins", "instance", "communities"})
@@ -431,7 +442,7 @@ def parse_config(data: dict[str, Any], source: str = "config.toml",
         raise rk.fail("award_top", "must be at least 1")
     return Config(bot, communities, tuple(cats), dispatch, privacy, outbox, rankings, source,
                   wechat=_wechat(root.sub("wechat")), web=_web(root.sub("web")),
-                  flood=_flood(root.sub("flood")), environment=tuple(sorted(set(origins.values()))))
+                  flood=_flood(root.sub("flood")), intake=_intake(root.sub("intake")), environment=tuple(sorted(set(origins.values()))))
 
 
 def _served(b: _Reader, listed: tuple[str, ...], communities: tuple[Community, ...]) -> tuple[str, ...]:
@@ -492,6 +503,21 @@ def _flood(r: _Reader) -> FloodConfig:
     if limit < 1:
         raise r.fail("max_per_minute", "must be at least 1 (messages one person may send in a minute)")
     return FloodConfig(max_per_minute=limit)
+
+
+def _intake(r: _Reader) -> IntakeConfig:
+    r.unknown(set(IntakeConfig.__dataclass_fields__))
+    order = r.get("order_above", float, "a number from 0 to 1, e.g. 0.8", IntakeConfig.order_above)
+    review = r.get("review_above", float, "a number from 0 to 1, e.g. 0.25", IntakeConfig.review_above)
+    if not 0 < order <= 1:
+        raise r.fail("order_above", "expected a number above 0 and at most 1, e.g. 0.8")
+    if not 0 < review <= order:
+        raise r.fail("review_above", f"expected a number above 0 and at most order_above ({order}), e.g. 0.25")
+    corpus = r.texts("corpus", "a list of JSONL file paths", (), non_empty=False)
+    for i, path in enumerate(corpus):
+        if not Path(path).is_file():
+            raise r.fail("corpus", f"file {path!r} (item {i + 1}) not found")
+    return IntakeConfig(order_above=order, review_above=review, corpus=corpus)
 
 
 def _check_unique(root: _Reader, communities: tuple[Community, ...]) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from bot.app import App
+from handlers.classifier import build_intake
 from bot.clock import FakeClock
 from bot.config import Config
 from bot.outbox import Outbox
@@ -110,6 +111,7 @@ class ReplaySession:
         self.clock = FakeClock(start, config.tz)
         self.transport = RecordingTransport(clock=self.clock)
         self.with_jobs = jobs
+        self.intake = build_intake(config)  # trained once: a restart (_boot) keeps it
         self._boot()
         self.names: dict[str, str] = {}
         for community in config.communities:
@@ -119,7 +121,7 @@ class ReplaySession:
     def _boot(self) -> None:
         """A new bot process: a fresh app, outbox (empty in-memory pacing) and scheduler on the same database."""
         self.outbox = Outbox.for_config(self.config, self.repo, self.transport, self.clock)
-        self.app = App(self.config, self.repo, self.clock, wake=self.outbox.wake)
+        self.app = App(self.config, self.repo, self.clock, wake=self.outbox.wake, intake=self.intake)
         self.jobs = build_jobs(self.config) if self.with_jobs else []
         self.scheduler = SimulatedScheduler(self.app, self.jobs)
 

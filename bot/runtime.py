@@ -30,6 +30,7 @@ from bot.transport import IncomingMessage
 from bot.wechat.bot import WechatyBot
 from bot.wechat.support import ReadyInfo, Timings
 from bot.wechat.transport import WechatyTransport
+from handlers.classifier import Intake, build_intake
 from storage import Repository, backend_of, display_database, open_repository
 
 if TYPE_CHECKING:
@@ -86,8 +87,10 @@ class BotRuntime:
         scheduler: bool = True,
         web: bool = True,
         web_password: str | None = None,
+        intake: Intake | None = None,
     ) -> None:
         self.config = config
+        self.intake = intake  # the classifier; None: trained at start (or read from data/cache)
         self.database = database
         self.connection = connection_settings(config)
         self.timings = timings or timings_for(config)
@@ -142,13 +145,14 @@ class BotRuntime:
         self.repo = await open_repository(self.database)
         # Nothing is known to be reached until the account has logged in (see _ready).
         scope = Scope(self.config, rooms=frozenset(), contacts=frozenset())
-        self.app = App(self.config, self.repo, self.clock, scope=scope, wake=self._wake_outbox)
+        data_dir = "data" if self.shared_database or self.database == ":memory:" else \
+            str(Path(self.database.removeprefix("sqlite:///")).resolve().parent)
+        intake = self.intake or build_intake(self.config, Path(data_dir) / "cache")
+        self.app = App(self.config, self.repo, self.clock, scope=scope, wake=self._wake_outbox, intake=intake)
         await self.app.setup()
         if self.connection.endpoint is None:
             await self._start_local_gateway()
         log.info("connecting the wechaty client to %s (%s)", self.endpoint, self.connection.source)
-        data_dir = "data" if self.shared_database or self.database == ":memory:" else \
-            str(Path(self.database.removeprefix("sqlite:///")).resolve().parent)
         self.bot = WechatyBot(
             self._process, self.app.directory.group_keys, self.endpoint, self.connection.token,
             on_ready=self._ready, on_disconnect=self._disconnected, timings=self.timings, data_dir=data_dir,

@@ -34,10 +34,10 @@ async def claim(ctx: Context, cmd: Claim) -> None:
     if (order := await ctx.tx.get_order(ctx.community.name, no)) is None:
         ctx.reply("refuse", reason="no_such_order", no=no)
         return
-    if order.status == Status.POSTED:
+    if order.status in (Status.POSTED, Status.PENDING_REVIEW):
         ctx.reply("refuse", reason="not_dispatched", no=order.no)
         return
-    if order.status in (Status.DONE, Status.CANCELLED):
+    if order.status in (Status.DONE, Status.CANCELLED, Status.DISMISSED):
         ctx.reply("refuse", reason=f"already_{order.status}", no=order.no)
         return
     if order.status == Status.TAKEN:

@@ -26,10 +26,15 @@ class Need:
 
 @dataclass(frozen=True)
 class PostNeed:
-    """An explicit (发单/【需求】/求助：) or implicit (intent word + category keyword) need."""
+    """An explicit (发单/【需求】/求助：) or implicit need (the intake classifier's judgement).
+
+    ``review``: the classifier was not sure, so the order waits for the grid's staff (待确认);
+    ``second``: the same message asks for a second service (another category), a second order."""
 
     need: Need
     explicit: bool
+    review: bool = False
+    second: Need | None = None
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,21 @@ class ProxyPost:
     """Staff posting on behalf of a resident who phoned in: ``代发单 <text>``."""
 
     need: Need
+
+
+@dataclass(frozen=True)
+class Confirm:
+    """``确认12 [类别]``: staff confirm a 待确认 order is a need (optionally of another category)."""
+
+    no: int
+    category: str | None = None
+
+
+@dataclass(frozen=True)
+class Dismiss:
+    """``不是12``: staff say a 待确认 order is not a need; it is closed without a word to the group."""
+
+    no: int
 
 
 @dataclass(frozen=True)
@@ -180,11 +200,11 @@ class Malformed:
 # "post" is the explicit intake (发单/【需求】/求助：) sent with no need text.
 USAGE_KEYS = frozenset({
     "dispatch", "assign", "redispatch", "cancel", "claim", "complete", "release", "rate",
-    "show", "register", "approve", "suspend", "proxy", "post",
+    "show", "register", "approve", "suspend", "proxy", "post", "confirm", "dismiss",
 })
 
 Command = (
-    PostNeed | ProxyPost | Dispatch | Assign | Redispatch | Cancel | Claim | Complete | Release
+    PostNeed | ProxyPost | Confirm | Dismiss | Dispatch | Assign | Redispatch | Cancel | Claim | Complete | Release
     | Rate | Help | Show | OpenOrders | MyOrders | Tally | Ranking | Register | Approve | Suspend
     | Malformed
 )

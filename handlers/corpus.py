@@ -188,7 +188,7 @@ def evaluate(examples: Sequence[Example], predict: Callable[[str], Outcome]) -> 
                 r.categorised += 1
                 right = set(out.categories) == set(ex.categories)
                 r.category_right += right
-                r.confusion[("+".join(ex.categories), "+".join(out.categories))] += 1
+                r.confusion[("+".join(sorted(ex.categories)), "+".join(sorted(out.categories)))] += 1
         elif ex.need:
             r.missed.append(ex)
         if out.order and not ex.need:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from handlers import intake, review
 from handlers.base import POSTER, STAFF, Context, route
 from handlers.commands import Assign, Cancel, Dispatch, Redispatch
 from handlers.common import (
@@ -18,7 +19,8 @@ from storage.status import ACTIVE, OPEN, Status, back_to_market
 
 
 async def dispatch(ctx: Context, cmd: Dispatch, order: Order) -> None:
-    if order.status != Status.POSTED:
+    """派单N: a posted order (or a 待确认 one, which this confirms) goes to the market group."""
+    if order.status not in (Status.POSTED, Status.PENDING_REVIEW):
         ctx.reply("refuse", reason=f"already_{order.status}", no=order.no)
         return
     values = {"status": Status.DISPATCHED, "dispatched_at": ctx.ts, "dispatcher": ctx.sender}
@@ -27,10 +29,14 @@ async def dispatch(ctx: Context, cmd: Dispatch, order: Order) -> None:
     note = clip(cmd.note, MAX_REMARK)
     if note:
         values["note"] = note
-    if not await transition(ctx, order, values, (Status.POSTED,)):
+    if not await transition(ctx, order, values, (order.status,)):
         return
+    pending = order.status == Status.PENDING_REVIEW
     order = await ctx.tx.get_order_by_id(order.id)
     assert order is not None
+    if pending:
+        await review.confirmed(ctx, order, "dispatched")
+        intake.acknowledge(ctx, order, ctx.order_room(order), mention=order.resident_id, proxy=False, auto=True)
     await ctx.audit(order, "dispatched", " ".join(filter(None, [cmd.reward, note])))
     await post_card(ctx, order, "new")
     if not ctx.in_market:
@@ -38,7 +44,7 @@ async def dispatch(ctx: Context, cmd: Dispatch, order: Order) -> None:
 
 
 async def assign(ctx: Context, cmd: Assign, order: Order) -> None:
-    if order.status not in OPEN:
+    if order.status not in (*OPEN, Status.PENDING_REVIEW):
         ctx.reply("refuse", reason=f"already_{order.status}", no=order.no)
         return
     worker = await find_worker_named(ctx, cmd.worker, cmd.worker_id)
@@ -51,10 +57,13 @@ async def assign(ctx: Context, cmd: Assign, order: Order) -> None:
         return
     values = {"status": Status.TAKEN, "taker_id": worker.id, "taken_at": ctx.ts,
               "dispatched_at": order.dispatched_at or ctx.ts, "dispatcher": order.dispatcher or ctx.sender}
-    if not await transition(ctx, order, values, OPEN):
+    if not await transition(ctx, order, values, (order.status,)):
         return
+    pending = order.status == Status.PENDING_REVIEW
     order = await ctx.tx.get_order_by_id(order.id)
     assert order is not None
+    if pending:
+        await review.confirmed(ctx, order, "assigned")
     await ctx.audit(order, "assigned", worker.name)
     await announce_taken(ctx, order, worker, "assign")
     if not ctx.in_market:
@@ -83,7 +92,7 @@ async def cancel(ctx: Context, cmd: Cancel, order: Order) -> None:
     """Staff cancel any open order; the resident who posted it may cancel until it is taken."""
     staff = await ctx.holds(frozenset({STAFF}))
     own = await ctx.holds(frozenset({POSTER}), order)
-    allowed = ACTIVE if staff else OPEN
+    allowed = (*ACTIVE, Status.PENDING_REVIEW) if staff else OPEN
     if order.status not in allowed:
         reason = "resident_cancel_taken" if order.status == Status.TAKEN else f"already_{order.status}"
         ctx.reply("refuse", reason=reason, no=order.no)

@@ -1,23 +1,32 @@
-"""Intake (群众发单): a resident's need in a grid group becomes an order."""
+"""Intake (群众发单): a resident's need in a grid group becomes an order, or a review (待确认).
+
+A need the classifier is sure of becomes an order and is acknowledged in the group; an
+uncertain one becomes an order in status ``pending_review``: nothing is said in the group and
+the grid's staff get one direct message asking them to answer 确认N or 不是N
+(``handlers.review``).  A message that asks for two services makes two orders.
+"""
 
 from __future__ import annotations
 
 from handlers.base import GRID, STAFF, Context, route
 from handlers.commands import Need, PostNeed, ProxyPost
-from handlers.common import post_card
+from handlers.common import card, post_card
 from handlers.textutil import restore_punct
+from storage.models import Order
 from storage.status import Status
 
 
 async def create_order(ctx: Context, need: Need, *, source: str, grid: str, room: str | None,
-                       resident_id: str, resident_name: str, posted_by: str | None = None) -> None:
-    """Create an order, acknowledge it in the grid group and, with dispatch.auto, dispatch it."""
+                       resident_id: str, resident_name: str, posted_by: str | None = None,
+                       review: bool = False) -> Order:
+    """Create an order; a sure one is announced (``announce``), an uncertain one goes to staff."""
     assert ctx.community is not None
     community = ctx.community.name
-    auto = ctx.config.dispatch.auto
+    auto = ctx.config.dispatch.auto and not review
+    status = Status.PENDING_REVIEW if review else Status.DISPATCHED if auto else Status.POSTED
     order = await ctx.tx.insert_order({
         "community": community, "no": await ctx.tx.next_order_no(community), "grid": grid,
-        "origin_room": room, "source": source, "status": Status.DISPATCHED if auto else Status.POSTED,
+        "origin_room": room, "source": source, "status": status,
         "category": need.category, "raw_text": ctx.msg.text, "need_text": restore_punct(need.text), "phones": need.phones,
         "address": need.address, "coarse_address": need.coarse_address, "time_wish": need.time_wish,
         "budget": need.budget, "resident_id": resident_id, "resident_name": resident_name,
@@ -25,23 +34,47 @@ async def create_order(ctx: Context, need: Need, *, source: str, grid: str, room
         "dispatcher": "auto" if auto else None,
     })
     ctx.created.append(order)
+    if review:
+        await ctx.audit(order, "review", f"source={source}")
+        ask_staff(ctx, order)
+        return order
     await ctx.audit(order, "posted", f"source={source}")
-    ack = dict(no=order.no, category=order.category, auto=auto, proxy=posted_by is not None,
-               resident=resident_name, time_wish=order.time_wish)
+    await announce(ctx, order, room, mention=resident_id if posted_by is None else ctx.msg.sender_id,
+                   proxy=posted_by is not None, auto=auto)
+    return order
+
+
+def acknowledge(ctx: Context, order: Order, room: str | None, *, mention: str, proxy: bool, auto: bool) -> None:
+    """Tell the resident (in the group the order came from) that their need is an order."""
+    ack = dict(no=order.no, category=order.category, auto=auto, proxy=proxy,
+               resident=order.resident_name, time_wish=order.time_wish)
     if room is not None:
-        mentions = (resident_id,) if posted_by is None else (ctx.msg.sender_id,)
-        ctx.to_room(room, "order_ack", mentions=mentions, **ack)
+        ctx.to_room(room, "order_ack", mentions=(mention,), **ack)
     else:
         ctx.reply("order_ack", **ack)
+
+
+async def announce(ctx: Context, order: Order, room: str | None, *, mention: str, proxy: bool, auto: bool) -> None:
+    """Acknowledge an order where it came from and, when dispatched at once, post its card."""
+    acknowledge(ctx, order, room, mention=mention, proxy=proxy, auto=auto)
     if auto:
         await ctx.audit(order, "dispatched", "auto")
         await post_card(ctx, order, "new")
 
 
+def ask_staff(ctx: Context, order: Order) -> None:
+    """One direct message to each of the grid's staff about an uncertain need (no contact data)."""
+    assert ctx.community is not None
+    data = dict(order=card(ctx, order), categories=[c.name for c in ctx.config.categories])
+    for staff in ctx.directory.staff_ids(ctx.community, order.grid):
+        ctx.to_contact(staff, "review_ask", **data)
+
+
 async def post_need(ctx: Context, cmd: PostNeed) -> None:
     assert ctx.room is not None and ctx.room.grid is not None
-    await create_order(ctx, cmd.need, source=ctx.msg.source, grid=ctx.room.grid.name, room=ctx.room.key,
-                       resident_id=ctx.msg.sender_id, resident_name=ctx.sender)
+    for need in filter(None, (cmd.need, cmd.second)):
+        await create_order(ctx, need, source=ctx.msg.source, grid=ctx.room.grid.name, room=ctx.room.key,
+                           resident_id=ctx.msg.sender_id, resident_name=ctx.sender, review=cmd.review)
 
 
 async def proxy_post(ctx: Context, cmd: ProxyPost) -> None:

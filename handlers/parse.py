@@ -11,7 +11,8 @@ it is ``Malformed``.
 from __future__ import annotations
 
 import re
-from typing import Callable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from bot.config import CategorySpec
 from handlers.commands import (
@@ -21,6 +22,8 @@ from handlers.commands import (
     Claim,
     Command,
     Complete,
+    Confirm,
+    Dismiss,
     Dispatch,
     Help,
     Malformed,
@@ -56,6 +59,9 @@ from handlers.textutil import (
     redact_addresses,
     to_int,
 )
+
+if TYPE_CHECKING:
+    from handlers.classifier import Intake
 
 __all__ = [
     "CategorySpec", "extract_need", "mask_phone", "mask_text", "normalize", "order_no_in_quote",
@@ -100,17 +106,40 @@ def redact_need_text(text: str, need: Need) -> str:
     return redact_addresses(text)
 
 
-def _intake(text: str, categories: Sequence[CategorySpec]) -> Command | None:
+def _categorised(body: str, categories: Sequence[CategorySpec], intake: Intake | None) -> list[Need]:
+    """The need of ``body``, once per service asked for (the classifier's categories)."""
+    need = extract_need(body, categories)
+    if intake is None:
+        return [need]
+    names = intake.categories_of(body, intake.model.scores(body))
+    return [replace(need, category=name) for name in names] or [need]
+
+
+def _intake(text: str, categories: Sequence[CategorySpec], intake: Intake | None) -> Command | None:
+    """Markers (代发单, 发单, 【需求】, 求助：) make a need whatever the classifier says; other
+    messages are judged by it: an order, a review (待确认) or nothing.  Without a classifier
+    (the grammar's own unit tests) an intent word and a category keyword make a need."""
     if m := _PROXY_RE.match(text):
         body = text[m.end():].strip()
-        return ProxyPost(extract_need(body, categories)) if body else Malformed("代发单", "proxy")
+        return ProxyPost(_categorised(body, categories, intake)[0]) if body else Malformed("代发单", "proxy")
     if m := _EXPLICIT_RE.match(text):
         body = text[m.end():].strip()
-        return PostNeed(extract_need(body, categories), True) if body else Malformed("发单", "post")
-    if not looks_like_request(text):
+        if not body:
+            return Malformed("发单", "post")
+        needs = _categorised(body, categories, intake)
+        return PostNeed(needs[0], True, second=needs[1] if len(needs) > 1 else None)
+    if intake is None:
+        if not looks_like_request(text):
+            return None
+        need = extract_need(text, categories)
+        return PostNeed(need, False) if need.category else None
+    judgement = intake.judge(text)
+    if judgement.outcome is None:
         return None
     need = extract_need(text, categories)
-    return PostNeed(need, False) if need.category else None
+    needs = [replace(need, category=name) for name in judgement.categories] or [need]
+    return PostNeed(needs[0], False, review=judgement.outcome == "review",
+                    second=needs[1] if len(needs) > 1 else None)
 
 
 # --- commands ------------------------------------------------------------------------------
@@ -255,6 +284,25 @@ def _rate(text: str) -> Command | None:
     return Rate(no, score, score >= 3)
 
 
+_CONFIRM_RE = re.compile(r"确认" + _PRE + _NO + r"(?:\s*(?:是|为|改为|改成|类别)?\s*[:,]?\s*(?P<cat>[\u4e00-\u9fff]{2,12}))?"
+                         + _TAIL)
+_DISMISS_RE = re.compile(r"不是" + _PRE + _NO + r"(?:\s*(?:需求|订单|单))?" + _TAIL)
+
+
+def _confirm(text: str) -> Command | None:
+    if (m := _CONFIRM_RE.fullmatch(text)) is None:
+        return None
+    no = _number("确认", "confirm", m)
+    return no if isinstance(no, Malformed) else Confirm(no, m.group("cat"))
+
+
+def _dismiss(text: str) -> Command | None:
+    if (m := _DISMISS_RE.fullmatch(text)) is None:
+        return None
+    no = _number("不是", "dismiss", m)
+    return no if isinstance(no, Malformed) else Dismiss(no)
+
+
 def _register(text: str) -> Command | None:
     rest, team = _LABELS_RE.sub(" ", text[2:]), None
     if m := _TEAM_RE.search(rest):
@@ -285,6 +333,7 @@ _STAFF = (
     ("派单", "dispatch", _dispatch), ("指派", "assign", _assign), ("改派", "redispatch", _redispatch),
     ("取消", "cancel", _cancel), ("评价", "rate", _rate), ("登记", "register", _register),
     ("通过", "approve", _named(Approve)), ("停用", "suspend", _named(Suspend)),
+    ("确认", "confirm", _confirm), ("不是", "dismiss", _dismiss),
 )
 
 
@@ -300,12 +349,13 @@ _MENTION_RE = re.compile(r"@[^\s@]{1,40} ")
 
 
 def parse_message(
-    text: str, categories: Sequence[CategorySpec], quote: str | None = None,
+    text: str, categories: Sequence[CategorySpec], quote: str | None = None, intake: Intake | None = None,
 ) -> Command | None:
     """Parse one message into a command, or None for chit-chat.
 
     ``quote`` is the text of a quoted (引用) message; a bare 接/完成/放弃/满意/查 that quotes
-    an order card takes the card's order number.
+    an order card takes the card's order number.  ``intake`` is the classifier that judges a
+    message no command word or marker claims (``handlers.classifier``).
     """
     text = normalize(text)
     if (m := _MENTION_RE.match(text)) and m.end() < len(text):
@@ -322,5 +372,7 @@ def parse_message(
             return command
     for word, usage, parse in _STAFF:
         if text.startswith(word):
+            if word == "不是":  # an everyday word: anything but 不是12 is chit-chat
+                return parse(text)
             return parse(text) or _malformed_or_chat(word, usage, text[len(word):])
-    return _intake(text, categories)
+    return _intake(text, categories, intake)

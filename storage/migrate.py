@@ -5,7 +5,7 @@ nothing).  Rows are matched by natural keys, so running it again inserts nothing
 
 - workers by (community, name), orders by (community, no); the target's own ids are used and
   ``orders.taker_id`` / ``events.order_id`` are mapped through those keys;
-- events and outbox rows have no natural key, so each distinct row content (events: order,
+- events, outbox rows and intake labels have no natural key, so each distinct row content (events: order,
   community, time, actor, kind, detail; outbox: created_at, room, contact, text, coalesce key)
   is copied until the target holds as many as the source;
 - counters keep the larger number; processed ids, job runs and meta keys are inserted unless
@@ -31,6 +31,7 @@ from storage.sqltx import SqlTx
 BATCH = 500
 EVENT_KEY = ("order_id", "community", "at", "actor", "kind", "detail")
 OUTBOX_KEY = ("created_at", "room", "contact", "text", "coalesce_key")
+LABEL_KEY = ("community", "order_no", "text", "decision", "labelled_at")
 
 
 class MigrationError(Exception):
@@ -57,7 +58,7 @@ class Progress:
             return
         filled = self.width if total == 0 else self.width * done // total
         bar = "#" * filled + "." * (self.width - filled)
-        self.stream.write(("\r" if self.live else "") + f"{table:<10} [{bar}] {done}/{total}")
+        self.stream.write(("\r" if self.live else "") + f"{table:<13} [{bar}] {done}/{total}")
         if done >= total:
             self.stream.write("\n")
         self.stream.flush()
@@ -128,7 +129,8 @@ class Copy:
     async def run(self) -> list[TableResult]:
         rows = await self.src.fetch_all(
             "SELECT community FROM workers UNION SELECT community FROM orders UNION SELECT community FROM events "
-            "UNION SELECT community FROM counters UNION SELECT community FROM job_runs")
+            "UNION SELECT community FROM counters UNION SELECT community FROM job_runs "
+            "UNION SELECT community FROM intake_labels")
         self.communities = sorted(r["community"] for r in rows)
         workers = await self._keyed("workers", ("community", "name"), {})
         orders = await self._keyed("orders", ("community", "no"), {"taker_id": workers})
@@ -138,6 +140,7 @@ class Copy:
         await self._outbox()
         await self._keyed("job_runs", ("job", "community", "period"), None)
         await self._present("meta", "key")
+        await self._multiset("intake_labels", LABEL_KEY, {}, await self._scoped("intake_labels"))
         mismatched = [r for r in self.results if r.source != r.target]
         if mismatched:
             lines = [f"{r.table}: {r.source} rows in the source, {r.target} in the target"

@@ -47,11 +47,22 @@ class SqliteRepository:
         assert self._db is not None
         async with self._db.execute("PRAGMA user_version") as cur:
             (version,) = await cur.fetchone()
-        for number, name, sql in load_migrations():
-            if number <= version:
-                continue
-            log.info("applying migration %03d %s", number, name)
-            await self._db.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
+        pending = [(n, name, sql) for n, name, sql in load_migrations() if n > version]
+        if not pending:
+            return
+        # SQLite's way to change a table's constraints is to rebuild it (005): with foreign keys
+        # off, checked before the last commit, as https://sqlite.org/lang_altertable.html says.
+        await self._db.execute("PRAGMA foreign_keys = OFF")
+        try:
+            for number, name, sql in pending:
+                log.info("applying migration %03d %s", number, name)
+                await self._db.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
+            async with self._db.execute("PRAGMA foreign_key_check") as cur:
+                broken = await cur.fetchall()
+            if broken:
+                raise RuntimeError(f"migrations left {len(broken)} broken foreign keys, e.g. {tuple(broken[0])}")
+        finally:
+            await self._db.execute("PRAGMA foreign_keys = ON")
 
     async def close(self) -> None:
         if self._db is not None:

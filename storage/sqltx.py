@@ -174,8 +174,9 @@ class SqlTx:
         columns = {"posted": "created_at", "dispatched": "dispatched_at", "taken": "taken_at", "done": "done_at",
                    "cancelled": "cancelled_at"}
         in_grid = " AND grid = ?" if grid is not None else ""
-        parts = [f"(SELECT COUNT(*) FROM orders WHERE community = ? AND {column} >= ? AND {column} < ?{in_grid}) AS {key}"
-                 for key, column in columns.items()]
+        needs = " AND status NOT IN ('pending_review', 'dismissed')"  # not (yet) needs: storage.status.NOT_NEEDS
+        parts = [f"(SELECT COUNT(*) FROM orders WHERE community = ? AND {column} >= ? AND {column} < ?{in_grid}"
+                 f"{needs if key == 'posted' else ''}) AS {key}" for key, column in columns.items()]
         args = [community, start, end] + ([grid] if grid is not None else [])
         row = await self.fetch_one("SELECT " + ", ".join(parts), args * len(columns))
         assert row is not None
@@ -186,7 +187,8 @@ class SqlTx:
         if column not in ("category", "grid"):
             raise ValueError(f"cannot group orders by {column!r}")
         sql = (f"SELECT {column} AS value, COUNT(*) AS n, MIN(no) AS first FROM orders "
-               "WHERE community = ? AND created_at >= ? AND created_at < ?")
+               "WHERE community = ? AND created_at >= ? AND created_at < ? "
+               "AND status NOT IN ('pending_review', 'dismissed')")
         args: list[Any] = [community, start, end]
         if grid is not None:
             sql, args = sql + " AND grid = ?", args + [grid]
@@ -240,6 +242,19 @@ class SqlTx:
     async def events_for(self, order_id: int) -> list[Event]:
         rows = await self.fetch_all("SELECT * FROM events WHERE order_id = ? ORDER BY id", (order_id,))
         return [Event(**r) for r in rows]
+
+    # intake labels --------------------------------------------------------------------
+    async def add_intake_label(self, values: dict[str, Any]) -> None:
+        await self._insert("intake_labels", {**values, "need": int(bool(values["need"]))})
+
+    async def intake_labels(self, community: str | None = None, *, since: float | None = None) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM intake_labels WHERE 1 = 1", []
+        if community is not None:
+            sql, args = sql + " AND community = ?", [*args, community]
+        if since is not None:
+            sql, args = sql + " AND labelled_at >= ?", [*args, since]
+        rows = await self.fetch_all(sql + " ORDER BY id", args)
+        return [{**r, "need": bool(r["need"])} for r in rows]
 
     # workers --------------------------------------------------------------------------
     async def find_worker(self, community: str, *, wechat: str | None = None, name: str | None = None) -> Worker | None:

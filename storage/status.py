@@ -3,6 +3,9 @@
 ``Status`` is a ``StrEnum``: its members are the strings stored in ``orders.status`` (and shown
 by ``linggong orders --json``), so they compare equal to what the database hands back.
 
+    pending_review ──确认──▶ posted (or dispatched with [dispatch].auto; 派单/指派 also work)
+      └──不是──▶ dismissed
+
     posted ──派单──▶ dispatched ──接/指派──▶ taken ──完成──▶ done
       │  └──────────指派────────────────────▲   │
       │             ▲──────放弃/改派──────────┘   │
@@ -16,22 +19,29 @@ from typing import Any
 
 
 class Status(StrEnum):
+    PENDING_REVIEW = "pending_review"  # an uncertain need (待确认): the grid's staff confirm or dismiss it
     POSTED = "posted"  # created from a need, not yet in the market group
     DISPATCHED = "dispatched"  # in the market group, waiting for a taker
     TAKEN = "taken"  # a worker has it
     DONE = "done"
     CANCELLED = "cancelled"
+    DISMISSED = "dismissed"  # staff said 不是: not a need, never counted as one
 
 
 OPEN = (Status.POSTED, Status.DISPATCHED)  # no taker yet
 ACTIVE = (Status.POSTED, Status.DISPATCHED, Status.TAKEN)  # not finished
 
+NOT_NEEDS = (Status.PENDING_REVIEW, Status.DISMISSED)  # not (yet) counted as needs in tallies
+
 TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.PENDING_REVIEW: frozenset({Status.POSTED, Status.DISPATCHED, Status.TAKEN, Status.DISMISSED,
+                                      Status.CANCELLED}),
     Status.POSTED: frozenset({Status.DISPATCHED, Status.TAKEN, Status.CANCELLED}),
     Status.DISPATCHED: frozenset({Status.TAKEN, Status.DISPATCHED, Status.CANCELLED}),
     Status.TAKEN: frozenset({Status.DONE, Status.DISPATCHED, Status.CANCELLED}),
     Status.DONE: frozenset(),
     Status.CANCELLED: frozenset(),
+    Status.DISMISSED: frozenset(),
 }
 
 

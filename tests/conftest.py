@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import replace
 from datetime import datetime
@@ -14,11 +15,26 @@ from bot.clock import FakeClock
 from bot.config import Config, load_config
 from bot.outbox import Outbox
 from bot.transport import IncomingMessage, RecordingTransport, SentMessage
+from handlers.classifier import Intake, Model, build_intake, training_examples
 from storage.repository import Repository
 from storage.sqlite import SqliteRepository
 
 ROOT = Path(__file__).resolve().parent.parent
 START = "2026-11-23 08:00:00"
+
+
+@functools.cache
+def _repository_model() -> Model:
+    """The classifier trained on the repository's corpus, once per test session (it is
+    deterministic, so every test sees the model the bot would train)."""
+    return Model.train(training_examples(load_config(ROOT / "config.toml")))
+
+
+def shared_intake(config: Config) -> Intake:
+    """The intake of ``config`` over the session's model (a config with its own corpus trains its own)."""
+    if config.intake.corpus:
+        return build_intake(config)
+    return build_intake(config, model=_repository_model())
 
 
 @pytest.fixture
@@ -43,6 +59,7 @@ class Chat:
         """An app and its outbox on ``repo``, as the runtime wires them (without WeChat)."""
         transport = transport if transport is not None else RecordingTransport(clock=clock)
         sender = Outbox.for_config(config, repo, transport, clock, **(outbox or {}))
+        app_kw.setdefault("intake", shared_intake(config))
         app = App(config, repo, clock, wake=sender.wake, **app_kw)
         return cls(app, clock, transport, sender)
 

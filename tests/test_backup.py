@@ -45,7 +45,7 @@ async def day_db(config, tmp_path) -> Path:
 
 async def test_backup_is_a_checked_single_file_copy(day_db, tmp_path):
     info = backup_database(day_db, tmp_path / "b.db", NOW)
-    assert info.orders == 8 and info.path == tmp_path / "b.db"
+    assert info.orders == 9 and info.path == tmp_path / "b.db"
     assert orders_of(tmp_path / "b.db") == orders_of(day_db)
     assert rows(tmp_path / "b.db", "PRAGMA journal_mode") == [("delete",)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.db", "live"], "no temporary or -wal files left"
@@ -114,13 +114,13 @@ async def test_restore_keeps_the_current_database_and_puts_the_backup_in_place(d
     conn.close()
     changed = orders_of(day_db)
     info, kept = restore_database(tmp_path / "b.db", day_db, NOW)
-    assert info.orders == 8 and orders_of(day_db) == before
+    assert info.orders == 9 and orders_of(day_db) == before
     assert kept == day_db.with_name("linggong.db.before-restore-20261124-073000")
     assert orders_of(kept) == changed
     repo = SqliteRepository(str(day_db))
     await repo.open()  # the bot opens the restored database as usual
     async with repo.transaction() as tx:
-        assert len(await tx.find_orders()) == 8
+        assert len(await tx.find_orders()) == 9
     await repo.close()
 
 
@@ -183,7 +183,7 @@ async def test_restore_refuses_while_the_bot_has_the_database_open(day_db, tmp_p
             restore_database(tmp_path / "b.db", day_db, NOW)
         assert "in use" in str(err.value) and "stop linggong first" in str(err.value)
         async with repo.transaction() as tx:
-            assert len(await tx.find_orders()) == 8, "the running bot is undisturbed"
+            assert len(await tx.find_orders()) == 9, "the running bot is undisturbed"
     finally:
         await repo.close()
     assert not list(day_db.parent.glob("*before-restore*"))
@@ -201,7 +201,7 @@ async def test_backup_and_restore_commands(day_db, tmp_path):
     cli = [sys.executable, "-m", "bot", "--config", str(ROOT / "config.toml")]
     done = subprocess.run([*cli, "backup", str(tmp_path / "cli.db"), "--db", str(day_db)], cwd=tmp_path,
                           capture_output=True, text=True)
-    assert done.returncode == 0 and "8 orders" in done.stdout and "integrity check ok" in done.stdout
+    assert done.returncode == 0 and "9 orders" in done.stdout and "integrity check ok" in done.stdout
     done = subprocess.run([*cli, "restore", str(tmp_path / "cli.db"), "--db", str(day_db)], cwd=tmp_path,
                           capture_output=True, text=True)
     assert done.returncode == 0 and "before-restore" in done.stdout

@@ -75,17 +75,19 @@ def test_evaluate_counts_orders_reviews_categories_and_misses() -> None:
 def test_linggong_intake_eval_prints_the_figures_of_a_small_file(tmp_path: Path, capsys) -> None:
     path = tmp_path / "small.jsonl"
     path.write_text("\n".join([
-        line("发单 明天搬家 要两个人", True, "搬家配送"),
-        line("发单 马桶堵了 帮忙疏通", True, "管道疏通"),
-        line("今天天气真好", False),
+        line("发单 明天搬家 要两个人", True, "搬家配送"),  # a marker: an order whatever the model says
+        line("哪个师傅得空 帮我看哈厕所 冲不下去了", True, "管道疏通"),  # sure: an order
+        line("家里的灯一闪一闪的", True, "家电水电维修"),  # unsure: a review
+        line("专业开锁换锁 公安备案 24小时上门 电话13985012345", False),  # an advert: silence
         line("谢谢大家", False),
     ]) + "\n", encoding="utf-8")
     assert main(["--config", str(ROOT / "config.toml"), "intake", "eval", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "messages 4, needs 2" in out
+    assert "messages 5, needs 3" in out
     assert "auto orders: 2, precision 1.000" in out
-    assert "needs heard (order or review): 2/2 = 1.000" in out
-    assert "category accuracy: 2/2 = 1.000" in out
+    assert "needs heard (order or review): 3/3 = 1.000" in out
+    assert "reviews: 1 (1 of them needs; 0.333 of needs went to review)" in out
+    assert "category accuracy: 3/3 = 1.000" in out
 
 
 def test_linggong_intake_eval_names_a_bad_line(tmp_path: Path, capsys) -> None:

@@ -46,7 +46,7 @@ async def test_any_message_is_handled_without_error(chat, room, who, text, quote
 
 
 async def test_huge_message_is_handled(chat):
-    text = "需要修水管" + "啊" * 100_000 + "电话13908521234"
+    text = "阳光小区3栋厨房水管漏水了 哪个师傅能来修一下 电话13908521234 " + "啊" * 100_000
     sent = await chat.say("洗马社区第一网格群", "张阿姨", text)
     assert len(sent) == 1 and len(sent[0].text) < 500
 
@@ -83,6 +83,8 @@ FORMS = {  # command -> (room, text built from a number, a name and free text)
     "post": ("洗马社区第一网格群", lambda n, who, t: f"发单 需要修水管{t}电话13908521234"),
     "need": ("洗马社区第一网格群", lambda n, who, t: f"有没有会修空调的{t}"),
     "proxy": ("洗马社区第一网格群", lambda n, who, t: f"代发单 {t}"),
+    "confirm": ("洗马社区第一网格群", lambda n, who, t: f"确认{n} {t}"),
+    "dismiss": ("洗马社区第一网格群", lambda n, who, t: f"不是{n}"),
     "dispatch": ("洗马社区第一网格群", lambda n, who, t: f"派单{n} 报酬{n}元 备注 {t}"),
     "assign": ("洗马社区零工市场群", lambda n, who, t: f"指派 {n} @{who}"),
     "redispatch": ("洗马社区第一网格群", lambda n, who, t: f"改派{n}"),

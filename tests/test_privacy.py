@@ -128,10 +128,9 @@ async def board_pages(config: Config, repo, now) -> list[dict]:
     """The display board (page and JSON) of every community at the end of the chat, as output lines."""
     from bot.app import App
     from bot.clock import FakeClock
-    from bot.transport import RecordingTransport
     from bot.web import create_web_app
 
-    web = create_web_app(App(config, repo, FakeClock(now, config.tz), RecordingTransport()), password="")
+    web = create_web_app(App(config, repo, FakeClock(now, config.tz)), password="")
     client = web.test_client()
     pages = []
     for community in config.communities:

@@ -39,11 +39,12 @@ async def test_replay_of_a_day(day_config, tmp_path):
     assert state == {
         ("洗马社区", 1): ("done", "家电水电维修", "熊明祥", 5),
         ("洗马社区", 2): ("done", "搬家配送", "曹志强", 4),
-        ("洗马社区", 3): ("taken", "陪诊代办", "蒋秀英", None),
-        ("洗马社区", 4): ("done", "管道疏通", "熊明祥", 1),
-        ("洗马社区", 5): ("taken", "家具安装", "袁锁匠", None),
-        ("洗马社区", 6): ("cancelled", "开锁换锁", None, None),
-        ("洗马社区", 7): ("taken", "家政护工保洁", "邱桂兰", None),
+        ("洗马社区", 3): ("dismissed", "搬家配送", None, None),  # a neighbour's remark the model was unsure of
+        ("洗马社区", 4): ("taken", "陪诊代办", "蒋秀英", None),
+        ("洗马社区", 5): ("done", "管道疏通", "熊明祥", 1),
+        ("洗马社区", 6): ("taken", "家具安装", "袁锁匠", None),
+        ("洗马社区", 7): ("cancelled", "开锁换锁", None, None),
+        ("洗马社区", 8): ("taken", "家政护工保洁", "邱桂兰", None),
         ("茅草西社区", 1): ("taken", "家电水电维修", "龙师傅", None),
     }
     assert orders[("洗马社区", 1)].claim_seconds == 5
@@ -58,7 +59,9 @@ async def test_replay_of_a_day(day_config, tmp_path):
     assert said(dm="熊明祥", contains="13908521234"), "the taker's direct message carries the phone"
     assert said(market, contains="张待接单"), "a bare claim with two open orders asks which"
     assert said("洗马社区第三网格群", contains="请网格员尽快回访")[0]["mentions"] == ["孙丽", "钱卫东"]
-    assert said("茅草西社区零工市场群", contains="没有找到订单 #7"), "order numbers are per community"
+    assert said("茅草西社区零工市场群", contains="没有找到订单 #8"), "order numbers are per community"
+    assert said(dm="刘芳", contains="可能是需求 #3") and said(dm="赵敏", contains="可能是需求 #3")
+    assert not said("洗马社区第二网格群", contains="#3"), "nothing is said in the group about a review"
     # privacy: no resident phone or door number ever reaches a market group
     for line in out:
         if line["room"] and "市场群" in line["room"]:
@@ -102,7 +105,7 @@ def test_replay_command_writes_json_lines_and_orders_lists_them(tmp_path):
     listed = subprocess.run([*cli, "orders", "--db", str(db), "--json"], check=True, cwd=tmp_path,
                             capture_output=True, text=True).stdout.splitlines()
     rows = [json.loads(line) for line in listed]
-    assert len(rows) == 8 and {r["status"] for r in rows} == {"done", "taken", "cancelled"}
+    assert len(rows) == 9 and {r["status"] for r in rows} == {"done", "taken", "cancelled", "dismissed"}
     table = subprocess.run([*cli, "orders", "--db", str(db)], check=True, cwd=tmp_path, capture_output=True,
                            text=True).stdout
     assert "熊明祥" in table and "#1" in table

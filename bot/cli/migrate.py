@@ -34,5 +34,5 @@ async def command(args: argparse.Namespace, config: Config) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     for r in results:
-        print(f"{r.table:<10} source {r.source:>8}  copied now {r.inserted:>8}  in target {r.target:>8}  ok")
+        print(f"{r.table:<13} source {r.source:>8}  copied now {r.inserted:>8}  in target {r.target:>8}  ok")
     return 0
