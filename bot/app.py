@@ -39,7 +39,7 @@ from bot.render import Renderer
 from bot.transport import IncomingMessage
 from handlers import claim, dispatch, intake, lifecycle, queries, registration, review
 from handlers.base import Context, Reply, Router
-from handlers.classifier import Intake, build_intake
+from handlers.classifier import Intake, LazyIntake
 from handlers.commands import Command
 from handlers.parse import parse_message
 from storage.errors import StorageBusy, StorageFault
@@ -80,7 +80,8 @@ class Handled:
 
 class App:
     """``scope``: what this instance serves (``bot.instance``; the runtime narrows it at login);
-    ``intake``: the classifier of grid-group messages (default: trained on first use);
+    ``intake``: the classifier of grid-group messages (default: trained when a message first needs it;
+    the runtime passes one read from its disk cache);
     ``wake``: called after every message and job, to tell the outbox sender to look;
     ``busy_retries``/``busy_delay``: how often and after what first pause (doubled each time)
     a message is tried again while the database is locked; ``sleep`` waits between tries
@@ -100,17 +101,9 @@ class App:
         self.processed = ProcessedIds(repo)
         self.busy_retries, self.busy_delay, self.sleep = busy_retries, busy_delay, sleep
         self.flood = FloodGuard(config.flood.max_per_minute)
-        self._intake = intake
+        self.intake: Intake | LazyIntake = intake or LazyIntake(config)
         self.stopped: StorageFault | None = None
         self.stop_event = asyncio.Event()
-
-    @property
-    def intake(self) -> Intake:
-        """The intake classifier (``handlers.classifier``); trained in memory on first use when
-        the runtime did not pass one (it passes one read from its disk cache)."""
-        if self._intake is None:
-            self._intake = build_intake(self.config)
-        return self._intake
 
     async def setup(self) -> None:
         """Seed the configured worker roster (existing records are left as they are).

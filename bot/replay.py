@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from bot.app import App
-from handlers.classifier import build_intake
+from handlers.classifier import LazyIntake
 from bot.clock import FakeClock
 from bot.config import Config
 from bot.outbox import Outbox
@@ -111,7 +111,7 @@ class ReplaySession:
         self.clock = FakeClock(start, config.tz)
         self.transport = RecordingTransport(clock=self.clock)
         self.with_jobs = jobs
-        self.intake = build_intake(config)  # trained once: a restart (_boot) keeps it
+        self.intake = LazyIntake(config)  # trained once, when a need first comes: a restart (_boot) keeps it
         self._boot()
         self.names: dict[str, str] = {}
         for community in config.communities:

@@ -30,6 +30,8 @@ import json
 import logging
 import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -51,6 +53,7 @@ CATEGORY_C = 30.0
 SECOND_ABOVE = 0.5  # a second category is kept when it scores at least this
 _PHONE_RE = re.compile(r"(?:\+?86)?1[3-9][0-9](?:[ .\-_—]?[0-9]){8}")
 _DIGITS_RE = re.compile(r"[0-9]+")
+_SPACES_RE = re.compile(r"\s\s+")  # what scikit-learn's char analyzer collapses
 _REPEAT_RE = re.compile(r"(.{1,8}?)\1{2,}", re.DOTALL)
 
 
@@ -71,19 +74,41 @@ class Scores:
 
 
 class Model:
-    """The trained weights: a vocabulary of n-grams with their idf, and two linear models."""
+    """The trained weights: a vocabulary of n-grams with their idf, and two linear models.
+
+    Scoring is plain numpy, the same arithmetic as scikit-learn's ``TfidfVectorizer(analyzer=
+    "char", sublinear_tf=True)`` and ``LogisticRegression.predict_proba`` (tests/test_classifier.py
+    checks it), so a bot that reads its model from the cache never imports scikit-learn."""
 
     def __init__(self, terms: Sequence[str], idf: np.ndarray, need_coef: np.ndarray, need_bias: float,
                  names: Sequence[str], cat_coef: np.ndarray, cat_bias: np.ndarray) -> None:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
         self.terms, self.names = list(terms), list(names)
+        self.index = {t: i for i, t in enumerate(self.terms)}
         self.idf, self.need_coef, self.need_bias = idf, need_coef, float(need_bias)
         self.cat_coef, self.cat_bias = cat_coef, cat_bias
-        self.vectorizer = TfidfVectorizer(analyzer="char", ngram_range=NGRAMS, sublinear_tf=True,
-                                          lowercase=False, vocabulary={t: i for i, t in enumerate(self.terms)},
-                                          dtype=np.float64)
-        self.vectorizer.idf_ = idf
+
+    def vector(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """The message's tf-idf vector as (indices, weights): known n-grams of 1 to 3 characters
+        (whitespace runs read as one space), 1 + log(count) times idf, scaled to length 1."""
+        text = _SPACES_RE.sub(" ", prepare(text))
+        counts: dict[int, int] = {}
+        for n in range(NGRAMS[0], NGRAMS[1] + 1):
+            for i in range(len(text) - n + 1):
+                j = self.index.get(text[i:i + n])
+                if j is not None:
+                    counts[j] = counts.get(j, 0) + 1
+        if not counts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        idx = np.fromiter(counts, dtype=np.int64, count=len(counts))
+        weights = (1.0 + np.log(np.fromiter(counts.values(), dtype=float, count=len(counts)))) * self.idf[idx]
+        return idx, weights / np.linalg.norm(weights)
+
+    def scores(self, text: str) -> Scores:
+        idx, weights = self.vector(text)
+        need = float(_sigmoid(float(weights @ self.need_coef[idx]) + self.need_bias))
+        cats = _sigmoid(self.cat_coef[:, idx] @ weights + self.cat_bias)
+        ranked = sorted(zip(self.names, (float(p) for p in cats)), key=lambda item: -item[1])
+        return Scores(need, tuple(ranked))
 
     @classmethod
     def train(cls, examples: Sequence[Example]) -> Model:
@@ -115,13 +140,6 @@ class Model:
         return cls(terms, vectorizer.idf_, need.coef_[0], float(need.intercept_[0]), names,
                    np.array(coefs).reshape(len(names), x.shape[1]), np.array(biases))
 
-    def scores(self, text: str) -> Scores:
-        x = self.vectorizer.transform([prepare(text)])
-        need = float(_sigmoid((x @ self.need_coef)[0] + self.need_bias))
-        cats = _sigmoid(np.asarray(x @ self.cat_coef.T).ravel() + self.cat_bias)
-        ranked = sorted(zip(self.names, (float(p) for p in cats)), key=lambda item: -item[1])
-        return Scores(need, tuple(ranked))
-
     def save(self, path: Path) -> None:
         """Write the weights as plain arrays (atomically: a half-written cache is never read)."""
         tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
@@ -144,18 +162,23 @@ def _sigmoid(z):
 
 def corpus_hash(examples: Iterable[Example]) -> str:
     """What the cache name is made from: the training lines and the feature settings."""
-    import sklearn
+    from importlib.metadata import version  # not ``import sklearn``: the bot itself never loads it
 
-    digest = hashlib.sha256(json.dumps([FORMAT, NGRAMS, NEED_C, CATEGORY_C, sklearn.__version__]).encode())
+    digest = hashlib.sha256(json.dumps([FORMAT, NGRAMS, NEED_C, CATEGORY_C, version("scikit-learn")]).encode())
     for ex in examples:
         digest.update(json.dumps([ex.text, ex.need, ex.categories], ensure_ascii=False).encode("utf-8"))
         digest.update(b"\n")
     return digest.hexdigest()
 
 
-def load_or_train(examples: Sequence[Example], cache_dir: Path | None) -> Model:
+def load_or_train(examples: Sequence[Example], cache_dir: Path | None,
+                  files: Sequence[Path] | None = None) -> Model:
     """The model of ``examples``: read from ``cache_dir`` when it was trained before, else
-    trained (and written there; a cache that cannot be read or written is only logged)."""
+    trained and written there (a cache that cannot be read or written is only logged).
+
+    With ``files`` (the corpus files ``examples`` come from) the training runs in a child
+    process (``python -m handlers.classifier``), so the bot itself never loads scikit-learn and
+    its memory stays that of the weights alone."""
     if cache_dir is None:
         return _train(examples)
     path = Path(cache_dir) / f"intake-model-{corpus_hash(examples)[:20]}.npz"
@@ -166,6 +189,19 @@ def load_or_train(examples: Sequence[Example], cache_dir: Path | None) -> Model:
             return model
         except (OSError, ValueError, KeyError) as exc:
             log.warning("intake model cache %s unreadable (%s); training again", path, exc)
+    if files is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "handlers.classifier", str(path), *map(str, files)],
+                           check=True, capture_output=True, text=True, timeout=600)
+            model = Model.load(path)
+            log.info("intake model trained on %d corpus lines in %.1f s (in a child process), cached in %s",
+                     len(examples), time.perf_counter() - started, path)
+            return model
+        except (OSError, ValueError, KeyError, subprocess.SubprocessError) as exc:
+            detail = getattr(exc, "stderr", "") or exc
+            log.warning("training the intake model in a child process failed (%s); training here", detail)
     model = _train(examples)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -216,6 +252,10 @@ class Intake:
             best.append(ranked[1][0])
         return tuple(best)
 
+    def categories_for(self, text: str) -> tuple[str, ...]:
+        """The categories of a need already known to be one (a marker said so)."""
+        return self.categories_of(text, self.model.scores(text))
+
     def judge(self, text: str) -> Judgement:
         scores = self.model.scores(text)
         outcome: Outcome = ("order" if scores.need >= self.order_above
@@ -226,18 +266,64 @@ class Intake:
         return Judgement(outcome, scores.need, categories)
 
 
+def corpus_paths(config: Config) -> list[Path]:
+    """The repository's corpus files and those of ``[intake].corpus``."""
+    from handlers.corpus import corpus_files
+
+    return [*corpus_files(), *(Path(p) for p in config.intake.corpus)]
+
+
+def examples_of(paths: Sequence[Path]) -> list[Example]:
+    """The train split of the lines of ``paths`` (``handlers.corpus.is_test`` keeps the rest out)."""
+    from handlers.corpus import load_corpus, split
+
+    return split([ex for path in paths for ex in load_corpus(path)])[0]
+
+
 def training_examples(config: Config) -> list[Example]:
     """The train split of the repository's corpus and of the files in ``[intake].corpus``."""
-    from handlers.corpus import corpus_files, load_corpus, split
-
-    paths = [*corpus_files(), *(Path(p) for p in config.intake.corpus)]
-    examples = [ex for path in paths for ex in load_corpus(path)]
-    return split(examples)[0]
+    return examples_of(corpus_paths(config))
 
 
 def build_intake(config: Config, cache_dir: Path | None = None, model: Model | None = None) -> Intake:
     """The intake the bot runs for ``config``: ``model`` if given, else trained from the corpus
-    (or read from ``cache_dir`` when trained there before)."""
-    model = model or load_or_train(training_examples(config), cache_dir)
+    (in a child process, or read from ``cache_dir`` when trained there before)."""
+    if model is None:
+        paths = corpus_paths(config)
+        model = load_or_train(examples_of(paths), cache_dir, paths if cache_dir is not None else None)
     return Intake(model, config.categories, order_above=config.intake.order_above,
                   review_above=config.intake.review_above)
+
+
+class LazyIntake:
+    """An ``Intake`` trained the first time a message needs it (an App that only answers
+    commands, e.g. in a report or a benchmark of claims, never trains)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._intake: Intake | None = None
+
+    @property
+    def intake(self) -> Intake:
+        if self._intake is None:
+            self._intake = build_intake(self.config)
+        return self._intake
+
+    def judge(self, text: str) -> Judgement:
+        return self.intake.judge(text)
+
+    def categories_for(self, text: str) -> tuple[str, ...]:
+        return self.intake.categories_for(text)
+
+
+def main(argv: Sequence[str]) -> int:
+    """``python -m handlers.classifier OUT.npz FILE.jsonl…``: train on the files' train split, save."""
+    if len(argv) < 2:
+        print("usage: python -m handlers.classifier OUT.npz CORPUS.jsonl...", file=sys.stderr)
+        return 2
+    Model.train(examples_of([Path(p) for p in argv[1:]])).save(Path(argv[0]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -61,7 +61,7 @@ from handlers.textutil import (
 )
 
 if TYPE_CHECKING:
-    from handlers.classifier import Intake
+    from handlers.classifier import Intake, LazyIntake
 
 __all__ = [
     "CategorySpec", "extract_need", "mask_phone", "mask_text", "normalize", "order_no_in_quote",
@@ -106,16 +106,16 @@ def redact_need_text(text: str, need: Need) -> str:
     return redact_addresses(text)
 
 
-def _categorised(body: str, categories: Sequence[CategorySpec], intake: Intake | None) -> list[Need]:
+def _categorised(body: str, categories: Sequence[CategorySpec], intake: Intake | LazyIntake | None) -> list[Need]:
     """The need of ``body``, once per service asked for (the classifier's categories)."""
     need = extract_need(body, categories)
     if intake is None:
         return [need]
-    names = intake.categories_of(body, intake.model.scores(body))
+    names = intake.categories_for(body)
     return [replace(need, category=name) for name in names] or [need]
 
 
-def _intake(text: str, categories: Sequence[CategorySpec], intake: Intake | None) -> Command | None:
+def _intake(text: str, categories: Sequence[CategorySpec], intake: Intake | LazyIntake | None) -> Command | None:
     """Markers (代发单, 发单, 【需求】, 求助：) make a need whatever the classifier says; other
     messages are judged by it: an order, a review (待确认) or nothing.  Without a classifier
     (the grammar's own unit tests) an intent word and a category keyword make a need."""
@@ -349,7 +349,8 @@ _MENTION_RE = re.compile(r"@[^\s@]{1,40} ")
 
 
 def parse_message(
-    text: str, categories: Sequence[CategorySpec], quote: str | None = None, intake: Intake | None = None,
+    text: str, categories: Sequence[CategorySpec], quote: str | None = None,
+    intake: Intake | LazyIntake | None = None,
 ) -> Command | None:
     """Parse one message into a command, or None for chit-chat.
 

@@ -100,3 +100,34 @@ def test_the_test_split_meets_the_targets() -> None:
 def test_the_model_knows_every_configured_category() -> None:
     model: Model = _repository_model()
     assert set(model.names) == {c.name for c in load_config(CONFIG).categories}
+
+
+def test_scoring_is_scikit_learns_arithmetic() -> None:
+    """``Model.scores`` (plain numpy) gives what scikit-learn's vectorizer and logistic function give."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from handlers.classifier import NGRAMS
+
+    model = _repository_model()
+    vectorizer = TfidfVectorizer(analyzer="char", ngram_range=NGRAMS, sublinear_tf=True, lowercase=False,
+                                 vocabulary=model.index)
+    vectorizer.idf_ = model.idf
+    for ex in repository_split()[1][:200]:
+        x = vectorizer.transform([prepare(ex.text)])
+        expected = 1 / (1 + np.exp(-((x @ model.need_coef)[0] + model.need_bias)))
+        assert abs(model.scores(ex.text).need - expected) < 1e-9, ex.text
+
+
+def test_the_bot_trains_in_a_child_process_and_never_loads_scikit_learn(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = ("import sys; from pathlib import Path; from bot.config import load_config; "
+              "from handlers.classifier import build_intake; "
+              f"i = build_intake(load_config({str(CONFIG)!r}), Path({str(tmp_path)!r})); "
+              "assert i.judge('哪个师傅得空 帮我看哈厕所 冲不下去了').outcome == 'order'; "
+              "assert 'sklearn' not in sys.modules and 'scipy' not in sys.modules, 'scikit-learn was loaded'")
+    for _ in range(2):  # trained in a child the first time, read from the cache the second
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+        assert done.returncode == 0, done.stderr
+    assert len(list(tmp_path.glob("intake-model-*.npz"))) == 1

@@ -152,3 +152,21 @@ async def test_an_explicit_marker_wins_over_the_model(chat, grid1):
     sent = await grid1.say("张阿姨", "发单 我家热水器最近有点怪", sender_id="wxid_zhang")
     assert "订单号 #1" in to_room(sent, GRID1)[0].text
     assert (await chat.order(1)).status == "posted"
+
+
+async def test_unanswered_reviews_are_in_the_staffs_evening_list(chat, grid1, dm):
+    from datetime import datetime
+
+    from bot.schedule.jobs import run_report
+
+    await grid1.say("张阿姨", UNCERTAIN, sender_id="wxid_zhang")
+    await grid1.say("李大爷", "厕所有点味道", sender_id="wxid_li")
+    await dm.say("杨先媚", "不是2")
+    chat.clock.set(datetime(2026, 11, 23, 20, 0))
+    community = chat.app.config.communities[0]
+    before = len(chat.transport.sent)
+    assert await run_report(chat.app, "daily_tally", community, chat.clock.now())
+    await chat.outbox.flush()
+    lists = [s for s in chat.transport.sent[before:] if s.contact in ("杨先媚", "王晓红")]
+    assert len(lists) == 2 and all("1 条待确认" in s.text and "#1" in s.text and "#2" not in s.text for s in lists)
+    assert "确认+单号" in lists[0].text

@@ -147,7 +147,8 @@ async def test_staff_see_and_act_only_in_their_own_community(web: Web, chat: Cha
 
 async def test_filters_search_and_escaping(web: Web, chat: Chat) -> None:
     await chat.say(GRID1, "张阿姨", NEED)
-    await chat.say("洗马社区第二网格群", "周叔叔", "需要搬家<script>alert(1)</script>，洗马路12号，电话13908520000")
+    await chat.say("洗马社区第二网格群", "周叔叔",
+                   "明天要搬家 哪个师傅有空帮忙搬<script>alert(1)</script>，洗马路12号，电话13908520000")
     await web.login()
     _, text = await web.get("/dash/orders")
     assert "<script>alert(1)</script>" not in text and html.escape("<script>alert(1)</script>") in text
@@ -165,3 +166,37 @@ async def test_filters_search_and_escaping(web: Web, chat: Chat) -> None:
     assert body["orders"][0]["phones"] == ["139****0000"]
     _, rows = await web.get("/dash/orders?partial=1")
     assert rows.lstrip().startswith("<tr")
+
+
+async def test_pending_reviews_are_listed_with_confirm_and_dismiss_buttons(web: Web, chat: Chat) -> None:
+    """An uncertain message (待确认) sits at the top of the order page; the two buttons are 确认N / 不是N."""
+    await chat.say(GRID1, "张阿姨", "家里的灯一闪一闪的", sender_id="wxid_zhang")
+    await chat.say(GRID1, "李大爷", "厕所有点味道", sender_id="wxid_li")
+    assert [(await chat.order(n)).status for n in (1, 2)] == ["pending_review", "pending_review"]
+    await web.login()
+    status, text = await web.get("/dash/orders")
+    assert status == 200 and 'id="reviews"' in text and "待确认 2 条" in text
+    assert "/dash/orders/1/confirm" in text and "/dash/orders/2/dismiss" in text
+    await web.sent()
+    status, _ = await web.post("/dash/orders/1/confirm?c=洗马社区", {"category": "家电水电维修"})
+    assert status == 302 and (await chat.order(1)).status == "posted"
+    sent = await web.sent()
+    assert any(s.room == GRID1 and s.mentions == ("wxid_zhang",) and "#1" in s.text for s in sent)
+    status, body = await web.post_json("/dash/orders/2/dismiss?c=洗马社区", {})
+    assert status == 200 and body["status"] == "dismissed" and body["replies"] == ["已忽略 #2（不是需求），不会通知居民。"]
+    assert not any(s.room == GRID1 for s in await web.sent())
+    status, text = await web.get("/dash/orders")
+    assert 'id="reviews"' not in text
+
+
+async def test_confirming_from_the_order_page_can_correct_the_category(web: Web, chat: Chat) -> None:
+    await chat.say(GRID1, "张阿姨", "家里的灯一闪一闪的", sender_id="wxid_zhang")
+    await web.login()
+    status, text = await web.get("/dash/orders/1")
+    assert 'id="form-confirm"' in text and 'id="form-dismiss"' in text and 'id="form-dispatch"' not in text
+    status, text = await web.post("/dash/orders/1/confirm", {"category": "修飞机"})
+    assert status == 400 and "请从列表里选择类别" in text
+    assert (await chat.order(1)).status == "pending_review"
+    await web.post("/dash/orders/1/confirm", {"category": "搬家配送"})
+    order = await chat.order(1)
+    assert (order.status, order.category) == ("posted", "搬家配送")

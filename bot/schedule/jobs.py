@@ -78,7 +78,7 @@ async def ranking_reply(app: "App", tx, community: Community, kind: str, start: 
 async def tally_replies(app: "App", tx, community: Community, start: datetime, end: datetime, now: datetime,
                         late: bool = False) -> list[Reply]:
     """The daily tally: the whole community to the market group, each grid's lines to its group,
-    and each grid's unanswered follow-ups to its staff by direct message."""
+    and each grid's unanswered follow-ups and unanswered 待确认 reviews to its staff by direct message."""
     data = await tally(tx, community.name, start, end, now=now)
     replies = [Reply("tally", {"t": data.as_data(), "late": late, "grid": None}, room=community.market_group)]
     for grid in community.grids:
@@ -91,12 +91,15 @@ async def tally_replies(app: "App", tx, community: Community, start: datetime, e
     unanswered = [o for o in await tx.find_orders(community.name, statuses=(Status.DONE,),
                                                   time_column="followup_sent_at", end=cutoff)
                   if o.rating is None and o.followup_sent_at is not None and o.followup_sent_at > cutoff - 7 * 86400]
+    pending = await tx.find_orders(community.name, statuses=(Status.PENDING_REVIEW,))  # 待确认, not answered yet
     for grid in community.grids:
         items = [dict(card(app, o), resident=o.resident_name, done_at=o.done_at,
                       taker=o.taker.name if o.taker else "") for o in unanswered if o.grid == grid.name]
-        if items:
+        reviews = [dict(card(app, o), created_at=o.created_at) for o in pending if o.grid == grid.name]
+        if items or reviews:
             for staff in grid.staff:
-                replies.append(Reply("followup_list", {"grid": grid.name, "items": items}, contact=staff))
+                replies.append(Reply("followup_list", {"grid": grid.name, "items": items, "reviews": reviews},
+                                     contact=staff))
     return replies
 
 

@@ -31,11 +31,12 @@ from bot.web.security import (
     wants_json,
 )
 from bot.web.state import state
-from handlers.commands import Assign, Cancel, Command, Complete, Dispatch, Redispatch
+from handlers.commands import Assign, Cancel, Command, Complete, Confirm, Dismiss, Dispatch, Redispatch
+from storage.status import Status
 
 bp = Blueprint("dash", __name__)
 
-ACTIONS = ("dispatch", "assign", "redispatch", "cancel", "complete")
+ACTIONS = ("dispatch", "assign", "redispatch", "cancel", "complete", "confirm", "dismiss")
 _ONE_LINE = re.compile(r"^[^\r\n]*$")
 
 
@@ -112,6 +113,14 @@ async def _orders_data(community: Community):
     return f, errors, [order_row(web, o) for o in orders], workers
 
 
+async def _pending_reviews(community: Community) -> list[dict[str, Any]]:
+    """The 待确认 orders, oldest first: the staff answer them from the top of the order page."""
+    web = state()
+    async with web.app.repo.transaction() as tx:
+        pending = await tx.find_orders(community.name, statuses=(Status.PENDING_REVIEW,))
+    return [order_row(web, o) for o in pending]
+
+
 @bp.get("/dash/orders")
 @login_required
 async def orders():
@@ -121,7 +130,7 @@ async def orders():
         return await render_template("_order_rows.html", rows=rows, community=community)
     web = state()
     return await render_template(
-        "orders.html", rows=rows, f=f, errors=errors, workers=workers,
+        "orders.html", rows=rows, f=f, errors=errors, workers=workers, reviews=await _pending_reviews(community),
         refresh_url=url_for("dash.orders", partial=1, c=community.name, **f.as_args()),
         statuses=[(s, web.status_name(s)) for s in STATUSES], categories=[c.name for c in web.config.categories],
         **page_context(community)), 400 if errors else 200
@@ -153,6 +162,7 @@ async def _order_page(community: Community, no: int, errors: dict[str, str] | No
                  "detail": e.detail} for e in events]
     return await render_template(
         "order.html", order=order, row=order_row(web, order), timeline=timeline, workers=workers,
+        categories=[c.name for c in web.config.categories],
         errors=errors or {}, form=form or {}, actions=ACTIONS, **page_context(community)), status
 
 
@@ -162,8 +172,8 @@ async def order(no: int):
     return await _order_page(view_community(), no)
 
 
-def command_for(action: str, no: int, form: Any, workers: dict[str, str],
-                msgs: dict[str, Any]) -> tuple[Command | None, dict[str, Any], dict[str, str]]:
+def command_for(action: str, no: int, form: Any, workers: dict[str, str], msgs: dict[str, Any],
+                categories: tuple[str, ...] = ()) -> tuple[Command | None, dict[str, Any], dict[str, str]]:
     """The command for a dashboard action and its note for the simulator (templates/web/action_note.txt),
     or the problems with the form's fields (in the words of ``msgs``, ``WebState.msgs``)."""
     errors: dict[str, str] = {}
@@ -190,6 +200,14 @@ def command_for(action: str, no: int, form: Any, workers: dict[str, str],
             errors["reason"] = msgs["orders"]["bad_reason"]
         command = Cancel(no, reason or None)
         note.update(reason=reason)
+    elif action == "confirm":
+        category = (form.get("category") or "").strip()
+        if category and category not in categories:
+            errors["category"] = msgs["orders"]["choose_category"]
+        command = Confirm(no, category or None)
+        note.update(category=category)
+    elif action == "dismiss":
+        command = Dismiss(no)
     elif action == "redispatch":
         command = Redispatch(no)
     else:
@@ -215,7 +233,8 @@ async def order_action(no: int, action: str):
     elif web.acting_community(name) != community:
         acting = getattr(web.acting_community(name), "name", msgs["orders"]["no_acting_community"])
         errors["action"] = msgs["orders"]["other_community"].format(acting=acting, community=community.name)
-    command, note, field_errors = command_for(action, no, form, workers, msgs)
+    command, note, field_errors = command_for(action, no, form, workers, msgs,
+                                              tuple(c.name for c in web.config.categories))
     errors.update(field_errors)
     if errors or command is None:
         if wants_json():
