@@ -18,6 +18,7 @@ from bot.app import App
 from bot.clock import FakeClock
 from bot.config import Config
 from bot.transport import IncomingMessage
+from handlers.classifier import Intake, build_intake
 from storage.postgres import scratch_schema
 from storage.sqlite import SqliteRepository
 
@@ -82,14 +83,14 @@ async def feed(app: App, messages: list[IncomingMessage], clock: FakeClock) -> t
     return len(messages) / (time.perf_counter() - start), latencies
 
 
-async def app_intake_rate(config: Config, path: Path, n: int,
-                          synchronous: str = "FULL") -> tuple[float, list[float], int, int]:
+async def app_intake_rate(config: Config, path: Path, n: int, synchronous: str = "FULL", *,
+                          intake: Intake | None = None) -> tuple[float, list[float], int, int]:
     """Messages per second through app.process; per-message latencies; orders; round trips per message."""
     clock = FakeClock(datetime(2026, 11, 23, 8, 0, 0), config.tz)
     repo = SqliteRepository(str(path), synchronous=synchronous)
     await repo.open()
     try:
-        app = App(config, repo, clock)
+        app = App(config, repo, clock, intake=intake or build_intake(config))  # trained before the timing
         await app.setup()
         assert repo._db is not None
         counter = CountingConnection(repo._db)
@@ -101,7 +102,8 @@ async def app_intake_rate(config: Config, path: Path, n: int,
         await repo.close()
 
 
-async def pg_app_intake_rate(config: Config, url: str, n: int) -> tuple[float, list[float], int, int]:
+async def pg_app_intake_rate(config: Config, url: str, n: int, *,
+                             intake: Intake | None = None) -> tuple[float, list[float], int, int]:
     """app_intake_rate on a PostgreSQL repository in a fresh schema; round trips are PostgresTx's
     statements plus BEGIN and COMMIT."""
     from benchmarks import pg
@@ -111,7 +113,7 @@ async def pg_app_intake_rate(config: Config, url: str, n: int) -> tuple[float, l
         repo = pg.repository(url, schema)
         await repo.open()
         try:
-            app = App(config, repo, clock)
+            app = App(config, repo, clock, intake=intake or build_intake(config))
             await app.setup()
             messages = need_messages(config, n, clock, "in")
             with pg.StatementCounter() as counter:
@@ -124,7 +126,7 @@ async def pg_app_intake_rate(config: Config, url: str, n: int) -> tuple[float, l
             await repo.close()
 
 
-async def bench_intake_pg(sizes: Sizes, results: Results) -> None:
+async def bench_intake_pg(sizes: Sizes, results: Results, intake: Intake) -> None:
     """The intake rows' PostgreSQL column: alternating rounds of asyncpg's raw loop and app.process."""
     if not results.pg_url:
         for match in ("raw aiosqlite", "app.process: need", "ratio app / raw"):
@@ -137,7 +139,7 @@ async def bench_intake_pg(sizes: Sizes, results: Results) -> None:
     rounds, latencies, orders, hops = [], [], 0, 0
     for _ in range(max(1, min(sizes.intake_rounds, 5))):
         r = {"raw": await pg.raw_insert_rate(url, n)}
-        r["app"], lat, orders, hops = await pg_app_intake_rate(config, url, n)
+        r["app"], lat, orders, hops = await pg_app_intake_rate(config, url, n, intake=intake)
         r["ratio"] = r["app"] / r["raw"]
         rounds.append(r)
         latencies += lat
@@ -177,8 +179,9 @@ async def hop_cost(path: Path, n: int = 2000) -> float:
         await db.close()
 
 
-def cpu_per_message(config: Config, n: int = 2000) -> float:
-    """Parsing the need and rendering its acknowledgement: the Python work outside the database."""
+def cpu_per_message(config: Config, intake: Intake, n: int = 2000) -> float:
+    """Parsing (and classifying) the need and rendering its acknowledgement: the Python work
+    outside the database."""
     from bot.render import Renderer
     from handlers.parse import parse_message
 
@@ -187,7 +190,7 @@ def cpu_per_message(config: Config, n: int = 2000) -> float:
     renderer = Renderer(config.tz)
     start = time.perf_counter()
     for i, message in enumerate(messages):
-        parse_message(message.text, config.categories)
+        parse_message(message.text, config.categories, intake=intake)
         renderer.render("order_ack", {"no": i, "category": "家电水电维修", "auto": False, "proxy": False,
                                       "resident": message.sender_name, "time_wish": None})
     return (time.perf_counter() - start) / n
@@ -197,16 +200,17 @@ async def bench_intake(sizes: Sizes, work: Path, results: Results) -> None:
     """Alternating short rounds (raw and app, with and without fsync), so that the moments when the
     shared disk is fast or slow fall on both loops alike; per-round ratios show how they vary."""
     config = demo_config()
+    intake = build_intake(config)
     rounds: list[dict[str, float]] = []
     latencies: list[float] = []
     orders = hops = 0
     n = sizes.intake_messages
     for k in range(sizes.intake_rounds):
         r: dict[str, float] = {"raw": await raw_insert_rate(work / f"raw{k}.db", n)}
-        r["app"], lat, orders, hops = await app_intake_rate(config, work / f"intake{k}.db", n)
+        r["app"], lat, orders, hops = await app_intake_rate(config, work / f"intake{k}.db", n, intake=intake)
         # the same loops without waiting for the disk (synchronous=OFF): CPU and round trips only
         r["raw_off"] = await raw_insert_rate(work / f"raw-off{k}.db", n, "OFF")
-        r["app_off"], _, _, _ = await app_intake_rate(config, work / f"intake-off{k}.db", n, "OFF")
+        r["app_off"], _, _, _ = await app_intake_rate(config, work / f"intake-off{k}.db", n, "OFF", intake=intake)
         r["ratio"] = r["app"] / r["raw"]
         rounds.append(r)
         latencies += lat
@@ -222,7 +226,7 @@ async def bench_intake(sizes: Sizes, work: Path, results: Results) -> None:
     disk_raw = statistics.median(us(r["raw"]) - us(r["raw_off"]) for r in rounds)
     disk_app = statistics.median(us(r["app"]) - us(r["app_off"]) for r in rounds)
     hop = await hop_cost(work / "hop.db")
-    cpu = cpu_per_message(config)
+    cpu = cpu_per_message(config, intake)
     results.checks.update(intake_orders=orders, intake_messages=n)
     by_disk = sorted(rounds, key=lambda r: -r["raw"])
     results.rows += [
@@ -239,7 +243,7 @@ async def bench_intake(sizes: Sizes, work: Path, results: Results) -> None:
             f"{disk_raw:.0f} / {disk_app:.0f} µs"),
         Row("intake", "round trips to the SQLite thread per message: raw / app; one round trip",
             f"3 / {hops}; {hop * 1e6:.0f} µs"),
-        Row("intake", "parse + render per message (pure Python)", f"{cpu * 1e6:.0f} µs"),
+        Row("intake", "parse (with the classifier) + render per message (pure Python)", f"{cpu * 1e6:.0f} µs"),
     ]
     results.notes["intake"] = (
         f"The raw loop is almost only its fsync: {us(med('raw_off')):.0f} µs per message of work (3 round trips "
@@ -253,4 +257,4 @@ async def bench_intake(sizes: Sizes, work: Path, results: Results) -> None:
         f"towards {us(med('raw_off')) / us(med('app_off')) if med('app_off') else 0:.2f}; when the disk is slow both "
         f"wait for it and the ratio rises towards 1. This virtual disk is shared with other jobs and its fsync "
         f"time changes several-fold between rounds (see the rounds row), which is why the rounds spread so much.")
-    await bench_intake_pg(sizes, results)
+    await bench_intake_pg(sizes, results, intake)

@@ -2,6 +2,9 @@
 
 Every figure is measured in this one run on this machine, side by side with its baseline:
 
+intake model the classifier's precision / recall / review share / category accuracy on the test
+             split and the holdout, start-up training time, time per message and its memory
+             (benchmarks/classifier.py).
 intake       app.process of residents' needs (order + audit event + acknowledgement in the outbox
              + processed id, one transaction each) on a file database in WAL mode, against the
              raw aiosqlite limit with the same PRAGMAs: BEGIN IMMEDIATE, one INSERT, COMMIT
@@ -51,13 +54,14 @@ from typing import Awaitable, Callable
 
 from benchmarks.common import DOC, FULL, NO_PG, QUICK, ROOT, Results, Sizes
 from benchmarks.doc import markdown, table
+from benchmarks.classifier import bench_classifier
 from benchmarks.intake import bench_intake
 from benchmarks.reports import bench_reports
 from benchmarks.storm import bench_storm
 from benchmarks.wechaty_bench import bench_wechaty
 
-BENCHES: list[Callable[[Sizes, Path, Results], Awaitable[None]]] = [bench_intake, bench_storm, bench_reports,
-                                                                   bench_wechaty]
+BENCHES: list[Callable[[Sizes, Path, Results], Awaitable[None]]] = [bench_intake, bench_classifier, bench_storm,
+                                                                   bench_reports, bench_wechaty]
 
 
 async def run_benchmarks(sizes: Sizes, work: Path, only: list[str] | None = None,

@@ -18,7 +18,7 @@ async def bench_wechaty(sizes: Sizes, work: Path, results: Results) -> None:
         results.rows += [Row("end to end", "message -> reply through wechaty + local gateway, p50 / p99", skipped,
                              "p50 < 30 ms"),
                          Row("memory", "peak RSS of linggong run, idle / during a 500-claim storm", skipped,
-                             "idle < 120 MB")]
+                             "idle < 150 MB")]
         return
     try:
         latency = await e2e_latency(200)
@@ -29,12 +29,13 @@ async def bench_wechaty(sizes: Sizes, work: Path, results: Results) -> None:
         results.rows += [Row("end to end", "message -> reply through wechaty + local gateway, p50 / p99", failed,
                              "p50 < 30 ms"),
                          Row("memory", "peak RSS of linggong run, idle / during a 500-claim storm", failed,
-                             "idle < 120 MB")]
+                             "idle < 150 MB")]
         return
     results.rows += [
         Row("end to end", "message -> reply through wechaty + local gateway, outbox interval 0, p50 / p99",
             f"{latency['p50_ms']:.1f} / {latency['p99_ms']:.1f} ms", "p50 < 30 ms"),
-        Row("memory", "peak RSS of linggong run, idle", f"{memory['idle_peak_mb']:.1f} MB", "< 120 MB"),
+        Row("memory", "peak RSS of linggong run, idle", f"{memory['idle_peak_mb']:.1f} MB", "< 150 MB",
+            memory['idle_peak_mb'] < 150),
         Row("memory", f"peak RSS of linggong run, during a {sizes.storm_claims}-claim storm",
             f"{memory['storm_peak_mb']:.1f} MB"),
     ]

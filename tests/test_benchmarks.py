@@ -15,6 +15,7 @@ def test_quick_benchmark_is_correct(tmp_path, capsys):
     checks = json.loads(out.splitlines()[-1])["checks"]
     assert checks["intake_orders"] == checks["intake_messages"] == run.QUICK.intake_messages
     assert checks["storm_winners"] == 1 and checks["storm_status"] == "taken"
+    assert checks["classifier_test_precision"] >= 0.97
     assert checks["storm_market_messages"] == 2, "the winner's announcement and one coalesced late notice"
     assert checks["storm_late_mentions"] == run.QUICK.storm_claims - 1
     assert abs(checks["report_orders"] - run.QUICK.orders) <= run.QUICK.communities

@@ -7,6 +7,8 @@ of hard non-needs; the model is the one the bot trains from the repository's cor
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.conftest import to_room
@@ -170,3 +172,22 @@ async def test_unanswered_reviews_are_in_the_staffs_evening_list(chat, grid1, dm
     lists = [s for s in chat.transport.sent[before:] if s.contact in ("杨先媚", "王晓红")]
     assert len(lists) == 2 and all("1 条待确认" in s.text and "#1" in s.text and "#2" not in s.text for s in lists)
     assert "确认+单号" in lists[0].text
+
+
+async def test_staff_decisions_export_as_corpus_lines_with_contact_data_masked(chat, grid1, dm, tmp_path, capsys):
+    from bot.cli import main
+    from handlers.corpus import load_corpus
+    from tests.conftest import ROOT
+
+    await grid1.say("张阿姨", "家里的灯一闪一闪的 501室 13908521234", sender_id="wxid_zhang")
+    assert (await chat.order(1)).status == "pending_review"
+    await dm.say("杨先媚", "确认1 家电水电维修")
+    await grid1.say("李大爷", "厕所有点味道", sender_id="wxid_li")
+    await dm.say("杨先媚", "不是2")
+    out = tmp_path / "labels.jsonl"
+    argv = ["--config", str(ROOT / "config.toml"), "intake", "export", "--db", chat.repo.path, "--out", str(out)]
+    assert await asyncio.to_thread(main, argv) == 0  # the command runs its own event loop
+    examples = load_corpus(out, [c.name for c in chat.app.config.categories])
+    assert [(e.need, e.categories) for e in examples] == [(True, ("家电水电维修",)), (False, ())]
+    text = out.read_text(encoding="utf-8")
+    assert "13908521234" not in text and "501" not in text and "139****1234" in text
