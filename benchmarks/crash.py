@@ -49,7 +49,7 @@ from benchmarks.harness import (
     market_gateway,
     write_config,
 )
-from bot.config import Config
+from bot.config import Config, Person
 from bot.gateway import Gateway
 from bot.wechat.delivery import body_of
 
@@ -126,6 +126,9 @@ def generate(config: Config, extra: list[ExtraWorker], total: int, storm: int, r
     storm_no = storm_start = None
     storm_at = min(int(total * rng.uniform(0.25, 0.55)), total - storm - 2) if storm else -1
 
+    def contact(person: Person) -> str:  # a configured person's contact id in the local gateway's world
+        return person.wechat_id or person.name
+
     def emit(sender: str, room: str, text: str, kind: str, no: int | None = None, burst: bool = False) -> None:
         messages.append(Message(f"ct-{len(messages) + 1:05d}", sender, room, text, kind, no, burst))
 
@@ -149,7 +152,7 @@ def generate(config: Config, extra: list[ExtraWorker], total: int, storm: int, r
     def dispatch(order: Expected) -> None:
         grid = next(g for g in grids if g.name == order.grid)
         reward = f" 报酬{rng.choice([50, 80, 100, 120])}元" if rng.random() < 0.3 else ""
-        emit(rng.choice(grid.staff), order.room, f"派单{order.no}{reward}", "dispatch", order.no)
+        emit(contact(rng.choice(grid.staff)), order.room, f"派单{order.no}{reward}", "dispatch", order.no)
         move(order, "dispatched", "dispatched")
 
     def claim(order: Expected, claimers: list[str], burst: bool = False) -> None:
@@ -219,7 +222,7 @@ def generate(config: Config, extra: list[ExtraWorker], total: int, storm: int, r
             no = rng.randint(1, len(orders)) if orders else 1
             if rng.random() < 0.5:
                 grid = rng.choice(grids)
-                sender, room = rng.choice([*grid.residents, *grid.staff]), grid.groups[0]
+                sender, room = rng.choice([*grid.residents, *map(contact, grid.staff)]), grid.groups[0]
             else:
                 sender, room = rng.choice(market_workers), MARKET
             emit(sender, room, text.format(no), "query", no if "{}" in text else None)

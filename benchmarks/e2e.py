@@ -40,7 +40,7 @@ from bot.gateway import Gateway
 
 GRID1 = "洗马社区第一网格群"
 RESIDENT = "张阿姨"
-STAFF = "杨先媚"
+STAFF = "wxid_yangxianmei"  # 杨先媚, as config.toml binds her: people are their WeChat ids
 TARGET_P50_MS = 30.0
 TARGET_IDLE_MB = 120.0
 

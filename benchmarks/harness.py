@@ -94,7 +94,7 @@ class ExtraWorker:
 
 
 def extra_workers(count: int, prefix: str = "压测师傅") -> list[ExtraWorker]:
-    return [ExtraWorker(f"{prefix}{i:03d}", f"storm{i:03d}", f"139{i:08d}") for i in range(1, count + 1)]
+    return [ExtraWorker(f"{prefix}{i:03d}", f"wxid_storm{i:03d}", f"139{i:08d}") for i in range(1, count + 1)]
 
 
 async def run_cli(config_path: Path, *args: str, cwd: Path) -> str:

@@ -52,9 +52,9 @@ import time
 from pathlib import Path
 from typing import Awaitable, Callable
 
+from benchmarks.classifier import bench_classifier
 from benchmarks.common import DOC, FULL, NO_PG, QUICK, ROOT, Results, Sizes
 from benchmarks.doc import markdown, table
-from benchmarks.classifier import bench_classifier
 from benchmarks.intake import bench_intake
 from benchmarks.reports import bench_reports
 from benchmarks.storm import bench_storm

@@ -63,8 +63,9 @@ async def storm_figures(sizes: Sizes, inner: Any) -> dict[str, Any]:
             for i in range(sizes.storm_claims):
                 await tx.add_worker({"community": community.name, "name": f"师傅{i:03d}", "wechat": f"wx{i}",
                                      "phone": f"139{i:08d}", "skills": [], "team": None, "pledge_date": None,
-                                     "status": "active", "registered_at": 0.0})
-        resident, staff = "张阿姨", community.grids[0].staff[0]
+                                     "status": "active", "registered_at": 0.0, "bound_at": 0.0})
+        first = community.grids[0].staff[0]
+        resident, staff = "张阿姨", first.wechat_id or first.name
         for i, (who, text) in enumerate([(resident, "需要修水管，阳光小区3栋2单元501室，电话13908521234"),
                                          (staff, "派单1")]):
             await app.process(IncomingMessage(id=f"setup{i}", sender_id=who, sender_name=who, text=text,

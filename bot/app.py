@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Awaitable, Callable
 
 from bot.clock import Clock
-from bot.config import Community, Config
+from bot.config import Community, Config, looks_like_id
 from bot.directory import Directory, RoomInfo
 from bot.flood import FloodGuard, Verdict
 from bot.instance import Scope, bot_account_key
@@ -37,7 +37,16 @@ from bot.logs import masked
 from bot.processed import ProcessedIds
 from bot.render import Renderer
 from bot.transport import IncomingMessage
-from handlers import claim, dispatch, intake, lifecycle, queries, registration, review
+from handlers import (
+    claim,
+    dispatch,
+    identity,
+    intake,
+    lifecycle,
+    queries,
+    registration,
+    review,
+)
 from handlers.base import Context, Reply, Router
 from handlers.classifier import Intake, LazyIntake
 from handlers.commands import Command
@@ -54,7 +63,7 @@ MAX_TEXT = 2000  # longer messages are cut before parsing; nobody types a need t
 def build_router() -> Router:
     """Handler modules, one per concern, in an explicit order."""
     router = Router()
-    for module in (intake, review, dispatch, claim, lifecycle, queries, registration):
+    for module in (intake, review, dispatch, claim, lifecycle, queries, registration, identity):
         router.include(module.ROUTES)
     return router
 
@@ -118,10 +127,12 @@ class App:
                         "community": community.name, "name": seed.name, "wechat": seed.wechat,
                         "phone": seed.phone, "skills": seed.skills, "team": seed.team,
                         "pledge_date": seed.pledge_date, "status": "active", "registered_at": now,
+                        "bound_at": now if looks_like_id(seed.wechat) else None,  # a nickname binds by code
                     })
+            self.directory.identities.load(await tx.bindings())
 
     def _community_for(self, msg: IncomingMessage) -> Community | None:
-        staff = self.directory.staff_community(msg.sender_id, msg.sender_name)
+        staff = self.directory.staff_community(msg.sender_id)
         if staff is not None:
             return staff
         if len(self.config.communities) == 1:
@@ -133,7 +144,8 @@ class App:
         if community is not None:
             return community
         for candidate in self.config.communities:
-            if await tx.find_worker(candidate.name, wechat=msg.sender_id, name=msg.sender_name):
+            worker = await tx.find_worker(candidate.name, wechat=msg.sender_id)
+            if worker is not None and worker.bound:
                 return candidate
         return None
 
@@ -210,8 +222,8 @@ class App:
         groups and direct chats."""
         if not msg.is_direct and self._room_of(msg) is None:
             return Verdict.OK
-        if (self.directory.staff_community(msg.sender_id, msg.sender_name) is not None
-                or self.directory.is_admin(msg.sender_id, msg.sender_name)):
+        if (self.directory.staff_community(msg.sender_id) is not None
+                or self.directory.is_admin(msg.sender_id)):
             return Verdict.OK
         return self.flood.check(msg.sender_id, self.clock.now().timestamp())
 
@@ -246,6 +258,7 @@ class App:
             if await tx.is_processed(msg.id):
                 log.info("duplicate message %s ignored", msg.id)
                 return
+            self.directory.identities.load(await tx.bindings())  # another instance may have bound someone
             community = room.community if room else await self._direct_community(tx, msg)
             ctx = Context(msg, tx, self.config, self.directory, now, room, community)
             await self.router.handle(ctx, command)
@@ -282,9 +295,9 @@ class App:
             staff = tuple(self.directory.staff_ids(room.community, room.grid.name))
             return [notice, Reply("flood_alert", data, room=room.key, mentions=staff)]
         if community is not None:
-            staff = tuple(community.admins or self.directory.staff_ids(community))
+            staff = tuple(self.directory.community_admin_ids(community) or self.directory.staff_ids(community))
             return [notice, Reply("flood_alert", data, room=community.market_group, mentions=staff)]
-        return [notice, *(Reply("flood_alert", data, contact=admin) for admin in self.config.bot.admins)]
+        return [notice, *(Reply("flood_alert", data, contact=admin) for admin in self.directory.admin_ids())]
 
     async def _report_failure(self, msg: IncomingMessage) -> None:
         """Tell the sender something went wrong, and never handle this message again."""

@@ -16,7 +16,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.environment import BadVariable, apply_environment
@@ -38,11 +38,20 @@ def looks_like_id(entry: str) -> bool:
     return WECHAT_ID_RE.fullmatch(entry) is not None
 
 
-def listed(entries: Iterable[str], sender_id: str, sender_name: str) -> bool:
-    """Whether the sender is one of the configured ``entries``.  An entry that is a WeChat id
-    matches the sender's id only: a display name is chosen by its owner, so a member who calls
-    themselves ``wxid_yang01`` is not that account."""
-    return any(entry == sender_id or (entry == sender_name and not looks_like_id(entry)) for entry in entries)
+@dataclass(frozen=True)
+class Person:
+    """A configured staff member or admin: the name staff know them by, and their WeChat contact
+    id when config gives it (``{ name = "杨先媚", wechat_id = "wxid_…" }``, or a plain string that
+    is an id).  Without an id the person binds their account once (``bot.identity``); a display
+    name never grants anything."""
+
+    name: str
+    wechat_id: str | None = None
+
+    @classmethod
+    def of(cls, entry: str) -> "Person":
+        """A plain config string: an id (``wxid_…``) is that account; anything else is a name."""
+        return cls(entry, entry if looks_like_id(entry) else None)
 
 @dataclass(frozen=True)
 class CategorySpec:
@@ -69,7 +78,7 @@ class WorkerSeed:
 class Grid:
     name: str
     groups: tuple[str, ...]
-    staff: tuple[str, ...]
+    staff: tuple[Person, ...]
     residents: tuple[str, ...] = ()  # demo members for the local gateway only
 
 
@@ -104,16 +113,13 @@ class Community:
     name: str
     market_groups: tuple[str, ...]
     grids: tuple[Grid, ...]
-    admins: tuple[str, ...] = ()
+    admins: tuple[Person, ...] = ()
     workers: tuple[WorkerSeed, ...] = ()
     schedule: Schedule = field(default_factory=Schedule)
 
     @property
     def market_group(self) -> str:
         return self.market_groups[0]
-
-    def staff_grids(self, sender_id: str, sender_name: str) -> list[Grid]:
-        return [g for g in self.grids if listed(g.staff, sender_id, sender_name)]
 
 
 @dataclass(frozen=True)
@@ -180,7 +186,7 @@ class BotConfig:
     name: str = "零工派单助手"
     timezone: str = "Asia/Shanghai"
     database: str = "data/linggong.db"
-    admins: tuple[str, ...] = ()
+    admins: tuple[Person, ...] = ()
     # Several instances on one database (one per WeChat account; README: 区县部署):
     instance: str = ""  # this instance's name in logs and outbox claims ("" = the host name)
     communities: tuple[str, ...] = ()  # the communities it serves; () = those whose groups it is in
@@ -223,8 +229,6 @@ class Config:
     def community(self, name: str) -> Community | None:
         return next((c for c in self.communities if c.name == name), None)
 
-    def is_admin(self, sender_id: str, sender_name: str) -> bool:
-        return listed(self.bot.admins, sender_id, sender_name)
 
 
 class _Reader:
@@ -271,6 +275,26 @@ class _Reader:
             raise self.fail(key, f"expected {what}")
         return tuple(v.strip() for v in value)
 
+    def people(self, key: str, what: str, default: Any = ..., non_empty: bool = True) -> tuple[Person, ...]:
+        """Names or ids as strings, or ``{ name = "…", wechat_id = "wxid_…" }`` tables."""
+        value = self.get(key, list, what, default)
+        if not isinstance(value, list):
+            return value
+        if non_empty and not value:
+            raise self.fail(key, f"must not be empty; expected {what}")
+        people = []
+        for i, entry in enumerate(value):
+            if isinstance(entry, str) and entry.strip():
+                people.append(Person.of(entry.strip()))
+            elif isinstance(entry, dict):
+                r = _Reader(self.source, entry, f"{self._key(key)}[{i}]", self.origins)
+                r.unknown({"name", "wechat_id"})
+                wechat_id = r.text("wechat_id", "the person's WeChat contact id, e.g. \"wxid_…\"", None)
+                people.append(Person(r.text("name", "the person's name"), wechat_id))
+            else:
+                raise self.fail(key, f"expected {what}")
+        return tuple(people)
+
     def tables(self, key: str, what: str, default: Any = ...) -> list["_Reader"]:
         value = self.get(key, list, what, default)
         if not all(isinstance(v, dict) for v in value):
@@ -308,7 +332,7 @@ def _grid(r: _Reader) -> Grid:
     return Grid(
         name=r.text("name", "the grid's name"),
         groups=r.texts("groups", "a list of group names"),
-        staff=r.texts("staff", "a list of staff display names or wechat ids"),
+        staff=r.people("staff", "a list of staff: names, wechat ids, or { name = \"…\", wechat_id = \"wxid_…\" }"),
         residents=r.texts("residents", "a list of resident names", (), non_empty=False),
     )
 
@@ -353,7 +377,7 @@ def _community(r: _Reader, categories: set[str], schedule: Schedule, tz: str) ->
         name=r.text("name", "the community's name"),
         market_groups=r.texts("market_groups", "a list of group names"),
         grids=tuple(_grid(g) for g in r.tables("grids", "a list of [[communities.grids]] tables")),
-        admins=r.texts("admins", "a list of names", (), non_empty=False),
+        admins=r.people("admins", "a list of names, wechat ids, or { name, wechat_id } tables", (), non_empty=False),
         workers=tuple(_worker(w) for w in r.tables("workers", "[[communities.workers]] tables", [])),
         schedule=_schedule(r.sub("schedule"), schedule, tz),
     )
@@ -383,7 +407,8 @@ def parse_config(data: dict[str, Any], source: str = "config.toml",
         name=b.text("name", "the bot's name", BotConfig.name),
         timezone=b.text("timezone", "a timezone such as Asia/Shanghai", BotConfig.timezone),
         database=b.text("database", "a file path such as data/linggong.db or a postgresql:// URL", BotConfig.database),
-        admins=b.texts("admins", "a list of names", BotConfig.admins, non_empty=False),
+        admins=b.people("admins", "a list of names, wechat ids, or { name, wechat_id } tables", BotConfig.admins,
+                        non_empty=False),
         instance=b.get("instance", str, "a name in quotes", BotConfig.instance).strip(),
         communities=b.texts("communities", "a list of community names", BotConfig.communities, non_empty=False),
     )

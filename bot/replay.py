@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from bot.app import App
-from handlers.classifier import LazyIntake
 from bot.clock import FakeClock
 from bot.config import Config
+from bot.identity import Identities
 from bot.outbox import Outbox
 from bot.schedule.scheduler import SimulatedScheduler, build_jobs, catch_up
 from bot.transport import IncomingMessage, RecordingTransport, SentMessage
+from handlers.classifier import LazyIntake
 from storage import open_repository
 from storage.repository import Repository
 
@@ -117,6 +118,9 @@ class ReplaySession:
         for community in config.communities:
             for worker in community.workers:
                 self.names[worker.wechat] = worker.name
+        for seat in Identities(config).seats():  # ids in the output read as the names config gives them
+            if seat.person.wechat_id:
+                self.names.setdefault(seat.person.wechat_id, seat.person.name)
 
     def _boot(self) -> None:
         """A new bot process: a fresh app, outbox (empty in-memory pacing) and scheduler on the same database."""

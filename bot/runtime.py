@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from bot.app import App, BotStopped
 from bot.clock import Clock, SystemClock
 from bot.config import Config
+from bot.identity import unbound
 from bot.instance import Scope, process_id
 from bot.outbox import Outbox
 from bot.schedule.scheduler import ScheduledJob, build_jobs, catch_up, start_realtime
@@ -150,6 +151,11 @@ class BotRuntime:
         intake = self.intake or build_intake(self.config, Path(data_dir) / "cache")
         self.app = App(self.config, self.repo, self.clock, scope=scope, wake=self._wake_outbox, intake=intake)
         await self.app.setup()
+        waiting = unbound(self.app.directory.identities)
+        if waiting:
+            log.warning("%d configured people have not bound their WeChat yet and cannot act until they do "
+                        "(linggong bind prints their codes): %s", len(waiting),
+                        ", ".join(f"{person.name} ({scope or 'bot admin'})" for scope, person in waiting))
         if self.connection.endpoint is None:
             await self._start_local_gateway()
         log.info("connecting the wechaty client to %s (%s)", self.endpoint, self.connection.source)

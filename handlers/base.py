@@ -59,7 +59,9 @@ class Context:
 
     @property
     def sender(self) -> str:
-        return self.msg.sender_name
+        """Who the sender is, for audit lines and replies: a configured person's name (bound to
+        this contact), else the display name they chose (which grants nothing)."""
+        return self.directory.identities.name_of(self.msg.sender_id) or self.msg.sender_name
 
     @property
     def in_market(self) -> bool:
@@ -95,17 +97,17 @@ class Context:
     def is_staff(self, community: Community | None = None) -> bool:
         community = community or self.community
         if community is None:
-            return self.directory.is_admin(self.msg.sender_id, self.msg.sender_name)
-        return self.directory.is_staff(community, self.msg.sender_id, self.msg.sender_name)
+            return self.directory.is_admin(self.msg.sender_id)
+        return self.directory.is_staff(community, self.msg.sender_id)
 
     async def worker(self) -> Worker | None:
-        """The sender's worker record in this community (matched by wechat id, then by name)."""
+        """The sender's worker record in this community: the one bound to the sender's contact id
+        (never found by display name)."""
         if self._worker is False:
             self._worker = None
             if self.community is not None:
-                self._worker = await self.tx.find_worker(
-                    self.community.name, wechat=self.msg.sender_id, name=self.msg.sender_name
-                )
+                found = await self.tx.find_worker(self.community.name, wechat=self.msg.sender_id)
+                self._worker = found if found is not None and found.bound else None
         return self._worker  # type: ignore[return-value]
 
     # replies --------------------------------------------------------------------------

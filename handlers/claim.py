@@ -77,7 +77,12 @@ async def _late(ctx: Context, order: Order) -> None:
 async def _not_a_worker(ctx: Context) -> str:
     """Why the sender may not claim: the reason is about them, not the order."""
     worker = await ctx.worker()
-    return "not_registered" if worker is None else worker.status
+    if worker is not None:
+        return worker.status
+    assert ctx.community is not None
+    named = await ctx.tx.find_worker(ctx.community.name, name=ctx.sender)
+    # the display name only chooses the hint (how to bind); it grants nothing
+    return "unbound_worker" if named is not None and not named.bound else "not_registered"
 
 
 ROUTES = [

@@ -162,7 +162,9 @@ def _sigmoid(z):
 
 def corpus_hash(examples: Iterable[Example]) -> str:
     """What the cache name is made from: the training lines and the feature settings."""
-    from importlib.metadata import version  # not ``import sklearn``: the bot itself never loads it
+    from importlib.metadata import (
+        version,  # not ``import sklearn``: the bot itself never loads it
+    )
 
     digest = hashlib.sha256(json.dumps([FORMAT, NGRAMS, NEED_C, CATEGORY_C, version("scikit-learn")]).encode())
     for ex in examples:

@@ -45,6 +45,20 @@ class ProxyPost:
 
 
 @dataclass(frozen=True)
+class Bind:
+    """``绑定 123456`` (direct message): the sender's WeChat account is the person the code was made for."""
+
+    code: str
+
+
+@dataclass(frozen=True)
+class Unbind:
+    """``解绑 杨先媚`` (admins): forget a person's or worker's contact id; it loses every right at once."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class Confirm:
     """``确认12 [类别]``: staff confirm a 待确认 order is a need (optionally of another category)."""
 
@@ -200,11 +214,11 @@ class Malformed:
 # "post" is the explicit intake (发单/【需求】/求助：) sent with no need text.
 USAGE_KEYS = frozenset({
     "dispatch", "assign", "redispatch", "cancel", "claim", "complete", "release", "rate",
-    "show", "register", "approve", "suspend", "proxy", "post", "confirm", "dismiss",
+    "show", "register", "approve", "suspend", "proxy", "post", "confirm", "dismiss", "bind", "unbind",
 })
 
 Command = (
-    PostNeed | ProxyPost | Confirm | Dismiss | Dispatch | Assign | Redispatch | Cancel | Claim | Complete | Release
+    PostNeed | ProxyPost | Bind | Unbind | Confirm | Dismiss | Dispatch | Assign | Redispatch | Cancel | Claim | Complete | Release
     | Rate | Help | Show | OpenOrders | MyOrders | Tally | Ranking | Register | Approve | Suspend
     | Malformed
 )

@@ -51,6 +51,9 @@ async def assign(ctx: Context, cmd: Assign, order: Order) -> None:
     if worker is None:
         ctx.reply("refuse", reason="no_such_worker", name=cmd.worker)
         return
+    if not worker.bound:  # the details would go to a nickname: never
+        ctx.reply("refuse", reason="assign_unbound", name=worker.name)
+        return
     reason = await worker_refusal(ctx, worker, order)
     if reason is not None:
         ctx.reply("refuse", reason=f"assign_{reason}", name=worker.name, no=order.no)
@@ -81,7 +84,7 @@ async def redispatch(ctx: Context, cmd: Redispatch, order: Order) -> None:
     order = await ctx.tx.get_order_by_id(order.id)
     assert order is not None
     await ctx.audit(order, "redispatched", previous.name if previous else "")
-    if previous is not None:
+    if previous is not None and previous.bound:
         ctx.to_contact(previous.wechat, "taken_back", no=order.no, by=ctx.sender)
     await post_card(ctx, order, "again")
     if not ctx.in_market:
@@ -106,7 +109,7 @@ async def cancel(ctx: Context, cmd: Cancel, order: Order) -> None:
     ctx.reply("cancel_ok", no=order.no, reason=reason)
     if was in (Status.DISPATCHED, Status.TAKEN) and not ctx.in_market:
         ctx.to_room(ctx.market_room(), "cancelled_market", no=order.no)
-    if order.taker is not None:
+    if order.taker is not None and order.taker.bound:
         ctx.to_contact(order.taker.wechat, "cancelled_taker", no=order.no, reason=reason)
     room = ctx.order_room(order)
     if staff and not own and room is not None and room != (ctx.room.key if ctx.room else None):

@@ -83,7 +83,7 @@ async def proxy_post(ctx: Context, cmd: ProxyPost) -> None:
     if ctx.in_grid and ctx.room is not None and ctx.room.grid is not None:
         grid, room = ctx.room.grid, ctx.room.key
     else:
-        grids = ctx.community.staff_grids(ctx.msg.sender_id, ctx.sender) or list(ctx.community.grids)
+        grids = ctx.directory.staff_grids(ctx.community, ctx.sender_id) or list(ctx.community.grids)
         grid, room = grids[0], grids[0].groups[0]
     await create_order(ctx, cmd.need, source="proxy", grid=grid.name, room=room,
                        resident_id=ctx.msg.sender_id, resident_name="", posted_by=ctx.sender)

@@ -18,6 +18,7 @@ from bot.config import CategorySpec
 from handlers.commands import (
     Approve,
     Assign,
+    Bind,
     Cancel,
     Claim,
     Command,
@@ -40,6 +41,7 @@ from handlers.commands import (
     Show,
     Suspend,
     Tally,
+    Unbind,
 )
 from handlers.textutil import (
     CN_NUM_CHARS,
@@ -303,6 +305,20 @@ def _dismiss(text: str) -> Command | None:
     return no if isinstance(no, Malformed) else Dismiss(no)
 
 
+_BIND_RE = re.compile(r"绑定\s*[:：]?\s*(?P<code>[0-9]{4,8})" + _TAIL)
+_UNBIND_RE = re.compile(r"解绑\s*[:：]?\s*@?(?P<name>[^\s@,。]{1,32})" + _TAIL)
+
+
+def _bind(text: str) -> Command | None:
+    m = _BIND_RE.fullmatch(text)
+    return Bind(m.group("code")) if m else None
+
+
+def _unbind(text: str) -> Command | None:
+    m = _UNBIND_RE.fullmatch(text)
+    return Unbind(m.group("name")) if m else None
+
+
 def _register(text: str) -> Command | None:
     rest, team = _LABELS_RE.sub(" ", text[2:]), None
     if m := _TEAM_RE.search(rest):
@@ -334,6 +350,7 @@ _STAFF = (
     ("取消", "cancel", _cancel), ("评价", "rate", _rate), ("登记", "register", _register),
     ("通过", "approve", _named(Approve)), ("停用", "suspend", _named(Suspend)),
     ("确认", "confirm", _confirm), ("不是", "dismiss", _dismiss),
+    ("绑定", "bind", _bind), ("解绑", "unbind", _unbind),
 )
 
 

@@ -19,7 +19,7 @@ async def register(ctx: Context, cmd: Register) -> None:
         ctx.reply("refuse", reason="unknown_skill", skills=[clip(s, MAX_NAME) for s in unknown[:3]],
                   categories=[c.name for c in ctx.config.categories])
         return
-    existing = await ctx.tx.find_worker(ctx.community.name, wechat=ctx.msg.sender_id, name=cmd.name)
+    existing = await ctx.tx.find_worker(ctx.community.name, wechat=ctx.msg.sender_id)
     holder = await ctx.tx.find_worker(ctx.community.name, name=cmd.name)
     if holder is not None and holder.wechat != ctx.msg.sender_id:
         # The name is someone else's record: updating it would hand their (pending) registration
@@ -30,7 +30,7 @@ async def register(ctx: Context, cmd: Register) -> None:
         ctx.reply("refuse", reason=f"register_{existing.status}", name=existing.name)
         return
     values = {"name": cmd.name, "wechat": ctx.msg.sender_id, "phone": cmd.phone, "skills": cmd.skills,
-              "team": cmd.team}
+              "team": cmd.team, "bound_at": ctx.ts}  # the contact that sent 登记 is the worker's
     if existing is None:
         await ctx.tx.add_worker(dict(values, community=ctx.community.name, status="pending",
                                      pledge_date=None, registered_at=ctx.ts))
@@ -58,7 +58,8 @@ async def _set_status(ctx: Context, name: str, status: str, worker_id: int | Non
     await ctx.tx.update_worker(worker.id, values)
     await ctx.audit(None, f"worker_{status}", worker.name)
     ctx.reply("worker_status", name=worker.name, status=status, unchanged=False)
-    ctx.to_contact(worker.wechat, "worker_status_dm", name=worker.name, status=status)
+    if worker.bound:  # direct messages only to a proven contact id
+        ctx.to_contact(worker.wechat, "worker_status_dm", name=worker.name, status=status)
 
 
 async def approve(ctx: Context, cmd: Approve) -> None:

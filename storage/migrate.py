@@ -141,6 +141,8 @@ class Copy:
         await self._keyed("job_runs", ("job", "community", "period"), None)
         await self._present("meta", "key")
         await self._multiset("intake_labels", LABEL_KEY, {}, await self._scoped("intake_labels"))
+        await self._present("bindings", "person")
+        await self._present("bind_codes", "code_hash")
         mismatched = [r for r in self.results if r.source != r.target]
         if mismatched:
             lines = [f"{r.table}: {r.source} rows in the source, {r.target} in the target"

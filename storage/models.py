@@ -27,12 +27,17 @@ class Worker:
     pledge_date: str | None
     status: str
     registered_at: float
+    bound_at: float | None = None  # when ``wechat`` became a proven contact id; None: a roster nickname
+
+    @property
+    def bound(self) -> bool:
+        return self.bound_at is not None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "Worker":
         data = dict(row)
         data["skills"] = tuple(json.loads(data["skills"] or "[]"))
-        _floats(data, ("registered_at",))
+        _floats(data, ("registered_at", "bound_at"))
         return cls(**data)
 
 

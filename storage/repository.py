@@ -83,6 +83,29 @@ class Tx(Protocol):
         self, order_id: int | None, community: str, at: float, actor: str, kind: str, detail: str = ""
     ) -> None: ...
     async def events_for(self, order_id: int) -> list[Event]: ...
+    async def count_events(self, kind: str, actor: str, since: float) -> int:
+        """How many events of ``kind`` by ``actor`` since ``since`` (e.g. failed binding codes)."""
+
+    async def bindings(self) -> list[dict[str, Any]]:
+        """Every recorded binding: ``{"person", "scope", "name", "contact_id", "bound_at", "bound_by"}``."""
+
+    async def set_binding(self, scope: str, name: str, contact_id: str, at: float, by: str) -> None:
+        """Bind configured person ``name`` of ``scope`` ('' for the bot's admins) to ``contact_id``."""
+
+    async def remove_binding(self, scope: str, name: str) -> bool:
+        """Forget a binding; whether there was one."""
+
+    async def add_bind_code(self, values: dict[str, Any]) -> None:
+        """Store a one-time code (``code_hash``, ``kind`` person|worker, ``scope``, ``name``,
+        ``worker_id``, ``created_at``, ``expires_at``); an older code of the same person goes."""
+
+    async def take_bind_code(self, code_hash: str, now: float) -> dict[str, Any] | None:
+        """Use up a code: its row if it exists and has not expired (it is deleted either way)."""
+
+    async def bind_worker(self, worker_id: int, contact_id: str, at: float) -> None:
+        """The worker's ``wechat`` becomes ``contact_id``, proven at ``at``."""
+
+    async def unbind_worker(self, worker_id: int) -> None: ...
 
     async def add_intake_label(self, values: dict[str, Any]) -> None:
         """Keep a staff decision on a message: community, order_no, text (masked), need, category,

@@ -239,9 +239,51 @@ class SqlTx:
             (order_id, community, at, actor, kind, detail),
         )
 
+    async def count_events(self, kind: str, actor: str, since: float) -> int:
+        row = await self.fetch_one("SELECT COUNT(*) AS n FROM events WHERE kind = ? AND actor = ? AND at >= ?",
+                                   (kind, actor, since))
+        return int(row["n"]) if row else 0
+
     async def events_for(self, order_id: int) -> list[Event]:
         rows = await self.fetch_all("SELECT * FROM events WHERE order_id = ? ORDER BY id", (order_id,))
         return [Event(**r) for r in rows]
+
+    # identity -------------------------------------------------------------------------
+    async def bindings(self) -> list[dict[str, Any]]:
+        return await self.fetch_all("SELECT * FROM bindings ORDER BY scope, name")
+
+    async def set_binding(self, scope: str, name: str, contact_id: str, at: float, by: str) -> None:
+        key = f"{scope}\t{name}"
+        await self.execute("DELETE FROM bindings WHERE person = ?", (key,))
+        await self.execute("INSERT INTO bindings (person, scope, name, contact_id, bound_at, bound_by) "
+                           "VALUES (?, ?, ?, ?, ?, ?)", (key, scope, name, contact_id, at, by))
+
+    async def remove_binding(self, scope: str, name: str) -> bool:
+        before = await self.fetch_one("SELECT 1 AS x FROM bindings WHERE person = ?", (f"{scope}\t{name}",))
+        await self.execute("DELETE FROM bindings WHERE person = ?", (f"{scope}\t{name}",))
+        return before is not None
+
+    async def add_bind_code(self, values: dict[str, Any]) -> None:
+        if values["kind"] == "person":
+            await self.execute("DELETE FROM bind_codes WHERE kind = 'person' AND scope = ? AND name = ?",
+                               (values["scope"], values["name"]))
+        else:
+            await self.execute("DELETE FROM bind_codes WHERE kind = 'worker' AND worker_id = ?", (values["worker_id"],))
+        await self._insert("bind_codes", values)
+
+    async def take_bind_code(self, code_hash: str, now: float) -> dict[str, Any] | None:
+        """The code's row, used up (deleted); None when there is no such code or it expired."""
+        row = await self.fetch_one("SELECT * FROM bind_codes WHERE code_hash = ?", (code_hash,))
+        if row is None:
+            return None
+        await self.execute("DELETE FROM bind_codes WHERE code_hash = ?", (code_hash,))
+        return row if row["expires_at"] > now else None
+
+    async def bind_worker(self, worker_id: int, contact_id: str, at: float) -> None:
+        await self.execute("UPDATE workers SET wechat = ?, bound_at = ? WHERE id = ?", (contact_id, at, worker_id))
+
+    async def unbind_worker(self, worker_id: int) -> None:
+        await self.execute("UPDATE workers SET bound_at = NULL WHERE id = ?", (worker_id,))
 
     # intake labels --------------------------------------------------------------------
     async def add_intake_label(self, values: dict[str, Any]) -> None:

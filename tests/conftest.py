@@ -46,12 +46,37 @@ def config(tmp_path: Path) -> Config:
                    outbox=replace(base.outbox, min_interval=0.0, per_minute=10_000))
 
 
+def contact_id(name: str) -> str:
+    """The contact id the harness gives someone config does not name (residents, newcomers)."""
+    return "u_" + name
+
+
+def people_ids(config: Config) -> dict[str, str]:
+    """Display name -> contact id of everyone config names with an id: staff, admins, workers."""
+    ids: dict[str, str] = {}
+    for person in config.bot.admins:
+        if person.wechat_id:
+            ids.setdefault(person.name, person.wechat_id)
+    for community in config.communities:
+        for person in (*community.admins, *(p for g in community.grids for p in g.staff)):
+            if person.wechat_id:
+                ids.setdefault(person.name, person.wechat_id)
+        for worker in community.workers:
+            ids.setdefault(worker.name, worker.wechat)
+    return ids
+
+
 class Chat:
     """The bot (app and outbox) plus a recording transport, driven message by message on a fake clock."""
 
     def __init__(self, app: App, clock: FakeClock, transport: RecordingTransport, outbox: Outbox) -> None:
         self.app, self.clock, self.transport, self.outbox = app, clock, transport, outbox
         self._ids = itertools.count(1)
+        self.ids = people_ids(app.config)
+
+    def id(self, who: str) -> str:
+        """The contact id of display name ``who`` in these tests (never the name itself)."""
+        return self.ids.get(who) or contact_id(who)
 
     @classmethod
     def wire(cls, config: Config, repo: Repository, clock: FakeClock, transport: RecordingTransport | None = None,
@@ -70,8 +95,9 @@ class Chat:
     def message(self, room: str | None, who: str, text: str, *, quote: str | None = None,
                 mentions: tuple[str, ...] = (), msg_id: str | None = None, sender_id: str | None = None
                 ) -> IncomingMessage:
-        """A message from display name ``who`` (contact id ``sender_id``, default the same)."""
-        return IncomingMessage(id=msg_id or f"t{next(self._ids)}", sender_id=sender_id or who, sender_name=who, text=text,
+        """A message from display name ``who``: contact id ``sender_id``, by default the configured
+        person's id, else ``u_`` + the name (ids differ from names, as on WeChat)."""
+        return IncomingMessage(id=msg_id or f"t{next(self._ids)}", sender_id=sender_id or self.id(who), sender_name=who, text=text,
                                at=self.clock.now(), room_id=room, room_topic=room, mentions=mentions, quote=quote)
 
     async def send(self, message: IncomingMessage) -> list[SentMessage]:
@@ -138,5 +164,22 @@ def to_room(sent: list[SentMessage], room: str) -> list[SentMessage]:
     return [s for s in sent if s.room == room]
 
 
+@functools.cache
+def _demo_ids() -> dict[str, str]:
+    return people_ids(load_config(ROOT / "config.toml"))
+
+
+def pid(name: str) -> str:
+    """The contact id of display name ``name`` in the demo config, as the harness gives it."""
+    return _demo_ids().get(name) or contact_id(name)
+
+
+def wid(name: str) -> str:
+    """The contact id of ``name`` in the local gateway's demo world (bot/gateway/config_world.py):
+    configured people are their config ids; demo residents keep their names as ids."""
+    return _demo_ids().get(name, name)
+
+
 def to_contact(sent: list[SentMessage], contact: str) -> list[SentMessage]:
-    return [s for s in sent if s.contact == contact]
+    """What went by direct message to ``contact`` (a display name of the demo, or a contact id)."""
+    return [s for s in sent if s.contact in (contact, pid(contact))]

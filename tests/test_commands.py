@@ -51,7 +51,7 @@ async def test_bad_commands_get_one_clear_reply_and_change_nothing(chat, grid1, 
     sent = await chat.say(room, who, text)
     assert len(sent) == 1, [s.text for s in sent]
     assert expect in sent[0].text
-    assert sent[0].room == room and (room is None or sent[0].mentions == (who,))
+    assert sent[0].room == room and (room is None or sent[0].mentions == (chat.id(who),))
     assert [(o.status, o.taker_id, o.rating) for o in await chat.orders()] == before
 
 
@@ -101,7 +101,7 @@ async def test_a_change_that_lost_to_another_instance_is_not_announced(chat, gri
         await tx.update_order(stale.id, {"taker_id": han.id})
     monkeypatch.setattr(SqliteTx, "get_order", before_the_other_instance)
     sent = await market.say(who, text)
-    assert len(sent) == 1 and sent[0].mentions == (who,), [s.text for s in sent]
+    assert len(sent) == 1 and sent[0].mentions == (chat.id(who),), [s.text for s in sent]
     assert "已经有师傅接了" in sent[0].text or "不是您接的单" in sent[0].text
     monkeypatch.undo()
     after = await chat.order(1)
@@ -206,14 +206,15 @@ async def test_a_nickname_that_copies_a_staff_wxid_grants_nothing(config, tmp_pa
     """Bug (issue 11): with staff listed by WeChat id, a member who named themselves
     ``wxid_yang01`` matched the entry by display name and could dispatch."""
     from dataclasses import replace
+    from datetime import datetime
 
     from bot.clock import FakeClock
-    from datetime import datetime
+    from bot.config import Person
     from storage.sqlite import SqliteRepository
     from tests.conftest import START, Chat
 
     community = config.communities[0]
-    grids = (replace(community.grids[0], staff=("wxid_yang01",)), *community.grids[1:])
+    grids = (replace(community.grids[0], staff=(Person.of("wxid_yang01"),)), *community.grids[1:])
     config = replace(config, communities=(replace(community, grids=grids), *config.communities[1:]))
     repo = SqliteRepository(str(tmp_path / "ids.db"))
     await repo.open()

@@ -17,15 +17,17 @@ def test_every_configured_group_is_a_room_with_the_right_members(config: Config)
 
     grid1 = room_by_topic(world, "洗马社区第一网格群")
     assert grid1 is not None
-    assert {"杨先媚", "王晓红", "张阿姨", "李大爷", "陈奶奶", "糜伶"} == set(grid1.member_ids)
+    # configured people are their WeChat ids (names are what the gateway shows); residents are demo names
+    assert {"wxid_yangxianmei", "wxid_wangxiaohong", "张阿姨", "李大爷", "陈奶奶", "wxid_miling"} == set(grid1.member_ids)
+    assert contacts["wxid_yangxianmei"].name == "杨先媚"
 
     market = room_by_topic(world, "洗马社区零工市场群")
     assert market is not None
     xima = config.community("洗马社区")
     assert {w.wechat for w in xima.workers} <= set(market.member_ids)
-    assert {s for g in xima.grids for s in g.staff} <= set(market.member_ids)
-    assert "龙师傅" not in market.member_ids  # another community's worker
-    assert contacts["熊明祥"].name == "熊明祥" and contacts["熊明祥"].friend
+    assert {s.wechat_id for g in xima.grids for s in g.staff} <= set(market.member_ids)
+    assert "wxid_longshifu" not in market.member_ids  # another community's worker
+    assert contacts["wxid_xiongmingxiang"].name == "熊明祥" and contacts["wxid_xiongmingxiang"].friend
 
 
 def test_room_ids_in_config_are_kept(config: Config) -> None:

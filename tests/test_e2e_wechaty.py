@@ -26,6 +26,7 @@ from bot.gateway import Gateway, SentRecord, world_from_config
 from bot.runtime import BotRuntime
 from bot.wechat.support import Timings
 from storage.models import OutMessage
+from tests.conftest import wid
 
 ROOT = Path(__file__).resolve().parent.parent
 GRID1 = "洗马社区第一网格群"
@@ -75,7 +76,7 @@ class Bot:
         self.rooms = {room.topic: room.id for room in gateway.state.rooms.values()}
 
     async def inject(self, who: str, room: str | None, text: str, msg_id: str | None = None) -> str:
-        return await self.gw.inject_text(who, text, room_id=self.rooms[room] if room else None, msg_id=msg_id)
+        return await self.gw.inject_text(wid(who), text, room_id=self.rooms[room] if room else None, msg_id=msg_id)
 
     async def say(self, who: str, room: str | None, text: str, msg_id: str | None = None) -> list[SentRecord]:
         """Say something; return what the bot sent once it handled it and its outbox is idle."""
@@ -116,7 +117,7 @@ async def test_a_whole_order_loop_through_wechat(e2e_config: Config, tmp_path: P
     login = time.monotonic() - began
     try:
         assert bot.runtime.gateway is not None and bot.runtime.bot.info.missing == ()
-        assert {"熊明祥", "杨先媚", "张阿姨"} <= bot.runtime.bot.info.contacts  # who it can message
+        assert {wid("熊明祥"), wid("杨先媚"), "张阿姨"} <= bot.runtime.bot.info.contacts  # who it can message
         assert bot.runtime.app.scope.served() == ["洗马社区", "茅草西社区"]  # from the groups found
         assert bot.runtime.outbox.reach is None  # a SQLite file has one instance: it sends anything,
         assert bot.runtime.outbox.instance.endswith("/sqlite")  # and a restart takes its claims back
@@ -131,7 +132,7 @@ async def test_a_whole_order_loop_through_wechat(e2e_config: Config, tmp_path: P
         assert "【派单 #1】" in card.text and PHONE not in card.text and "501" not in card.text
 
         # three workers race; exactly one wins
-        racers = ["熊明祥", "韩德明", "曹志强"]
+        racers = [wid("熊明祥"), wid("韩德明"), wid("曹志强")]
         start = len(bot.gw.sent)
         ids = await asyncio.gather(*(bot.inject(w, MARKET, "接1") for w in racers))
         for msg_id in ids:
@@ -144,14 +145,15 @@ async def test_a_whole_order_loop_through_wechat(e2e_config: Config, tmp_path: P
         order = await bot.order(1)
         assert order.status == "taken" and order.taker.wechat == winner
         losers = {w for w in racers if w != winner}
-        late = [r for r in bot.in_room(sent, MARKET) if f"已被 {winner} 接走" in r.text]
+        winner_name = order.taker.name
+        late = [r for r in bot.in_room(sent, MARKET) if f"已被 {winner_name} 接走" in r.text]
         assert {m for r in late for m in r.mention_ids} == losers
         # the taker's direct message has the full address and phone
         (details,) = [r for r in sent if r.contact_id == winner]
         assert PHONE in details.text and "2单元501室" in details.text
         # the resident is @mentioned in the grid group with the taker's name and a masked phone
         (told,) = bot.in_room(sent, GRID1)
-        assert told.mention_ids == ("张阿姨",) and winner in told.text
+        assert told.mention_ids == ("张阿姨",) and winner_name in told.text
         assert PHONE not in told.text and "****" in told.text
 
         sent = await bot.say(winner, MARKET, "完成1")
@@ -196,18 +198,18 @@ async def test_a_direct_message_to_a_non_friend_falls_back_and_is_recorded(
 ) -> None:
     bot = await start_bot(e2e_config, tmp_path / "dm.db")
     try:
-        bot.gw.set_friend("熊明祥", False)
+        bot.gw.set_friend(wid("熊明祥"), False)
         await bot.say("张阿姨", GRID1, NEED)
         await bot.say("杨先媚", GRID1, "派单1")
         await bot.say("熊明祥", MARKET, "接1")
         await bot.runtime.wait_outbox_idle(5.0)  # the fallback is enqueued when the DM fails
         sent = bot.gw.sent
-        assert not [r for r in sent if r.contact_id == "熊明祥"]
+        assert not [r for r in sent if r.contact_id == wid("熊明祥")]
         fallback = [r for r in bot.in_room(sent, MARKET) if "私信发不出去" in r.text]
-        assert len(fallback) == 1 and fallback[0].mention_ids == ("熊明祥",)
+        assert len(fallback) == 1 and fallback[0].mention_ids == (wid("熊明祥"),)
         assert PHONE not in fallback[0].text
         failed = [r for r in await bot.outbox() if r["status"] == "failed"]
-        assert len(failed) == 1 and failed[0]["contact"] == "熊明祥" and "not a friend" in failed[0]["last_error"]
+        assert len(failed) == 1 and failed[0]["contact"] == wid("熊明祥") and "not a friend" in failed[0]["last_error"]
         async with bot.runtime.repo.transaction() as tx:
             events = await tx.db.execute_fetchall("SELECT detail FROM events WHERE kind = 'dm_fallback'")
         assert len(events) == 1 and "#1" in events[0]["detail"]
@@ -270,7 +272,7 @@ async def test_a_burst_of_100_claims_is_paced_and_late_notices_coalesce(
     e2e_config: Config, tmp_path: Path
 ) -> None:
     xima = e2e_config.communities[0]
-    extra = tuple(WorkerSeed(f"师傅{i:03d}", f"师傅{i:03d}", f"1390000{i:04d}", ("家电水电维修",), None, None)
+    extra = tuple(WorkerSeed(f"师傅{i:03d}", f"wxid_shifu{i:03d}", f"1390000{i:04d}", ("家电水电维修",), None, None)
                   for i in range(100))
     config = replace(e2e_config, communities=(replace(xima, workers=xima.workers + extra),
                                               *e2e_config.communities[1:]))
@@ -291,7 +293,7 @@ async def test_a_burst_of_100_claims_is_paced_and_late_notices_coalesce(
         winner = order.taker.wechat
         market = bot.in_room(sent, MARKET)
         assert len([r for r in market if "接走，用时" in r.text]) == 1
-        late = [r for r in market if f"已被 {winner} 接走" in r.text]
+        late = [r for r in market if f"已被 {order.taker.name} 接走" in r.text]
         mentioned = [m for r in late for m in r.mention_ids]
         assert sorted(mentioned) == sorted(set(claimers) - {winner})  # everyone answered, once
         # coalesced: while claims pour in, at most one notice per interval goes out

@@ -21,7 +21,7 @@ from bot.app import App, BotStopped
 from bot.clock import FakeClock
 from bot.transport import IncomingMessage, RecordingTransport
 from storage.sqlite import SqliteRepository
-from tests.conftest import START, Chat
+from tests.conftest import START, Chat, pid
 
 GRID1 = "洗马社区第一网格群"
 MARKET = "洗马社区零工市场群"
@@ -86,7 +86,7 @@ class Harness:
 
     def message(self, room: str | None, who: str, text: str) -> IncomingMessage:
         self.ids += 1
-        return IncomingMessage(id=f"f{self.ids}", sender_id=who, sender_name=who, text=text,
+        return IncomingMessage(id=f"f{self.ids}", sender_id=pid(who), sender_name=who, text=text,
                                at=self.clock.now(), room_id=room, room_topic=room)
 
     async def say(self, room: str | None, who: str, text: str):

@@ -9,7 +9,7 @@ import pytest
 
 from bot.config import ConfigError, parse_config
 from bot.flood import FloodGuard, Verdict
-from tests.conftest import ROOT
+from tests.conftest import ROOT, pid
 
 GRID1 = "洗马社区第一网格群"
 MARKET = "洗马社区零工市场群"
@@ -17,7 +17,8 @@ NEED = "需要修水管，阳光小区3栋，电话13908521234"
 
 
 def notices(sent, who):
-    return [s for s in sent if "暂停处理您的消息" in s.text and (s.contact == who or who in s.mentions)]
+    me = pid(who)
+    return [s for s in sent if "暂停处理您的消息" in s.text and (s.contact == me or me in s.mentions)]
 
 
 def alerts(sent):
@@ -37,9 +38,9 @@ async def test_fifty_needs_in_a_minute_make_twenty_orders_one_notice_and_one_sta
     assert len(await chat.orders()) == 20, "messages 21..50 had no effect"
     assert len([s for s in sent if "收到您的需求" in s.text]) == 20
     (notice,) = notices(sent, "张阿姨")
-    assert notice.room == GRID1 and notice.mentions == ("张阿姨",) and "20" in notice.text
+    assert notice.room == GRID1 and notice.mentions == (pid("张阿姨"),) and "20" in notice.text
     (alert,) = alerts(sent)
-    assert alert.room == GRID1 and alert.mentions == ("杨先媚", "王晓红") and "张阿姨" in alert.text
+    assert alert.room == GRID1 and alert.mentions == (pid("杨先媚"), pid("王晓红")) and "张阿姨" in alert.text
 
 
 async def test_ignored_messages_are_recorded_as_processed(chat):
@@ -60,15 +61,15 @@ async def test_a_muted_claim_takes_nothing(chat, grid1, market):
     sent = await market.say("熊明祥", "接1")
     assert notices(sent, "熊明祥") and (await chat.order(1)).status == "dispatched"
     (alert,) = alerts(sent)
-    assert alert.room == MARKET and alert.mentions == ("糜伶",), "market floods go to the community's admins"
+    assert alert.room == MARKET and alert.mentions == (pid("糜伶"),), "market floods go to the community's admins"
 
 
 async def test_direct_chat_flood_from_a_stranger_alerts_the_bot_admins(chat):
     sent = await flood(chat, None, "陌生人", "你好", 25)
     (notice,) = notices(sent, "陌生人")
-    assert notice.contact == "陌生人"
+    assert notice.contact == pid("陌生人")
     (alert,) = alerts(sent)
-    assert alert.contact == "糜伶"
+    assert alert.contact == pid("糜伶")
 
 
 @pytest.mark.parametrize("who, room, text", [

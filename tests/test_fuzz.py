@@ -84,6 +84,8 @@ FORMS = {  # command -> (room, text built from a number, a name and free text)
     "need": ("洗马社区第一网格群", lambda n, who, t: f"有没有会修空调的{t}"),
     "proxy": ("洗马社区第一网格群", lambda n, who, t: f"代发单 {t}"),
     "confirm": ("洗马社区第一网格群", lambda n, who, t: f"确认{n} {t}"),
+    "bind": (None, lambda n, who, t: f"绑定 123{n}"),
+    "unbind": ("洗马社区第一网格群", lambda n, who, t: f"解绑 {who}"),
     "dismiss": ("洗马社区第一网格群", lambda n, who, t: f"不是{n}"),
     "dispatch": ("洗马社区第一网格群", lambda n, who, t: f"派单{n} 报酬{n}元 备注 {t}"),
     "assign": ("洗马社区零工市场群", lambda n, who, t: f"指派 {n} @{who}"),

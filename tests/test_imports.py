@@ -1,6 +1,6 @@
 """The import rule (docs/architecture.md), checked on the source.
 
-- ``handlers`` build only on ``storage`` and the base layer of ``bot`` (config, directory,
+- ``handlers`` build only on ``storage`` and the base layer of ``bot`` (config, directory, identity,
   transport, clock): they decide, and never reach the network, the CLI or the web;
 - the production WeChat adapter (``bot/wechat``) never imports the simulated gateway;
 - ``storage`` imports neither ``bot`` nor ``handlers``;
@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("bot", "handlers", "storage")
-BASE_LAYER = {"bot.config", "bot.directory", "bot.transport", "bot.clock"}
+BASE_LAYER = {"bot.config", "bot.directory", "bot.identity", "bot.transport", "bot.clock"}
 
 
 def imports_of(path: Path, module: str | None = None) -> set[str]:

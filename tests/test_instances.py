@@ -56,7 +56,7 @@ async def test_another_instance_s_bot_account_is_not_a_resident(chat):
     async with chat.app.repo.transaction() as tx:
         await tx.set_meta(bot_account_key("wxid_other_bot"), "账号2")
     # the other bot's order card, seen in the market group, reads like a need
-    assert await chat.say(GRID1, "wxid_other_bot", "【派单 #7】" + NEED) == []
+    assert await chat.say(GRID1, "wxid_other_bot", "【派单 #7】" + NEED, sender_id="wxid_other_bot") == []
     assert await chat.orders() == []
     assert to_room(await chat.say(GRID1, "张阿姨", NEED), GRID1)
 

@@ -152,7 +152,7 @@ async def test_stale_order_reminds_taker_and_staff_once(chat, grid1, market):
     await sweep(chat.app, community)
     await chat.outbox.flush()
     reminders = [s for s in chat.transport.sent if "超过" in s.text]
-    assert {s.contact or s.room for s in reminders} == {"熊明祥", "洗马社区第一网格群"} and len(reminders) == 2
+    assert {s.contact or s.room for s in reminders} == {chat.id("熊明祥"), "洗马社区第一网格群"} and len(reminders) == 2
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.conftest import to_contact, to_room
+from tests.conftest import pid, to_contact, to_room
 
 GRID1 = "洗马社区第一网格群"
 MARKET = "洗马社区零工市场群"
@@ -19,7 +19,7 @@ async def post_and_dispatch(grid1, extra: str = "") -> None:
 async def test_resident_post_is_acknowledged_with_number_and_mention(chat, grid1):
     sent = await grid1.say("张阿姨", NEED)
     assert len(sent) == 1
-    assert sent[0].room == GRID1 and sent[0].mentions == ("张阿姨",)
+    assert sent[0].room == GRID1 and sent[0].mentions == (pid("张阿姨"),)
     assert "#1" in sent[0].text and "家电水电维修" in sent[0].text
     order = await chat.order(1)
     assert order.status == "posted" and order.category == "家电水电维修"
@@ -53,7 +53,7 @@ async def test_first_claim_wins_and_everyone_is_told(chat, grid1, market):
     details = to_contact(sent, "熊明祥")
     assert len(details) == 1 and "13908521234" in details[0].text and "501" in details[0].text
     resident = to_room(sent, GRID1)
-    assert resident[0].mentions == ("张阿姨",) and "熊明祥" in resident[0].text
+    assert resident[0].mentions == (pid("张阿姨"),) and "熊明祥" in resident[0].text
     assert "139****1234" in resident[0].text  # the worker's phone, masked
     order = await chat.order(1)
     assert order.status == "taken" and order.taker.name == "熊明祥" and order.claim_seconds == 5
@@ -70,7 +70,7 @@ async def test_late_claims_get_one_notice_naming_the_taker(chat, grid1, market):
     await chat.outbox.flush()
     notices = [s for s in chat.transport.sent if "已被" in s.text]
     assert len(notices) == 1 and "熊明祥" in notices[0].text
-    assert set(notices[0].mentions) == {"韩德明", "雷小军", "曹志强"}
+    assert set(notices[0].mentions) == {pid("韩德明"), pid("雷小军"), pid("曹志强")}
 
 
 async def test_claim_storm_has_exactly_one_winner(chat, grid1, market):
@@ -79,8 +79,8 @@ async def test_claim_storm_has_exactly_one_winner(chat, grid1, market):
         for i in range(200):
             await tx.add_worker({"community": "洗马社区", "name": f"工{i}", "wechat": f"w{i}",
                                  "phone": "13900000000", "skills": (), "team": None, "pledge_date": None,
-                                 "status": "active", "registered_at": 0})
-    messages = [chat.message(MARKET, f"w{i}", "接1") for i in range(200)]
+                                 "status": "active", "registered_at": 0, "bound_at": 0})
+    messages = [chat.message(MARKET, f"工{i}", "接1", sender_id=f"w{i}") for i in range(200)]
     await asyncio.gather(*(chat.app.process(m) for m in messages))
     await chat.outbox.flush()
     order = await chat.order(1)
@@ -124,7 +124,7 @@ async def test_complete_then_rate(chat, grid1, market):
     chat.clock.advance(3600)
     sent = await market.say("熊明祥", "完成1")
     ask = to_room(sent, GRID1)
-    assert ask and ask[0].mentions == ("张阿姨",) and "满意1" in ask[0].text
+    assert ask and ask[0].mentions == (pid("张阿姨"),) and "满意1" in ask[0].text
     sent = await grid1.say("张阿姨", "满意1")
     order = await chat.order(1)
     assert order.status == "done" and order.rating == 5
@@ -136,7 +136,7 @@ async def test_unsatisfied_rating_alerts_grid_staff(chat, grid1, market):
     await market.say("熊明祥", "接1")
     await market.say("熊明祥", "完成1")
     sent = await grid1.say("张阿姨", "不满意1")
-    alert = [s for s in sent if "杨先媚" in s.mentions]
+    alert = [s for s in sent if pid("杨先媚") in s.mentions]
     assert alert and "#1" in alert[0].text
     assert (await chat.order(1)).rating == 1
 
@@ -181,13 +181,13 @@ async def test_duplicate_message_has_no_effect(chat, grid1):
 
 
 async def test_direct_message_failure_falls_back_to_market_mention(chat, grid1, market):
-    chat.transport.fail_direct.add("熊明祥")
+    chat.transport.fail_direct.add(pid("熊明祥"))
     await post_and_dispatch(grid1)
     sent = await market.say("熊明祥", "接1")
     fallback = [s for s in sent if s.room == MARKET and "私信发不出去" in s.text]
-    assert fallback and fallback[0].mentions == ("熊明祥",)
+    assert fallback and fallback[0].mentions == (pid("熊明祥"),)
     assert "13908521234" not in fallback[0].text
     async with chat.app.repo.transaction() as tx:
         rows = await tx.outbox_rows()
     failed = [r for r in rows if r["status"] == "failed"]
-    assert len(failed) == 1 and failed[0]["contact"] == "熊明祥"
+    assert len(failed) == 1 and failed[0]["contact"] == pid("熊明祥")

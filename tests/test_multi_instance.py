@@ -32,6 +32,7 @@ import pytest
 from bot.config import load_config
 from bot.gateway import Contact, Gateway, SentRecord, world_from_config
 from storage.postgres import PostgresRepository
+from tests.conftest import wid
 from tests.test_storage import pg_schema, pg_url, worker_values  # noqa: F401  (pg_url: fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,7 +171,7 @@ class District:
         """``who`` says ``text`` in ``room``; it reaches the accounts in ``to`` with one message id."""
         msg_id = f"wx-{next(self._ids)}"
         for name in to:
-            await self.gateways[name].inject_text(who, text, room_id=self.rooms[room], msg_id=msg_id)
+            await self.gateways[name].inject_text(wid(who), text, room_id=self.rooms[room], msg_id=msg_id)
         return msg_id
 
     def sent(self, *names: str) -> list[SentRecord]:

@@ -11,7 +11,7 @@ from bot.config import Config, OutboxConfig
 from bot.transport import NotConnected, RecordingTransport
 from storage.models import OutMessage
 from storage.sqlite import SqliteRepository
-from tests.conftest import START, Chat
+from tests.conftest import START, Chat, pid
 
 GRID1 = "洗马社区第一网格群"
 MARKET = "洗马社区零工市场群"
@@ -107,7 +107,7 @@ async def test_an_outage_never_uses_up_attempts(config: Config, tmp_path) -> Non
 async def test_undeliverable_dm_with_fallback_none_is_only_recorded(config: Config, tmp_path) -> None:
     config = replace(config, wechat=replace(config.wechat, dm_fallback="none"))
     c = clock()
-    transport = RecordingTransport(clock=c, fail_direct={"熊明祥"})
+    transport = RecordingTransport(clock=c, fail_direct={pid("熊明祥")})
     bot = await open_app(config, str(tmp_path / "o.db"), c, transport)
     chat = bot
     await chat.say(GRID1, "张阿姨", NEED)
@@ -115,7 +115,7 @@ async def test_undeliverable_dm_with_fallback_none_is_only_recorded(config: Conf
     sent = await chat.say(MARKET, "熊明祥", "接1")
     assert not any("私信发不出去" in s.text for s in sent)
     failed = [r for r in await rows(bot) if r["status"] == "failed"]
-    assert len(failed) == 1 and failed[0]["contact"] == "熊明祥"
+    assert len(failed) == 1 and failed[0]["contact"] == pid("熊明祥")
     async with bot.repo.transaction() as tx:
         events = await tx.db.execute_fetchall("SELECT kind, detail FROM events WHERE kind = 'send_failed'")
     assert len(events) == 1 and "#1" in events[0]["detail"]
@@ -124,13 +124,13 @@ async def test_undeliverable_dm_with_fallback_none_is_only_recorded(config: Conf
 
 async def test_undeliverable_dm_falls_back_and_is_audited(config: Config, tmp_path) -> None:
     c = clock()
-    transport = RecordingTransport(clock=c, fail_direct={"熊明祥"})
+    transport = RecordingTransport(clock=c, fail_direct={pid("熊明祥")})
     bot = await open_app(config, str(tmp_path / "o.db"), c, transport)
     chat = bot
     await chat.say(GRID1, "张阿姨", NEED)
     await chat.say(GRID1, "杨先媚", "派单1")
     sent = await chat.say(MARKET, "熊明祥", "接1")
-    assert [s.mentions for s in sent if "私信发不出去" in s.text] == [("熊明祥",)]
+    assert [s.mentions for s in sent if "私信发不出去" in s.text] == [(pid("熊明祥"),)]
     async with bot.repo.transaction() as tx:
         events = await tx.db.execute_fetchall("SELECT kind, detail, community FROM events WHERE kind = 'dm_fallback'")
     assert [(e["community"], "#1" in e["detail"]) for e in events] == [("洗马社区", True)]

@@ -16,7 +16,7 @@ from bot.clock import FakeClock
 from storage.migrations import load_migrations
 from storage.models import OutMessage
 from storage.postgres import PostgresRepository
-from tests.conftest import START, Chat, to_contact, to_room
+from tests.conftest import START, Chat, to_contact, to_room, pid
 from tests.test_storage import order_values, pg_schema, pg_url, worker_values  # noqa: F401  (pg_url: fixture)
 
 GRID1 = "洗马社区第一网格群"
@@ -193,7 +193,7 @@ async def test_the_order_loop_runs_unchanged_on_postgres(chats):
     chat = chats[0]
     grid1, market = chat.group(GRID1), chat.group(MARKET)
     ack = await grid1.say("张阿姨", NEED)
-    assert "#1" in ack[0].text and ack[0].mentions == ("张阿姨",)
+    assert "#1" in ack[0].text and ack[0].mentions == (pid("张阿姨"),)
     card = to_room(await grid1.say("杨先媚", "派单 1 报酬80元"), MARKET)
     assert len(card) == 1 and "13908521234" not in card[0].text
     chat.clock.advance(5)
@@ -228,7 +228,7 @@ async def test_claim_storm_through_two_app_instances(chats):
     async with first.app.repo.transaction() as tx:
         for i in range(300):
             await tx.add_worker(worker_values(f"工{i}", wechat=f"w{i}", skills=()))
-    messages = [first.message(MARKET, f"w{i}", "接1") for i in range(300)]  # one id sequence
+    messages = [first.message(MARKET, f"工{i}", "接1", sender_id=f"w{i}") for i in range(300)]  # one id sequence
     await asyncio.gather(*(chats[i % 2].app.process(m) for i, m in enumerate(messages)))
     for chat in chats:  # one after the other: outbox sharing between live instances is not this test's subject
         await chat.outbox.flush()
@@ -273,9 +273,9 @@ async def test_two_instances_sweeping_together_act_once(chats, tmp_path):
     sent = await both(11)  # #1 unclaimed for 11 minutes
     assert len([s for s in sent if "【急单 #1" in s.text]) == 1
     sent = await both(20)  # 31 minutes: the admins are told, once
-    assert len([s for s in sent if s.contact == "糜伶"]) == 1
+    assert len([s for s in sent if s.contact == pid("糜伶")]) == 1
     sent = await both(24 * 60)  # #2 taken a day ago: one reminder to its taker; #3's follow-up, once
-    assert len([s for s in sent if s.contact == "熊明祥"]) == 1
+    assert len([s for s in sent if s.contact == pid("熊明祥")]) == 1
     assert len([s for s in sent if "#3" in s.text and s.room == GRID1]) == 1
     async with first.app.repo.transaction() as tx:
         kinds = [e.kind for o in await tx.find_orders() for e in await tx.events_for(o.id)]

@@ -76,7 +76,7 @@ async def test_migrate_twice_copies_once_and_counts_match(source, target):
     progress = io.StringIO()
     first = await migrate(source, target, progress=progress)
     second = await migrate(source, target, progress=progress)
-    tables = ["workers", "orders", "events", "counters", "processed", "outbox", "job_runs", "meta", "intake_labels"]
+    tables = ["workers", "orders", "events", "counters", "processed", "outbox", "job_runs", "meta", "intake_labels", "bindings", "bind_codes"]
     assert [r.table for r in first] == tables
     assert all(r.source == r.inserted == r.target for r in first), first
     assert all(r.inserted == 0 and r.source == r.target for r in second), second
@@ -114,7 +114,7 @@ def test_the_migrate_command(config, tmp_path, capsys):
     assert main(["migrate", "--from", f"sqlite:///{source}", "--to", target]) == 0
     assert main(["migrate", "--from", source, "--to", target]) == 0
     out, err = capsys.readouterr()
-    assert "copied now        0" in out and out.count(" ok\n") == 18
+    assert "copied now        0" in out and out.count(" ok\n") == 22
     assert "workers       [##############################]" in err
     assert main(["migrate", "--from", source, "--to", source]) == 1
     assert "same database" in capsys.readouterr().err

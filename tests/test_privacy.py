@@ -27,7 +27,7 @@ from handlers.commands import PostNeed, ProxyPost, Register
 from handlers.parse import parse_message
 from handlers.textutil import find_phones
 from storage import open_repository
-from tests.conftest import ROOT
+from tests.conftest import ROOT, pid
 
 CORPUS = sorted((ROOT / "tests" / "data").glob("*.jsonl")) + [ROOT / "bot" / "cli" / "demo_morning.jsonl"]
 DOOR = re.compile(r"[0-9]+\s*单元\s*[0-9]+\s*(?:室|号)?|[0-9]{3,4}\s*室")
@@ -178,7 +178,7 @@ async def test_phones_and_doors_in_logs_are_masked(chat, grid1, market, project_
     await grid1.say("张阿姨", f"需要修水管，阳光小区3栋2单元501室，电话{PHONE}，座机{LANDLINE}")
     await grid1.say("杨先媚", "派单1")
     await market.say("熊明祥", "接1")
-    chat.transport.fail_direct.add("熊明祥")  # a failed direct message is logged with its reason
+    chat.transport.fail_direct.add(pid("熊明祥"))  # a failed direct message is logged with its reason
     await grid1.say("张阿姨", f"需要修空调，阳光小区3栋2单元501室，电话{PHONE}")
     await grid1.say("杨先媚", "派单2")
     await market.say("熊明祥", "接2")

@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from tests.conftest import to_room
+from tests.conftest import pid, to_room
 
 GRID1 = "洗马社区第一网格群"
 MARKET = "洗马社区零工市场群"
@@ -28,7 +28,7 @@ async def test_an_uncertain_need_goes_to_the_grid_staff_and_confirming_tells_the
     sent = await grid1.say("张阿姨", UNCERTAIN, sender_id="wxid_zhang")
     assert to_room(sent, GRID1) == [], "nothing is said in the group while staff decide"
     asks = [s for s in sent if s.contact is not None]
-    assert {s.contact for s in asks} == {"杨先媚", "王晓红"}, "each staff member of the grid, by direct message"
+    assert {s.contact for s in asks} == {pid("杨先媚"), pid("王晓红")}, "each staff member of the grid, by direct message"
     assert "可能是需求 #1" in asks[0].text and "确认1" in asks[0].text and "不是1" in asks[0].text
     assert "家电水电维修" in asks[0].text
     assert (await chat.order(1)).status == "pending_review"
@@ -36,7 +36,7 @@ async def test_an_uncertain_need_goes_to_the_grid_staff_and_confirming_tells_the
     sent = await dm.say("杨先媚", "确认1")
     ack = to_room(sent, GRID1)
     assert len(ack) == 1 and ack[0].mentions == ("wxid_zhang",) and "#1" in ack[0].text
-    assert any(s.contact == "杨先媚" and "已确认 #1" in s.text for s in sent)
+    assert any(s.contact == pid("杨先媚") and "已确认 #1" in s.text for s in sent)
     assert (await chat.order(1)).status == "posted"
     [label] = await labels(chat)
     assert (label["need"], label["category"], label["decision"], label["text"]) == (
@@ -62,7 +62,7 @@ async def test_confirm_with_an_unknown_category_changes_nothing(chat, grid1, dm)
 async def test_dismissing_says_nothing_to_the_group_and_is_kept_as_a_non_need(chat, grid1, dm):
     await grid1.say("张阿姨", UNCERTAIN, sender_id="wxid_zhang")
     sent = await dm.say("王晓红", "不是1")
-    assert [s.contact for s in sent] == ["王晓红"] and "已忽略 #1" in sent[0].text
+    assert [s.contact for s in sent] == [pid("王晓红")] and "已忽略 #1" in sent[0].text
     assert (await chat.order(1)).status == "dismissed"
     [label] = await labels(chat)
     assert (label["need"], label["category"], label["decision"]) == (False, None, "dismissed")
@@ -169,7 +169,7 @@ async def test_unanswered_reviews_are_in_the_staffs_evening_list(chat, grid1, dm
     before = len(chat.transport.sent)
     assert await run_report(chat.app, "daily_tally", community, chat.clock.now())
     await chat.outbox.flush()
-    lists = [s for s in chat.transport.sent[before:] if s.contact in ("杨先媚", "王晓红")]
+    lists = [s for s in chat.transport.sent[before:] if s.contact in (pid("杨先媚"), pid("王晓红"))]
     assert len(lists) == 2 and all("1 条待确认" in s.text and "#1" in s.text and "#2" not in s.text for s in lists)
     assert "确认+单号" in lists[0].text
 

@@ -51,7 +51,8 @@ async def test_import_then_export_round_trip(chat):
     assert counts == {"added": 1, "updated": 1}
     text = await export_roster(chat.app.repo, "洗马社区")
     assert "新师傅,wx_new,13985209999,搬家配送,搬家二队,2026-05-01,已登记" in text
-    assert "熊明祥,熊明祥,13985201234,家电水电维修,水电一队,2026-03-01,停用" in text
+    # a file never overwrites a bound worker's WeChat id with a nickname (issue 11)
+    assert "熊明祥,wxid_xiongmingxiang,13985201234,家电水电维修,水电一队,2026-03-01,停用" in text
 
 
 def test_workers_cli_rejects_a_bad_file_and_imports_nothing(tmp_path):

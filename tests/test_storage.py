@@ -87,7 +87,7 @@ def order_values(community: str, no: int, **extra):
 def worker_values(name: str, **extra):
     values = {"community": "洗马社区", "name": name, "wechat": name, "phone": "13900000000",
               "skills": ("家电水电维修",), "team": None, "pledge_date": None, "status": "active",
-              "registered_at": 0.0}
+              "registered_at": 0.0, "bound_at": 0.0}
     values.update(extra)
     return values
 

@@ -97,7 +97,7 @@ async def test_the_whole_xima_loop_in_the_simulator(browser, stack: Stack) -> No
     await expect(bot_lines.first).to_contain_text("【派单 #1】")
     market, token = room_id(stack, "洗马社区零工市场群"), await page.get_attribute('meta[name="csrf"]', "content")
     results = await page.evaluate(
-        """async ([conv, token]) => Promise.all(["熊明祥", "韩德明"].map(speaker =>
+        """async ([conv, token]) => Promise.all(["wxid_xiongmingxiang", "wxid_handeming"].map(speaker =>
              fetch("/sim/send", {method: "POST", headers: {"Content-Type": "application/json", "X-CSRF-Token": token},
                                  body: JSON.stringify({conv, speaker, text: "接1"})}).then(r => r.status)))""",
         [market, token])
@@ -165,7 +165,7 @@ async def test_dashboard_login_and_a_dispatch_from_it(browser, stack: Stack) -> 
     assert "报酬：80元" in card.text and "13908521234" not in card.text
     await _shot(page, "dashboard-order")
 
-    await hub.say(market, "熊明祥", "接1")  # a worker takes it in WeChat; staff mark it done on the web
+    await hub.say(market, "wxid_xiongmingxiang", "接1")  # a worker takes it in WeChat; staff mark it done on the web
     await wait_item(stack, lambda i: i.kind == "bot" and "接走，用时" in i.text)
     await page.reload()
     await page.click("text=标记完成")
@@ -184,7 +184,7 @@ async def test_the_display_board_refreshes_and_shows_no_personal_data(browser, s
     hub = stack.web_app.extensions["linggong"].hub
     grid1, grid3 = room_id(stack, "洗马社区第一网格群"), room_id(stack, "洗马社区第三网格群")
     await hub.say(grid1, "张阿姨", NEED)
-    await hub.say(grid1, "杨先媚", "派单 1")
+    await hub.say(grid1, "wxid_yangxianmei", "派单 1")
     await wait_item(stack, lambda i: "【派单 #1】" in i.text)
 
     page = await _page(browser, {"width": 1920, "height": 1080})

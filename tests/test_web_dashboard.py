@@ -6,7 +6,7 @@ import html
 
 from bot.web import create_web_app
 from bot.web.state import PASSWORD_ENV, dashboard_password
-from tests.conftest import Chat
+from tests.conftest import Chat, pid
 from tests.webkit import GRID1, MARKET, NEED, PASSWORD, Web, web  # noqa: F401
 
 
@@ -82,7 +82,7 @@ async def test_dispatch_from_the_dashboard_is_the_chat_command(web: Web, chat: C
     sent = await web.sent()
     card = [s for s in sent if s.room == MARKET]
     assert len(card) == 1 and "#1" in card[0].text and "13908521234" not in card[0].text
-    assert [s.text for s in sent if s.contact == "杨先媚"] == ["#1 已派到「洗马社区零工市场群」。"]
+    assert [s.text for s in sent if s.contact == pid("杨先媚")] == ["#1 已派到「洗马社区零工市场群」。"]
     async with chat.app.repo.transaction() as tx:
         events = await tx.events_for(order.id)
     assert [(e.kind, e.actor) for e in events] == [("posted", "张阿姨"), ("dispatched", "杨先媚")]

@@ -8,7 +8,7 @@ import zipfile
 from openpyxl import load_workbook
 
 from bot.sheets.roster import COLUMNS
-from tests.conftest import Chat
+from tests.conftest import Chat, pid
 from tests.webkit import GRID1, MARKET, NEED, Web, web  # noqa: F401
 
 
@@ -46,7 +46,7 @@ async def test_approve_and_suspend_go_through_the_chat(web: Web, chat: Chat) -> 
         ouyang = await tx.get_worker(ouyang.id)
     assert (ouyang.status, ouyang.pledge_date) == ("active", "2026-11-23")
     sent = await web.sent()
-    assert any(s.contact == "欧阳华" for s in sent)  # the worker is told, as from the chat
+    assert any(s.contact == pid("欧阳华") for s in sent)  # the worker is told, as from the chat
     _, text = await web.get("/dash/workers")
     assert "欧阳华 已通过审核" in text
     await web.post(f"/dash/workers/{ouyang.id}/suspend", {})

@@ -15,6 +15,7 @@ import sys
 from bot.app import BotStopped
 from bot.cli import (
     backup,
+    bind,
     console,
     demo,
     intake,
@@ -31,7 +32,7 @@ from bot.logs import setup_logging
 from bot.replay import ReplayError
 from handlers.corpus import CorpusError
 
-COMMANDS = (replay, listing, run, console, demo, workers, report, migrate, backup, intake)
+COMMANDS = (replay, listing, run, console, demo, workers, bind, report, migrate, backup, intake)
 LOUD = ("run", "gateway")  # commands that log their progress at INFO
 
 

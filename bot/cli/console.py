@@ -122,7 +122,7 @@ async def _loop(runtime: BotRuntime, chat: ConsoleChat, queue: asyncio.Queue[Sen
     rooms = Directory(config).group_keys
     grid = config.communities[0].grids[0]
     room: str | None = grid.groups[0]
-    speaker = grid.residents[0] if grid.residents else grid.staff[0]
+    speaker = grid.residents[0] if grid.residents else grid.staff[0].name
     print(COMMANDS, flush=True)
     print(f"gateway {runtime.endpoint}", flush=True)
     loop = asyncio.get_running_loop()

@@ -6,23 +6,32 @@ import argparse
 import sys
 from pathlib import Path
 
-from bot.cli.common import add_db, database
+from bot.cli.common import UsageError, add_db, database
 from bot.clock import SystemClock
 from bot.config import Config
+from bot.identity import CODE_HOURS
 from bot.sheets.roster import RosterError, export_roster, import_roster, parse_roster
 from storage import open_repository
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    w = sub.add_parser("workers", parents=[common], help="import or export the worker roster as CSV")
-    w.add_argument("action", choices=["import", "export"])
-    w.add_argument("file", type=Path)
+    w = sub.add_parser("workers", parents=[common],
+                       help="import or export the worker roster as CSV; codes: binding codes for unbound workers")
+    w.add_argument("action", choices=["import", "export", "codes"])
+    w.add_argument("file", type=Path, nargs="?")
     add_db(w)
     w.add_argument("--community", help="community name (default: the first in config)")
     w.set_defaults(func=command)
 
 
 async def command(args: argparse.Namespace, config: Config) -> int:
+    if args.action == "codes":  # the 承诺书 slips' codes: linggong bind for workers only
+        from bot.cli.bind import bind_command
+
+        args.hours, args.reset, args.people = CODE_HOURS, None, False
+        return await bind_command(args, config, workers=True)
+    if args.file is None:
+        raise UsageError(f"linggong workers {args.action} needs a file: linggong workers {args.action} 名册.csv")
     return await workers_command(config, database(args, config), args.action, args.file, args.community)
 
 

@@ -14,7 +14,7 @@ stable generated id and their name as the topic.
 
 from __future__ import annotations
 
-from bot.config import Config
+from bot.config import Config, Person
 from bot.gateway.world import Contact, Room, World
 
 BOT_ID = "wxid_linggong_bot"
@@ -38,16 +38,19 @@ def world_from_config(config: Config, *, bot_id: str = BOT_ID) -> World:
     def room(key: str, members: list[str]) -> None:
         rooms.append(Room(_room_id(key, len(rooms) + 1), key, list(dict.fromkeys(members))))
 
+    def configured(p: Person) -> str:  # a configured person's contact: their id, as config gives it
+        return person(p.wechat_id or p.name, p.name)
+
     for admin in config.bot.admins:
-        person(admin)
+        configured(admin)
     for community in config.communities:
-        admins = [person(a) for a in (*config.bot.admins, *community.admins)]
-        staff = [person(s) for grid in community.grids for s in grid.staff]
+        admins = [configured(a) for a in (*config.bot.admins, *community.admins)]
+        staff = [configured(s) for grid in community.grids for s in grid.staff]
         workers = [person(w.wechat, w.name) for w in community.workers]
         for key in community.market_groups:
             room(key, [*workers, *staff, *admins])
         for grid in community.grids:
-            members = [person(s) for s in grid.staff] + [person(r) for r in grid.residents]
+            members = [configured(s) for s in grid.staff] + [person(r) for r in grid.residents]
             for key in grid.groups:
                 room(key, [*members, *admins])
     return World(bot_id=bot_id, bot_name=config.bot.name, contacts=list(contacts.values()), rooms=rooms)

@@ -97,7 +97,7 @@ async def tally_replies(app: "App", tx, community: Community, start: datetime, e
                       taker=o.taker.name if o.taker else "") for o in unanswered if o.grid == grid.name]
         reviews = [dict(card(app, o), created_at=o.created_at) for o in pending if o.grid == grid.name]
         if items or reviews:
-            for staff in grid.staff:
+            for staff in app.directory.staff_ids(community, grid.name):
                 replies.append(Reply("followup_list", {"grid": grid.name, "items": items, "reviews": reviews},
                                      contact=staff))
     return replies
@@ -161,7 +161,7 @@ async def sweep(app: "App", community: Community) -> None:
                                              expect={"escalation_level": 1, "dispatched_at": order.dispatched_at}):
                     continue
                 await tx.add_event(order.id, community.name, ts, "bot", "escalated", "admins")
-                admins = list(dict.fromkeys([*community.admins, *app.config.bot.admins]))
+                admins = app.directory.admin_ids(community)
                 for admin in admins:
                     replies.append(Reply("escalate_admin", {"no": order.no, "grid": order.grid,
                                                             "minutes": int(waited // 60),
@@ -177,7 +177,8 @@ async def sweep(app: "App", community: Community) -> None:
                 continue
             await tx.add_event(order.id, community.name, ts, "bot", "stale_reminded", order.taker.name)
             data = {"no": order.no, "hours": int((ts - (order.taken_at or ts)) // 3600), "worker": order.taker.name}
-            replies.append(Reply("stale_taker", data, contact=order.taker.wechat))
+            if order.taker.bound:  # direct messages only to a proven contact id
+                replies.append(Reply("stale_taker", data, contact=order.taker.wechat))
             grid_room = app.directory.grid_room(community, order.grid)
             if grid_room:
                 replies.append(Reply("stale_staff", data, room=grid_room,

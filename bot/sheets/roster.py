@@ -12,7 +12,7 @@ import re
 from datetime import date
 from typing import Any
 
-from bot.config import WorkerSeed
+from bot.config import WorkerSeed, looks_like_id
 from bot.render import load_labels
 from storage.repository import Repository
 
@@ -77,10 +77,18 @@ async def import_roster(repo: Repository, community: str, rows: list[WorkerSeed]
             values: dict[str, Any] = {"wechat": row.wechat, "phone": row.phone, "skills": row.skills,
                                       "team": row.team, "pledge_date": row.pledge_date, "status": row.status}
             existing = await tx.find_worker(community, name=row.name)
+            # an id in the 微信号 column is that account; a nickname waits for the worker's code
+            # (linggong workers codes), and a bound worker's contact id is never overwritten by a file
+            proven = looks_like_id(row.wechat)
             if existing is None:
-                await tx.add_worker(dict(values, community=community, name=row.name, registered_at=now))
+                await tx.add_worker(dict(values, community=community, name=row.name, registered_at=now,
+                                         bound_at=now if proven else None))
                 counts["added"] += 1
             else:
+                if existing.bound:
+                    values["wechat"] = existing.wechat
+                elif proven:
+                    values["bound_at"] = now
                 await tx.update_worker(existing.id, values)
                 counts["updated"] += 1
         await tx.add_event(None, community, now, "cli", "roster_import", f"{counts}")

@@ -38,11 +38,12 @@ async def act_as_staff(web: WebState, name: str, command: Command, note: dict[st
     """Have staff member ``name`` give ``command`` to the bot as in a direct chat.  ``note``: the
     action as templates/web/action_note.txt shows it in the simulator."""
     text = web.app.renderer.render("web/action_note", note)
-    msg = IncomingMessage(id=_message_id("staff"), sender_id=name, sender_name=name, text=text, at=web.now())
+    contact = web.contact_of(name) or ""  # login admits bound people only; "" is nobody
+    msg = IncomingMessage(id=_message_id("staff"), sender_id=contact, sender_name=name, text=text, at=web.now())
     if web.hub is not None:
-        web.hub.note_direct(name, text, via=web.msgs["sim"]["via_dashboard"])
+        web.hub.note_direct(contact, text, via=web.msgs["sim"]["via_dashboard"])
     handled: Handled = await web.app.handle(command, msg)
-    return Outcome(handled.texts_to(contact=name))
+    return Outcome(handled.texts_to(contact=contact))
 
 
 def qr_order_text(renderer: Renderer, description: str, address: str, time_wish: str, phone: str,

@@ -31,7 +31,16 @@ from bot.web.security import (
     wants_json,
 )
 from bot.web.state import state
-from handlers.commands import Assign, Cancel, Command, Complete, Confirm, Dismiss, Dispatch, Redispatch
+from handlers.commands import (
+    Assign,
+    Cancel,
+    Command,
+    Complete,
+    Confirm,
+    Dismiss,
+    Dispatch,
+    Redispatch,
+)
 from storage.status import Status
 
 bp = Blueprint("dash", __name__)

@@ -68,7 +68,7 @@ def hints() -> list[dict[str, str]]:
     if grid_room is None or market is None:
         return []
     resident = grid.residents[0] if grid.residents else None
-    staff = grid.staff[0]
+    staff = grid.staff[0].wechat_id or grid.staff[0].name  # the demo binds its people in config
     workers = [w.wechat for w in community.workers[:2]]
     steps = []
 

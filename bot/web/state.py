@@ -57,27 +57,38 @@ class WebState:
         """Everyone who may log in to the dashboard: (name, what they are), config order."""
         msgs = self.msgs
         out: dict[str, str] = {}
-        for name in self.config.bot.admins:
-            out.setdefault(name, msgs["staff_names"]["admin"])
+        for person in self.config.bot.admins:
+            out.setdefault(person.name, msgs["staff_names"]["admin"])
         for community in self.config.communities:
-            for name in community.admins:
-                out.setdefault(name, msgs["staff_names"]["community_admin"].format(community=community.name))
+            for person in community.admins:
+                out.setdefault(person.name, msgs["staff_names"]["community_admin"].format(community=community.name))
             for grid in community.grids:
-                for name in grid.staff:
-                    out.setdefault(name, msgs["staff_names"]["grid_staff"].format(community=community.name,
-                                                                                 grid=grid.name))
+                for person in grid.staff:
+                    out.setdefault(person.name, msgs["staff_names"]["grid_staff"].format(community=community.name,
+                                                                                        grid=grid.name))
         return list(out.items())
 
     def is_staff_name(self, name: str) -> bool:
-        return any(name == n for n, _ in self.staff_names())
+        """A configured person who has a contact id (bound, or given in config): only they log in."""
+        return any(name == n for n, _ in self.staff_names()) and self.contact_of(name) is not None
+
+    def contact_of(self, name: str) -> str | None:
+        """The contact id the dashboard acts as for configured person ``name`` (None: unbound)."""
+        identities = self.app.directory.identities
+        for scope, person in identities.people():
+            if person.name == name and (contact := identities.contact_of(scope, person)):
+                return contact
+        return None
 
     def communities_of(self, name: str) -> list[Community]:
         """The communities whose orders this staff member may see."""
-        return [c for c in self.config.communities if self.app.directory.is_staff(c, name, name)]
+        contact = self.contact_of(name)
+        return [c for c in self.config.communities if contact and self.app.directory.is_staff(c, contact)]
 
     def acting_community(self, name: str) -> Community | None:
         """The community a direct message from ``name`` acts on, exactly as the app decides it."""
-        found = self.app.directory.staff_community(name, name)
+        contact = self.contact_of(name)
+        found = self.app.directory.staff_community(contact) if contact else None
         if found is None and len(self.config.communities) == 1:
             return self.config.communities[0]
         return found
@@ -89,12 +100,14 @@ class WebState:
 
     def role_of(self, contact_id: str) -> str:
         """admin / staff / worker / resident, for the simulator's speaker list."""
-        if contact_id in self.config.bot.admins or any(contact_id in c.admins for c in self.config.communities):
+        directory = self.app.directory
+        if directory.is_admin(contact_id) or any(directory.identities.is_community_admin(c, contact_id)
+                                                 for c in self.config.communities):
             return "admin"
         for community in self.config.communities:
-            if community.staff_grids(contact_id, contact_id):
+            if directory.staff_grids(community, contact_id):
                 return "staff"
-            if any(w.wechat == contact_id or w.name == contact_id for w in community.workers):
+            if any(w.wechat == contact_id for w in community.workers):
                 return "worker"
         return "resident"
 

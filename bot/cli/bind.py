@@ -1,0 +1,79 @@
+"""``linggong bind``: one-time codes for the people and workers who have not bound their WeChat.
+
+Prints everyone config names (bot admins, community admins, grid staff) and every rostered
+worker: the bound with their contact id, the unbound with a new six-digit code, valid for
+``--hours``.  Each unbound person sends 「绑定 123456」 to the bot by direct message.
+``--reset 姓名`` forgets a binding (a changed or lost account): the old contact loses every right
+at once and the person gets a new code the next time this runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from bot.cli.common import UsageError, add_db, database
+from bot.clock import SystemClock
+from bot.config import Config
+from bot.identity import CODE_HOURS, Identities, binding_sheet
+from storage import open_repository
+
+ROLE_NAMES = {"admin": "管理员", "community_admin": "社区管理员", "staff": "网格员", "worker": "零工"}
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("bind", parents=[common], help="binding codes for staff, admins and workers (绑定码)")
+    p.add_argument("--community", help="only this community (and the bot's admins)")
+    p.add_argument("--hours", type=float, default=CODE_HOURS, help=f"how long the codes are valid (default {CODE_HOURS})")
+    p.add_argument("--reset", metavar="NAME", help="forget NAME's binding (a changed or lost WeChat account)")
+    p.add_argument("--people", action="store_true", help="staff and admins only")
+    add_db(p)
+    p.set_defaults(func=bind_command)
+
+
+def print_sheet(entries) -> None:
+    print(f"{'社区':<8}\t{'身份':<6}\t{'姓名':<6}\t状态")
+    for e in entries:
+        state = f"已绑定 {e.contact}" if e.contact else f"绑定码 {e.code}（私信机器人发「绑定 {e.code}」）"
+        print(f"{e.scope or '全部':<8}\t{ROLE_NAMES[e.role]:<6}\t{e.name:<6}\t{state}")
+
+
+async def bind_command(args: argparse.Namespace, config: Config, *, workers: bool | None = None) -> int:
+    if args.community is not None and config.community(args.community) is None:
+        raise UsageError(f"--community {args.community!r} is not a community of {config.source}")
+    if args.hours <= 0:
+        raise UsageError("--hours must be more than 0")
+    now = SystemClock(config.tz).now().timestamp()
+    identities = Identities(config)
+    repo = await open_repository(database(args, config))
+    try:
+        async with repo.transaction() as tx:
+            if args.reset:
+                return await _reset(tx, config, args.reset, args.community, now)
+            entries = await binding_sheet(tx, identities, now, community=args.community, hours=args.hours,
+                                          people=workers is not True, workers=not args.people if workers is None
+                                          else workers)
+    finally:
+        await repo.close()
+    print_sheet(entries)
+    waiting = sum(1 for e in entries if e.code)
+    print(f"\n{waiting} 人待绑定；绑定码 {args.hours:g} 小时内有效，只能用一次，重新运行本命令会换新码。")
+    return 0
+
+
+async def _reset(tx, config: Config, name: str, community: str | None, now: float) -> int:
+    scopes = [community] if community else [c.name for c in config.communities]
+    done = []
+    for scope in [*scopes, ""]:
+        if await tx.remove_binding(scope, name):
+            done.append(scope or "全部")
+            await tx.add_event(None, scope, now, "cli", "unbound", name)
+    for scope in scopes:
+        worker = await tx.find_worker(scope, name=name)
+        if worker is not None and worker.bound:
+            await tx.unbind_worker(worker.id)
+            done.append(f"{scope}（零工）")
+            await tx.add_event(None, scope, now, "cli", "unbound", f"worker {name}")
+    if not done:
+        raise UsageError(f"--reset {name!r}: no binding of that name (config ids are changed in {config.source})")
+    print(f"已解绑 {name}：{'、'.join(done)}。原来的微信号不再有任何权限；再运行 linggong bind 给他新的绑定码。")
+    return 0
