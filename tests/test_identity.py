@@ -216,3 +216,24 @@ async def test_upgrading_keeps_orders_and_workers_and_binds_only_real_ids(tmp_pa
             assert [o.no for o in await tx.find_orders()] == [1]
     finally:
         await repo.close()
+
+
+def test_linggong_bind_lists_everyone_and_gives_codes_to_the_unbound(tmp_path, capsys):
+    from bot.cli import main
+    from tests.conftest import ROOT
+
+    text = (ROOT / "config.toml").read_text(encoding="utf-8").replace(
+        '{ name = "杨先媚", wechat_id = "wxid_yangxianmei" }', '"杨先媚"')
+    config = tmp_path / "config.toml"
+    config.write_text(text, encoding="utf-8")
+    db = str(tmp_path / "b.db")
+    assert main(["bind", "--config", str(config), "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "已绑定 wxid_wangxiaohong" in out and "已绑定 wxid_xiongmingxiang" in out
+    [line] = [x for x in out.splitlines() if "杨先媚" in x]
+    assert "绑定码" in line and "1 人待绑定" in out
+    assert main(["bind", "--config", str(config), "--db", db, "--reset", "熊明祥"]) == 0
+    assert "已解绑 熊明祥" in capsys.readouterr().out
+    assert main(["workers", "codes", "--config", str(config), "--db", db]) == 0
+    [line] = [x for x in capsys.readouterr().out.splitlines() if "熊明祥" in x]
+    assert "绑定码" in line

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 
+from bot.app import App
 from bot.cli.common import UsageError, add_db, database
 from bot.clock import SystemClock
 from bot.config import Config
@@ -46,6 +47,7 @@ async def bind_command(args: argparse.Namespace, config: Config, *, workers: boo
     identities = Identities(config)
     repo = await open_repository(database(args, config))
     try:
+        await App(config, repo, SystemClock(config.tz)).setup()  # the configured roster, as linggong run seeds it
         async with repo.transaction() as tx:
             if args.reset:
                 return await _reset(tx, config, args.reset, args.community, now)
