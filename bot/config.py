@@ -204,6 +204,7 @@ class WebConfig:
     password: str = ""
     qr_rate_per_hour: int = 5  # QR-code orders accepted per client address per hour
     public_url: str = "http://127.0.0.1:8080"  # the address printed in QR codes
+    simulator: bool = False  # serve the simulator on a non-loopback host too (then only to admins)
 
 
 @dataclass(frozen=True)
@@ -518,8 +519,9 @@ def _web(r: _Reader) -> WebConfig:
     url = r.text("public_url", "an address such as \"http://192.168.1.10:8080\"", WebConfig.public_url)
     if not url.startswith(("http://", "https://")) or len(url.split("://", 1)[1].strip("/")) == 0:
         raise r.fail("public_url", f"expected an address starting with http:// or https://, not {url!r}")
+    simulator = r.get("simulator", bool, "true or false", WebConfig.simulator)
     return WebConfig(host=host, port=port, password=password, qr_rate_per_hour=rate,
-                     public_url=url.rstrip("/"))
+                     public_url=url.rstrip("/"), simulator=simulator)
 
 
 def _flood(r: _Reader) -> FloodConfig:

@@ -221,7 +221,7 @@ class BotRuntime:
 
     async def _start_web(self) -> None:
         """Serve the web pages (simulator with a local gateway, dashboard, board, QR ordering)."""
-        from bot.web import create_web_app, open_listener, serve_web
+        from bot.web import create_web_app, open_listener, serve_web, simulator_mode
 
         assert self.app is not None
         host, port = self.config.web.host, self.config.web.port
@@ -230,7 +230,8 @@ class BotRuntime:
         except OSError as exc:
             raise OSError(f"cannot serve the web pages on {host}:{port} ({exc.strerror or exc}); "
                           "set [web].port to a free port") from None
-        self.web_app = create_web_app(self.app, gateway=self.gateway, password=self.web_password)
+        self.web_app = create_web_app(self.app, gateway=self.gateway, password=self.web_password,
+                                      simulator=simulator_mode(self.config))
         port = sock.getsockname()[1]
         self._web_task = asyncio.create_task(serve_web(self.web_app, host, port, self._web_shutdown, sock=sock),
                                              name="web")

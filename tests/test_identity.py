@@ -237,3 +237,40 @@ def test_linggong_bind_lists_everyone_and_gives_codes_to_the_unbound(tmp_path, c
     assert main(["workers", "codes", "--config", str(config), "--db", db]) == 0
     [line] = [x for x in capsys.readouterr().out.splitlines() if "熊明祥" in x]
     assert "绑定码" in line
+
+
+# -- the simulator shows every chat: never open to a station network by accident ----------------
+
+@pytest.mark.parametrize("host, flag, mode", [
+    ("127.0.0.1", False, "open"), ("localhost", False, "open"), ("0.0.0.0", False, "off"),
+    ("192.168.1.10", False, "off"), ("0.0.0.0", True, "admin"),
+])
+def test_the_simulator_is_open_only_on_loopback(config, host, flag, mode):
+    from bot.web import simulator_mode
+
+    assert simulator_mode(replace(config, web=replace(config.web, host=host, simulator=flag))) == mode
+
+
+@pytest.mark.parametrize("mode", ["off", "admin"])
+async def test_off_loopback_the_simulator_is_hidden_or_for_admins_only(chat, mode):
+    from bot.gateway import Gateway, world_from_config
+    from bot.web import create_web_app
+    from tests.webkit import PASSWORD, Web
+
+    web = Web(chat)
+    web.app = create_web_app(chat.app, gateway=Gateway(world_from_config(chat.app.config)), password=PASSWORD,
+                             simulator=mode)
+    web.client = web.app.test_client()
+    status, _ = await web.get("/sim")
+    if mode == "off":
+        assert status == 404
+        return
+    assert status == 302, "a login first"
+    await web.login("杨先媚")
+    status, text = await web.get("/sim")
+    assert status == 403 and "只有管理员" in text, "grid staff do not read every chat"
+    await web.post("/logout")
+    web.csrf = ""
+    await web.login("糜伶")
+    status, _ = await web.get("/sim")
+    assert status == 200

@@ -19,7 +19,7 @@ import socket
 from typing import TYPE_CHECKING
 
 import jinja2
-from quart import Quart, redirect, render_template, url_for
+from quart import Quart, redirect, render_template, request, url_for
 
 from bot.render import TEMPLATES_DIR
 from bot.web.security import RateLimiter, check_csrf, csrf_token, current_staff
@@ -36,8 +36,23 @@ log = logging.getLogger(__name__)
 WEB_TEMPLATES = TEMPLATES_DIR / "web"
 
 
-def create_web_app(app: "App", *, gateway: "Gateway | None" = None, password: str | None = None) -> Quart:
-    """The Quart app for ``app``.  With ``gateway`` the simulator is served too.
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def simulator_mode(config: "Config") -> str:
+    """Who may open the simulator, which shows every chat and direct message: "open" on a
+    loopback address (the station PC itself); "admin" elsewhere with ``[web] simulator = true``
+    (an admin's dashboard login); "off" otherwise, so a station network never sees it by accident."""
+    host = config.web.host
+    if host in LOOPBACK or host.startswith("127."):
+        return "open"
+    return "admin" if config.web.simulator else "off"
+
+
+def create_web_app(app: "App", *, gateway: "Gateway | None" = None, password: str | None = None,
+                   simulator: str = "open") -> Quart:
+    """The Quart app for ``app``.  With ``gateway`` the simulator is served too, as
+    ``simulator`` (``simulator_mode``) allows: "open", "admin" (admins logged in) or "off".
 
     ``password`` overrides the configured one (``[web].password`` / LINGGONG_WEB_PASSWORD).
     The simulator reads the gateway's live world (people added while it runs included).
@@ -54,7 +69,7 @@ def create_web_app(app: "App", *, gateway: "Gateway | None" = None, password: st
                       MAX_CONTENT_LENGTH=2 * 1024 * 1024, SEND_FILE_MAX_AGE_DEFAULT=300)
     clock = app.clock
     hub = None
-    if gateway is not None:
+    if gateway is not None and simulator != "off":
         from bot.web.simhub import SimHub
 
         hub = SimHub(gateway, app.clock)
@@ -77,9 +92,15 @@ def create_web_app(app: "App", *, gateway: "Gateway | None" = None, password: st
     for module in (dashboard, workers, stats, board, orderform, posters):
         web.register_blueprint(module.bp)
     if hub is not None:
-        from bot.web import simulator
+        from bot.web import simulator as sim
 
-        web.register_blueprint(simulator.bp)
+        web.register_blueprint(sim.bp)
+        if simulator == "admin":
+            @web.before_request
+            async def simulator_for_admins():
+                if request.blueprint == "sim":
+                    return await sim.admins_only()
+                return None
         web.before_serving(_start_hub(hub))
         web.after_serving(hub.stop)
 

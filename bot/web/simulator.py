@@ -17,14 +17,33 @@ from quart import (
     current_app,
     jsonify,
     make_response,
+    redirect,
     render_template,
     request,
+    url_for,
 )
 
 from bot.web.simhub import DIRECT, SimHub
+from bot.web.security import current_staff
 from bot.web.state import ROLES, state
 
 bp = Blueprint("sim", __name__)
+
+
+async def admins_only():
+    """On a non-loopback address the simulator (every chat and direct message) is for a logged-in
+    admin only (``bot.web.simulator_mode``); None lets the request through."""
+    web, name = state(), current_staff()
+    if name is None:
+        return redirect(url_for("dash.login", next=request.full_path.rstrip("?")))
+    contact = web.contact_of(name)
+    directory = web.app.directory
+    if contact and (directory.is_admin(contact) or any(directory.identities.is_community_admin(c, contact)
+                                                       for c in web.config.communities)):
+        return None
+    msgs = web.msgs
+    return await render_template("message.html", title=msgs["sim"]["admins_only_title"],
+                                 message=msgs["sim"]["admins_only"]), 403
 
 KEEPALIVE_SECONDS = 15
 _NAME = re.compile(r"^[\u4e00-\u9fffA-Za-z0-9_·]{2,16}$")
