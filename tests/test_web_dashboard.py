@@ -200,3 +200,29 @@ async def test_confirming_from_the_order_page_can_correct_the_category(web: Web,
     await web.post("/dash/orders/1/confirm", {"category": "搬家配送"})
     order = await chat.order(1)
     assert (order.status, order.category) == ("posted", "搬家配送")
+
+
+async def test_logging_out_ends_the_session_even_for_a_kept_cookie(web: Web, chat: Chat) -> None:
+    import copy
+
+    await web.login()
+    status, _ = await web.get("/dash/orders")
+    assert status == 200
+    kept = [copy.copy(c) for c in web.client.cookie_jar]  # someone keeps a copy of the session cookie
+    assert kept
+    await web.post("/logout")
+    for cookie in kept:
+        web.client.cookie_jar.set_cookie(cookie)  # ... and replays it after the logout
+    status, _ = await web.get("/dash/orders")
+    assert status == 302, "the server forgot the session: the old cookie logs nobody in"
+
+
+async def test_an_idle_session_ends_and_failed_logins_are_limited_per_account(web: Web, chat: Chat) -> None:
+    await web.login()
+    chat.clock.advance(hours=9)
+    status, _ = await web.get("/dash/orders")
+    assert status == 302, "eight idle hours end a session"
+    for i in range(10):  # ten wrong passwords for 杨先媚, each from another address
+        await web.post("/login", {"staff": "杨先媚", "password": "wrong"}, ip=f"10.0.0.{i}")
+    status, text = await web.post("/login", {"staff": "杨先媚", "password": PASSWORD}, ip="10.0.1.1")
+    assert status == 400 and "太多" in text

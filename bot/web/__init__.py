@@ -22,7 +22,7 @@ import jinja2
 from quart import Quart, redirect, render_template, request, url_for
 
 from bot.render import TEMPLATES_DIR
-from bot.web.security import RateLimiter, check_csrf, csrf_token, current_staff
+from bot.web.security import RateLimiter, Sessions, check_csrf, csrf_token, current_staff
 from bot.web.state import WebState, dashboard_password
 
 if TYPE_CHECKING:
@@ -66,6 +66,7 @@ def create_web_app(app: "App", *, gateway: "Gateway | None" = None, password: st
                          "lstrip_blocks": True}
     web.secret_key = secrets.token_bytes(32)  # sessions last as long as the process
     web.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=app.config.web.public_url.startswith("https://"),
                       MAX_CONTENT_LENGTH=2 * 1024 * 1024, SEND_FILE_MAX_AGE_DEFAULT=300)
     clock = app.clock
     hub = None
@@ -78,6 +79,7 @@ def create_web_app(app: "App", *, gateway: "Gateway | None" = None, password: st
         password=dashboard_password(app.config) if password is None else password,
         qr_limiter=RateLimiter(app.config.web.qr_rate_per_hour, 3600, clock),
         login_limiter=RateLimiter(10, 900, clock),
+        sessions=Sessions(clock), account_limiter=RateLimiter(10, 900, clock),
         gateway=gateway, hub=hub,
     )
     serving = web.extensions["linggong_serving"] = asyncio.Event()

@@ -86,14 +86,16 @@ async def login():
         name = (form.get("staff") or "").strip()
         if not web.is_staff_name(name):
             errors["staff"] = msgs["login"]["choose_name"]
-        if not web.login_limiter.allowed(client_key()):
+        if not web.login_limiter.allowed(client_key()) or not web.account_limiter.allowed(name):
             errors["password"] = msgs["login"]["too_many_tries"]
         elif not password_ok(form.get("password") or ""):
             web.login_limiter.hit(client_key())
+            web.account_limiter.hit(name)
             errors["password"] = msgs["login"]["bad_password"]
         if not errors:
+            web.sessions.end(session.get("sid"))
             session.clear()
-            session["staff"] = name
+            session["sid"] = web.sessions.start(name)  # the cookie names a server-side session only
             return redirect(next_url)
     return await render_template("login.html", staff_names=web.staff_names(), errors=errors,
                                  chosen=form.get("staff", ""), next=next_url), 400 if errors else 200
@@ -101,6 +103,7 @@ async def login():
 
 @bp.post("/logout")
 async def logout():
+    state().sessions.end(session.get("sid"))  # a kept copy of the cookie is worth nothing now
     session.clear()
     return redirect(url_for("dash.login"))
 

@@ -2,7 +2,8 @@
 
 - Every POST needs the session's CSRF token (form field ``csrf`` or header ``X-CSRF-Token``);
   without it the request is refused before any route runs, so nothing changes.
-- Dashboard pages need a logged-in staff member; with no password configured they only say
+- Dashboard pages need a logged-in staff member (a server-side session: the cookie only names it,
+  so logout and an idle timeout end it); with no password configured they only say
   how to set one.
 - Rate limits count in the app's clock, so tests move time instead of sleeping.
 """
@@ -56,9 +57,42 @@ async def check_csrf() -> Any:
     return await render_template("message.html", title=msgs["security"]["refresh_title"], message=message), 400
 
 
+IDLE_SECONDS = 8 * 3600  # a dashboard session ends after this long without a request
+
+
+class Sessions:
+    """Dashboard sessions kept by the server: the cookie only names one (a random id), so logging
+    out, an idle timeout or a reset binding ends it for good, whatever copy of the cookie exists."""
+
+    def __init__(self, clock: Clock, idle: float = IDLE_SECONDS) -> None:
+        self.clock, self.idle = clock, idle
+        self._live: dict[str, tuple[str, float]] = {}  # session id -> (staff name, last seen)
+
+    def start(self, name: str) -> str:
+        sid = secrets.token_urlsafe(24)
+        self._live[sid] = (name, self.clock.now().timestamp())
+        return sid
+
+    def who(self, sid: str | None) -> str | None:
+        if not sid or sid not in self._live:
+            return None
+        name, seen = self._live[sid]
+        now = self.clock.now().timestamp()
+        if now - seen > self.idle:
+            del self._live[sid]
+            return None
+        self._live[sid] = (name, now)
+        return name
+
+    def end(self, sid: str | None) -> None:
+        self._live.pop(sid or "", None)
+
+
 def current_staff() -> str | None:
-    name = session.get("staff")
-    if name and state().password and state().is_staff_name(name):
+    """The logged-in staff member: a live server-side session of a person who still has an id."""
+    web = state()
+    name = web.sessions.who(session.get("sid"))
+    if name and web.password and web.is_staff_name(name):
         return name
     return None
 

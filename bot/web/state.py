@@ -36,6 +36,8 @@ class WebState:
     password: str
     qr_limiter: "RateLimiter"
     login_limiter: "RateLimiter"
+    sessions: "Sessions"
+    account_limiter: "RateLimiter"  # failed logins per staff name, wherever they come from
     gateway: "Gateway | None" = None
     hub: "SimHub | None" = None
     labels: dict[str, Any] = field(default_factory=load_labels)  # read once per web app
