@@ -57,6 +57,7 @@ class Identities:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.bound: dict[tuple[str, str], str] = {}  # (scope, name) -> contact id
+        self._people = list(dict.fromkeys((seat.scope, seat.person) for seat in self.seats()))  # config is fixed
 
     def load(self, rows: Iterable[dict]) -> None:
         self.bound = {(r["scope"], r["name"]): r["contact_id"] for r in rows}
@@ -81,7 +82,7 @@ class Identities:
 
     def people(self) -> list[tuple[str, Person]]:
         """Each configured (scope, person) once: a binding is per person and scope."""
-        return list(dict.fromkeys((seat.scope, seat.person) for seat in self.seats()))
+        return self._people
 
     def find(self, scope: str, name: str) -> Person | None:
         return next((p for s, p in self.people() if s == scope and p.name == name), None)

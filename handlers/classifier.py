@@ -220,7 +220,7 @@ def _train(examples: Sequence[Example]) -> Model:
     return model
 
 
-Outcome = Literal["order", "review"] | None
+Decision = Literal["order", "review"] | None
 
 
 @dataclass(frozen=True)
@@ -228,7 +228,7 @@ class Judgement:
     """What intake does with a message: ``outcome`` "order", "review" (待确认) or None (silence),
     the need score, and the categories asked for (one, or two for two needs)."""
 
-    outcome: Outcome
+    outcome: Decision
     need: float
     categories: tuple[str, ...]
 
@@ -260,7 +260,7 @@ class Intake:
 
     def judge(self, text: str) -> Judgement:
         scores = self.model.scores(text)
-        outcome: Outcome = ("order" if scores.need >= self.order_above
+        outcome: Decision = ("order" if scores.need >= self.order_above
                             else "review" if scores.need >= self.review_above else None)
         categories = self.categories_of(text, scores) if outcome else ()
         if outcome == "order" and not categories:

@@ -108,13 +108,13 @@ def redact_need_text(text: str, need: Need) -> str:
     return redact_addresses(text)
 
 
-def _categorised(body: str, categories: Sequence[CategorySpec], intake: Intake | LazyIntake | None) -> list[Need]:
-    """The need of ``body``, once per service asked for (the classifier's categories)."""
+def _posted(body: str, categories: Sequence[CategorySpec], names: Sequence[str], explicit: bool,
+            review: bool = False) -> PostNeed:
+    """The need of ``body``, once per service asked for (``names``: the classifier's categories;
+    none: the keywords' choice), as one command (a second service is a second order)."""
     need = extract_need(body, categories)
-    if intake is None:
-        return [need]
-    names = intake.categories_for(body)
-    return [replace(need, category=name) for name in names] or [need]
+    needs = [replace(need, category=name) for name in names] or [need]
+    return PostNeed(needs[0], explicit, review=review, second=needs[1] if len(needs) > 1 else None)
 
 
 def _intake(text: str, categories: Sequence[CategorySpec], intake: Intake | LazyIntake | None) -> Command | None:
@@ -123,13 +123,14 @@ def _intake(text: str, categories: Sequence[CategorySpec], intake: Intake | Lazy
     (the grammar's own unit tests) an intent word and a category keyword make a need."""
     if m := _PROXY_RE.match(text):
         body = text[m.end():].strip()
-        return ProxyPost(_categorised(body, categories, intake)[0]) if body else Malformed("代发单", "proxy")
+        if not body:
+            return Malformed("代发单", "proxy")
+        return ProxyPost(_posted(body, categories, intake.categories_for(body) if intake else (), True).need)
     if m := _EXPLICIT_RE.match(text):
         body = text[m.end():].strip()
         if not body:
             return Malformed("发单", "post")
-        needs = _categorised(body, categories, intake)
-        return PostNeed(needs[0], True, second=needs[1] if len(needs) > 1 else None)
+        return _posted(body, categories, intake.categories_for(body) if intake else (), True)
     if intake is None:
         if not looks_like_request(text):
             return None
@@ -138,10 +139,7 @@ def _intake(text: str, categories: Sequence[CategorySpec], intake: Intake | Lazy
     judgement = intake.judge(text)
     if judgement.outcome is None:
         return None
-    need = extract_need(text, categories)
-    needs = [replace(need, category=name) for name in judgement.categories] or [need]
-    return PostNeed(needs[0], False, review=judgement.outcome == "review",
-                    second=needs[1] if len(needs) > 1 else None)
+    return _posted(text, categories, judgement.categories, False, review=judgement.outcome == "review")
 
 
 # --- commands ------------------------------------------------------------------------------

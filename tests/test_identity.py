@@ -13,7 +13,7 @@ import pytest
 
 from bot.config import Person
 from bot.identity import binding_sheet
-from tests.conftest import START, Chat
+from tests.conftest import Chat
 
 GRID1 = "洗马社区第一网格群"
 MARKET = "洗马社区零工市场群"
@@ -31,18 +31,11 @@ def unbound_config(config):
 
 @pytest.fixture
 async def ubchat(unbound_config, tmp_path):
-    from datetime import datetime
+    from tests.test_authz import open_chat
 
-    from bot.clock import FakeClock
-    from storage.sqlite import SqliteRepository
-
-    clock = FakeClock(datetime.strptime(START, "%Y-%m-%d %H:%M:%S"), unbound_config.tz)
-    repo = SqliteRepository(str(tmp_path / "id.db"))
-    await repo.open()
-    chat = Chat.wire(unbound_config, repo, clock)
-    await chat.app.setup()
+    chat = await open_chat(unbound_config, tmp_path / "id.db")
     yield chat
-    await repo.close()
+    await chat.repo.close()
 
 
 async def codes(chat: Chat, **kw) -> dict[str, str]:
@@ -120,16 +113,11 @@ async def test_a_rostered_worker_with_a_nickname_binds_with_a_code(chat, grid1, 
 # -- the impostor matrix ----------------------------------------------------------------------
 
 async def _setup(chat, grid1, market) -> None:
-    """#1 posted, #2 dispatched, #3 taken by 熊明祥, #4 done by 熊明祥; 欧阳华 pending."""
-    for _ in range(4):
-        await grid1.say("张阿姨", NEED)
-    for no in (2, 3, 4):
-        await grid1.say("杨先媚", f"派单{no}")
-    await market.say("熊明祥", "接3")
-    await market.say("熊明祥", "接4")
-    await market.say("熊明祥", "完成4")
-    await market.say("欧阳华", "登记 欧阳华 13800001111 家政护工保洁")
-    chat.transport.sent.clear()
+    """The authorisation matrix's community: #1 posted, #2 dispatched, #3 taken and #4 done by
+    熊明祥, #5 待确认; 雷小军 suspended, 欧阳华 pending."""
+    from tests.test_authz import setup_community
+
+    await setup_community(chat)
 
 
 IMPOSTORS = [  # (room, copied display name, text, what the right person could do)

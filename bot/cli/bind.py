@@ -16,10 +16,8 @@ from bot.cli.common import UsageError, add_db, database
 from bot.clock import SystemClock
 from bot.config import Config
 from bot.identity import CODE_HOURS, Identities, binding_sheet
+from bot.render import Renderer
 from storage import open_repository
-
-ROLE_NAMES = {"admin": "管理员", "community_admin": "社区管理员", "staff": "网格员", "worker": "零工"}
-
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("bind", parents=[common], help="binding codes for staff, admins and workers (绑定码)")
@@ -31,11 +29,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=bind_command)
 
 
-def print_sheet(entries) -> None:
-    print(f"{'社区':<8}\t{'身份':<6}\t{'姓名':<6}\t状态")
-    for e in entries:
-        state = f"已绑定 {e.contact}" if e.contact else f"绑定码 {e.code}（私信机器人发「绑定 {e.code}」）"
-        print(f"{e.scope or '全部':<8}\t{ROLE_NAMES[e.role]:<6}\t{e.name:<6}\t{state}")
+def show(config: Config, **data) -> None:
+    print(Renderer(config.tz).render("bind_sheet", {"reset": None, "entries": [], **data}))
 
 
 async def bind_command(args: argparse.Namespace, config: Config, *, workers: bool | None = None) -> int:
@@ -56,9 +51,7 @@ async def bind_command(args: argparse.Namespace, config: Config, *, workers: boo
                                           else workers)
     finally:
         await repo.close()
-    print_sheet(entries)
-    waiting = sum(1 for e in entries if e.code)
-    print(f"\n{waiting} 人待绑定；绑定码 {args.hours:g} 小时内有效，只能用一次，重新运行本命令会换新码。")
+    show(config, entries=entries, waiting=sum(1 for e in entries if e.code), hours=f"{args.hours:g}")
     return 0
 
 
@@ -67,15 +60,15 @@ async def _reset(tx, config: Config, name: str, community: str | None, now: floa
     done = []
     for scope in [*scopes, ""]:
         if await tx.remove_binding(scope, name):
-            done.append(scope or "全部")
+            done.append(scope or "")
             await tx.add_event(None, scope, now, "cli", "unbound", name)
     for scope in scopes:
         worker = await tx.find_worker(scope, name=name)
         if worker is not None and worker.bound:
             await tx.unbind_worker(worker.id)
-            done.append(f"{scope}（零工）")
+            done.append(scope)
             await tx.add_event(None, scope, now, "cli", "unbound", f"worker {name}")
     if not done:
         raise UsageError(f"--reset {name!r}: no binding of that name (config ids are changed in {config.source})")
-    print(f"已解绑 {name}：{'、'.join(done)}。原来的微信号不再有任何权限；再运行 linggong bind 给他新的绑定码。")
+    show(config, reset=name, places=[p or config.bot.name for p in dict.fromkeys(done)])
     return 0

@@ -74,7 +74,7 @@ async def export_command(args: argparse.Namespace, config: Config) -> int:
     lines = [corpus_line(label) for label in dict((x["text"], x) for x in labels).values()]  # the last word wins
     if args.out:
         Path(args.out).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-        print(f"已写出 {len(lines)} 条标注到 {args.out}", file=sys.stderr)
+        print(f"wrote {len(lines)} labelled lines to {args.out}", file=sys.stderr)
     else:
         for line in lines:
             print(line)
