@@ -19,6 +19,7 @@ from bot.identity import CODE_HOURS, Identities, binding_sheet
 from bot.render import Renderer
 from storage import open_repository
 
+
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("bind", parents=[common], help="binding codes for staff, admins and workers (绑定码)")
     p.add_argument("--community", help="only this community (and the bot's admins)")
