@@ -204,7 +204,7 @@ class App:
                 self._stop(exc, msg)
             except Exception:
                 log.exception("failed to handle message %s from %s: %s", msg.id, msg.sender_id,
-                              masked(msg.text[:200]))
+                              masked(msg.text)[:200])  # masked whole: a cut phone is no longer a phone
                 await self._report_failure(msg)
                 return
 

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import logging
-import re
 
-_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
-_LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})-?(\d{3,4})(\d{4})(?!\d)")
-_DOOR = re.compile(r"(\d+)\s*(单元)\s*(\d+)\s*(室|号)?|(\d{3,4})\s*(室)")
+from handlers.privacy import mask
 
 
 def masked(text: str) -> str:
-    """Mask phone numbers and door numbers in ``text`` for logs."""
-    text = _PHONE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
-    text = _LANDLINE.sub(lambda m: f"{m.group(1)}-****{m.group(3)}", text)
-    return _DOOR.sub("*单元***", text)
+    """``text`` for a log line: phones, ID numbers, door numbers and names masked, by the same
+    rules as every other output (``handlers.privacy``)."""
+    return mask(text, bare_locals=True)
 
 
 class MaskingFilter(logging.Filter):

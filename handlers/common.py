@@ -7,6 +7,7 @@ from typing import Any
 from handlers.base import Context, Reply
 from handlers.commands import Need
 from handlers.parse import mask_phone, redact_need_text
+from handlers.privacy import public
 from handlers.textutil import restore_punct
 from storage.models import Order, Worker
 from storage.status import Status
@@ -49,16 +50,19 @@ def need_of(order: Order) -> Need:
 
 
 def card(source: Any, order: Order) -> dict[str, Any]:
-    """Order data for a market-group card: no phone, no door number when privacy asks so.
+    """Order data for a market-group card: no contact data at all (no phone, not even masked; no ID
+    number, no self-given name) and, unless the community shows addresses on purpose
+    (``[privacy] mask_in_market = false``), no door number: 小区 + 楼栋 at most.
 
     ``source`` is anything with the app's ``config`` (a handler Context or the App)."""
-    mask = source.config.privacy.mask_in_market
+    doors = not source.config.privacy.mask_in_market
+    location = order.address if doors else order.coarse_address
     return {
         "no": order.no, "category": order.category, "grid": order.grid,
-        "location": order.coarse_address if mask else order.address,
-        "time_wish": order.time_wish, "budget": order.budget, "reward": order.reward, "note": order.note,
-        "text": clip(restore_punct(redact_need_text(order.need_text, need_of(order))) if mask else order.need_text,
-                     MAX_CARD_TEXT),
+        "location": public(location, doors=doors) if location else location,
+        "time_wish": order.time_wish, "budget": order.budget, "reward": order.reward,
+        "note": public(order.note, doors=doors) if order.note else order.note,
+        "text": clip(restore_punct(redact_need_text(order.need_text, need_of(order), doors=doors)), MAX_CARD_TEXT),
     }
 
 

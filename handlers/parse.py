@@ -43,6 +43,7 @@ from handlers.commands import (
     Tally,
     Unbind,
 )
+from handlers.privacy import find_numbers, public
 from handlers.textutil import (
     CN_NUM_CHARS,
     find_addresses,
@@ -84,7 +85,9 @@ def extract_need(text: str, categories: Sequence[CategorySpec]) -> Need:
     text = normalize(text)
     marker = _PROXY_RE.match(text) or _EXPLICIT_RE.match(text)
     body = text[marker.end():].strip() if marker else text
-    phones = tuple(find_phones(body))
+    # Phones in every form residents write them (一三九…, 139.8501.2345, +86 …): the privacy
+    # module's reading, so the taker gets each number in digits and no card ever shows one.
+    phones = [p for p in find_numbers(body) if p.kind in ("phone", "idcard")]
     blanked = list(body)  # phone digits must not be read as door numbers
     for phone in phones:
         blanked[phone.start:phone.end] = "\0" * (phone.end - phone.start)
@@ -92,7 +95,7 @@ def extract_need(text: str, categories: Sequence[CategorySpec]) -> Need:
     return Need(
         text=body,
         category=pick_category(body, categories),
-        phones=tuple(dict.fromkeys(p.number for p in phones)),
+        phones=tuple(dict.fromkeys(p.value for p in phones if p.kind == "phone")),
         address=address.full if address else None,
         coarse_address=address.coarse if address else None,
         time_wish=find_time_wish(body),
@@ -100,12 +103,15 @@ def extract_need(text: str, categories: Sequence[CategorySpec]) -> Need:
     )
 
 
-def redact_need_text(text: str, need: Need) -> str:
-    """Mask phones and cut addresses down to 小区 + 楼栋, for cards shown to a market group."""
-    text = mask_text(text)
-    if need.address and need.address in text:
+def redact_need_text(text: str, need: Need, *, doors: bool = False) -> str:
+    """The need as a market group may read it: addresses cut down to 小区 + 楼栋 and every phone,
+    ID number, door number and self-given name removed (``handlers.privacy.public``).
+    ``doors``: keep the address whole (a community that shows it on purpose)."""
+    text = normalize(text)
+    if not doors and need.address and need.address in text:
         text = text.replace(need.address, need.coarse_address or "")
-    return redact_addresses(text)
+    text = public(text, doors=doors)
+    return text if doors else redact_addresses(text)
 
 
 def _posted(body: str, categories: Sequence[CategorySpec], names: Sequence[str], explicit: bool,

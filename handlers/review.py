@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from handlers.base import STAFF, Context, route
 from handlers.commands import Confirm, Dismiss
-from handlers.common import need_of, transition
+from handlers.common import transition
 from handlers.intake import announce
-from handlers.parse import redact_need_text
+from handlers.parse import mask_text
 from storage.models import Order
 from storage.status import Status
 
@@ -24,7 +24,7 @@ from storage.status import Status
 async def label(ctx: Context, order: Order, *, need: bool, category: str | None, decision: str) -> None:
     """Keep a staff decision on an order's message as a labelled example (contact data masked)."""
     await ctx.tx.add_intake_label({
-        "community": order.community, "order_no": order.no, "text": redact_need_text(order.raw_text, need_of(order)),
+        "community": order.community, "order_no": order.no, "text": mask_text(order.raw_text),
         "need": need, "category": category if need else None, "decision": decision,
         "labelled_by": ctx.sender_id, "labelled_at": ctx.ts,
     })

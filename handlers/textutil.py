@@ -137,9 +137,10 @@ def mask_phone(s: str) -> str:
 
 
 def mask_text(text: str) -> str:
-    """Mask every phone number in ``text`` (the text is normalised first)."""
-    text = normalize(text)
-    return _PHONE_RE.sub(lambda m: mask_phone(m.group(0)), text)
+    """``text`` normalised, with phones, ID numbers, doors and names masked (``handlers.privacy``)."""
+    from handlers.privacy import mask
+
+    return mask(normalize(text))
 
 
 # --- addresses -----------------------------------------------------------------------------

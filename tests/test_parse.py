@@ -499,12 +499,12 @@ def test_mask_text(text: str, masked: str) -> None:
 
 @pytest.mark.parametrize(("text", "redacted"), [
     pytest.param("阳光小区3栋2单元501室水管漏水，电话13812345678",
-                 "阳光小区3栋水管漏水,电话138****5678", id="full-address"),
+                 "阳光小区3栋水管漏水", id="full-address"),
     pytest.param("丁字口小区5幢1单元302 热水器坏了", "丁字口小区5幢 热水器坏了", id="bare-door"),
     pytest.param("洗马路12号灯泡坏了", "洗马路12号灯泡坏了", id="street-number-kept"),
     pytest.param("我住2单元501，另外3栋502也要修", "我住,另外3栋也要修", id="second-address"),
-    pytest.param("501室漏水 0851-28888888", "漏水 0851-****8888", id="door-only"),
-    pytest.param("3栋 0851-28888888", "3栋 0851-****8888", id="landline-after-building"),
+    pytest.param("501室漏水 0851-28888888", "漏水", id="door-only"),
+    pytest.param("3栋 0851-28888888", "3栋", id="landline-after-building"),
 ])
 def test_redact_need_text(text: str, redacted: str) -> None:
     assert redact_need_text(text, extract_need(text, CATEGORIES)) == redacted
