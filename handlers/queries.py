@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.base import Context, route
+from handlers.base import POSTER, STAFF, TAKER, Context, route
 from handlers.commands import (
     Help,
     Malformed,
@@ -26,8 +26,14 @@ async def help_(ctx: Context, cmd: Help) -> None:
 
 
 async def show(ctx: Context, cmd: Show, order: Order) -> None:
+    """The poster, the community's staff, the taker and admins see the order's progress (taker,
+    rating, timeline); anyone else only what the market card shows."""
+    if not (await ctx.holds(frozenset({STAFF, POSTER, TAKER}), order) or ctx.directory.is_admin(ctx.sender_id)):
+        ctx.reply("order_status", order=card(ctx, order), status=order.status, limited=True)
+        return
     events = await ctx.tx.events_for(order.id)
-    ctx.reply("order_status", order=card(ctx, order), status=order.status, taker=worker_public(order.taker),
+    ctx.reply("order_status", order=card(ctx, order), status=order.status, limited=False,
+              taker=worker_public(order.taker),
               seconds=order.claim_seconds, rating=order.rating,
               timeline=[{"at": e.at, "kind": e.kind} for e in events])
 
