@@ -15,8 +15,10 @@ from typing import Any
 
 from bot.config import Config
 from bot.render import load_labels
+from bot.sheets.cells import append_row, csv_row
 from handlers.common import need_of
 from handlers.parse import mask_phone, redact_need_text
+from handlers.privacy import mask
 from handlers.textutil import restore_punct
 from storage.models import Order
 from storage.repository import Repository
@@ -35,10 +37,10 @@ def order_rows(orders: list[Order], config: Config) -> list[list[Any]]:
 
     rows = []
     for o in orders:
-        resident = " ".join([o.resident_name or words["phoned_resident"], *(mask_phone(p) for p in o.phones)])
+        resident = " ".join([mask(o.resident_name or "") or words["phoned_resident"], *(mask_phone(p) for p in o.phones)])
         rows.append([
             f"#{o.no}", o.grid, o.category or words["other_category"], resident, restore_punct(redact_need_text(o.need_text, need_of(o))),
-            o.dispatcher or "", o.taker.name if o.taker else "", t(o.dispatched_at), t(o.taken_at),
+            mask(o.dispatcher or ""), o.taker.name if o.taker else "", t(o.dispatched_at), t(o.taken_at),
             round(o.claim_seconds) if o.claim_seconds is not None else "", t(o.done_at),
             o.rating if o.rating is not None else "", status.get(o.status, o.status),
         ])
@@ -73,7 +75,7 @@ async def export_orders(repo: Repository, config: Config, community: str | None,
         with path.open("w", encoding="utf-8-sig", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(names["order_columns"])
-            writer.writerows(rows)
+            writer.writerows(csv_row(row) for row in rows)
         return len(rows)
     _write_xlsx(path, [(names["orders_sheet"], names["order_columns"], rows),
                        (names["workers_sheet"], names["worker_columns"], summary)])
@@ -90,7 +92,7 @@ def _write_xlsx(path: Path, sheets: list[tuple[str, list[str], list[list[Any]]]]
         sheet = book.create_sheet(title)
         sheet.append(header)
         for row in rows:
-            sheet.append(row)
+            append_row(sheet, row)
         for cell in sheet[1]:
             cell.font = Font(bold=True)
             cell.fill = PatternFill("solid", fgColor="DDEBF7")

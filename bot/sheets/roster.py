@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.config import WorkerSeed, looks_like_id
 from bot.render import load_labels
+from bot.sheets.cells import csv_row, from_csv
 from storage.repository import Repository
 
 _LABELS = load_labels()["roster"]  # read-only: column and status names live in templates/labels.toml
@@ -42,7 +43,7 @@ def parse_roster(text: str, categories: set[str], source: str = "roster.csv") ->
         if not any(c.strip() for c in cells):
             continue
         where = f"{source}:{lineno}"
-        cells = [c.strip() for c in cells] + [""] * (len(COLUMNS) - len(cells))
+        cells = [from_csv(c.strip()) for c in cells] + [""] * (len(COLUMNS) - len(cells))
         name, wechat, phone, skills_text, team, pledge, status = cells[: len(COLUMNS)]
         if not name:
             problems.append(f"{where}: {COLUMNS[0]} is empty")
@@ -102,6 +103,6 @@ async def export_roster(repo: Repository, community: str | None) -> str:
     async with repo.transaction() as tx:
         workers = await tx.list_workers(community)
     for w in workers:
-        writer.writerow([w.name, w.wechat, w.phone, SKILL_JOIN.join(w.skills), w.team or "", w.pledge_date or "",
-                         STATUS_OUT[w.status]])
+        writer.writerow(csv_row([w.name, w.wechat, w.phone, SKILL_JOIN.join(w.skills), w.team or "",
+                                 w.pledge_date or "", STATUS_OUT[w.status]]))
     return out.getvalue()
