@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from bot.app import BotStopped
@@ -34,6 +35,15 @@ from handlers.corpus import CorpusError
 
 COMMANDS = (replay, listing, run, console, demo, workers, bind, report, migrate, backup, intake)
 LOUD = ("run", "gateway")  # commands that log their progress at INFO
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")  # LINGGONG_LOG=DEBUG shows every SQL statement (masked)
+
+
+def log_level(command: str) -> int:
+    """The log level: LINGGONG_LOG if set (DEBUG/INFO/WARNING/ERROR), else INFO for run/gateway."""
+    chosen = os.environ.get("LINGGONG_LOG", "").strip().upper()
+    if chosen in LOG_LEVELS:
+        return getattr(logging, chosen)
+    return logging.INFO if command in LOUD else logging.WARNING
 
 
 def parser() -> argparse.ArgumentParser:
@@ -50,7 +60,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    setup_logging(logging.INFO if args.command in LOUD else logging.WARNING)
+    setup_logging(log_level(args.command))
     try:
         config = load_config(args.config)
         return asyncio.run(args.func(args, config))
