@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.web.state import WebState
 from handlers.parse import mask_phone, mask_text
+from handlers.privacy import public
 from handlers.reports import period_bounds, ranking, tally
 from handlers.textutil import restore_punct
 from storage.models import Order, Worker
@@ -144,7 +145,7 @@ async def board_data(tx: Tx, web: WebState, community: str) -> dict[str, Any]:
         "date": web.labels["time"]["month_day"].format(month=now.month, day=now.day),
         "open": [{
             "no": o.no, "status": web.status_name(o.status), "category": _category(web, o.category), "grid": o.grid,
-            "location": o.coarse_address or "", "time_wish": o.time_wish or "",
+            "location": public(o.coarse_address or ""), "time_wish": o.time_wish or "",
             "waiting": _coarse_duration(web, now.timestamp() - (o.dispatched_at or o.created_at)),
         } for o in sorted(waiting, key=lambda o: o.no)],
         "today": {k: t.counts[k] for k in (Status.POSTED, Status.TAKEN, Status.DONE)} | {"waiting": len(waiting)},
