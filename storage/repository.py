@@ -107,6 +107,24 @@ class Tx(Protocol):
 
     async def unbind_worker(self, worker_id: int) -> None: ...
 
+    async def add_web_login(self, values: dict[str, Any]) -> None:
+        """A dashboard login waiting for its code (``id``, ``person``, ``contact_id``, ``code_hash``,
+        ``address``, ``created_at``, ``expires_at``); expired ones are cleared on the way."""
+
+    async def web_login(self, login_id: str) -> dict[str, Any] | None: ...
+    async def count_web_login_try(self, login_id: str) -> None: ...
+    async def remove_web_login(self, login_id: str) -> None: ...
+
+    async def add_web_session(self, values: dict[str, Any]) -> None:
+        """A dashboard session (``sid_hash``, ``person``, ``contact_id``, ``address``, ``created_at``,
+        ``seen_at``); sessions idle or ended for a day are cleared on the way."""
+
+    async def web_session(self, sid_hash: str) -> dict[str, Any] | None:
+        """The session's row, if it was not ended (idle ones too: the caller knows the timeout)."""
+
+    async def touch_web_session(self, sid_hash: str, at: float) -> None: ...
+    async def end_web_session(self, sid_hash: str, at: float) -> None: ...
+
     async def add_intake_label(self, values: dict[str, Any]) -> None:
         """Keep a staff decision on a message: community, order_no, text (masked), need, category,
         decision (confirmed | corrected | dispatched | assigned | dismissed), labelled_by, labelled_at."""

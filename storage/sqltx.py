@@ -285,6 +285,35 @@ class SqlTx:
     async def unbind_worker(self, worker_id: int) -> None:
         await self.execute("UPDATE workers SET bound_at = NULL WHERE id = ?", (worker_id,))
 
+    # dashboard logins and sessions ----------------------------------------------------
+    async def add_web_login(self, values: dict[str, Any]) -> None:
+        await self.execute("DELETE FROM web_logins WHERE expires_at < ?", (values["created_at"],))
+        await self._insert("web_logins", values)
+
+    async def web_login(self, login_id: str) -> dict[str, Any] | None:
+        return await self.fetch_one("SELECT * FROM web_logins WHERE id = ?", (login_id,))
+
+    async def count_web_login_try(self, login_id: str) -> None:
+        await self.execute("UPDATE web_logins SET tries = tries + 1 WHERE id = ?", (login_id,))
+
+    async def remove_web_login(self, login_id: str) -> None:
+        await self.execute("DELETE FROM web_logins WHERE id = ?", (login_id,))
+
+    async def add_web_session(self, values: dict[str, Any]) -> None:
+        await self.execute("DELETE FROM web_sessions WHERE seen_at < ? OR ended_at < ?",
+                           (values["created_at"] - 86400 * 2, values["created_at"] - 86400))
+        await self._insert("web_sessions", values)
+
+    async def web_session(self, sid_hash: str) -> dict[str, Any] | None:
+        return await self.fetch_one("SELECT * FROM web_sessions WHERE sid_hash = ? AND ended_at IS NULL", (sid_hash,))
+
+    async def touch_web_session(self, sid_hash: str, at: float) -> None:
+        await self.execute("UPDATE web_sessions SET seen_at = ? WHERE sid_hash = ?", (at, sid_hash))
+
+    async def end_web_session(self, sid_hash: str, at: float) -> None:
+        await self.execute("UPDATE web_sessions SET ended_at = ? WHERE sid_hash = ? AND ended_at IS NULL",
+                           (at, sid_hash))
+
     # intake labels --------------------------------------------------------------------
     async def add_intake_label(self, values: dict[str, Any]) -> None:
         await self._insert("intake_labels", {**values, "need": int(bool(values["need"]))})

@@ -91,6 +91,19 @@ async def test_resetting_a_binding_takes_every_right_away_at_once(ubchat):
     assert "只有管理员" in sent[0].text, "grid staff cannot reset bindings"
 
 
+async def test_resetting_a_binding_ends_her_dashboard_session_too(ubchat):
+    from tests.webkit import Web
+
+    code = (await codes(ubchat))["杨先媚"]
+    await ubchat.say(None, "杨先媚", f"绑定 {code}", sender_id=YANG)
+    web = Web(ubchat)
+    assert (await web.login("杨先媚"))[0] == 302
+    assert (await web.get("/dash/orders"))[0] == 200
+    await ubchat.say(None, "糜伶", "解绑 杨先媚")  # her phone was lost
+    status, _ = await web.get("/dash/orders")
+    assert status == 302, "the old id loses the dashboard at once"
+
+
 async def test_a_rostered_worker_with_a_nickname_binds_with_a_code(chat, grid1, market, tmp_path):
     from bot.sheets.roster import import_roster, parse_roster
 

@@ -6,6 +6,7 @@ where a missing browser is a failure.  Screenshots of every page go to test-outp
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -146,6 +147,12 @@ async def test_dashboard_login_and_a_dispatch_from_it(browser, stack: Stack) -> 
     await expect(page.locator("#err-password")).to_have_text("密码不对")
     await page.fill("#password", PASSWORD)
     await _shot(page, "login")
+    await page.click("button[type=submit]")
+    await expect(page.locator(".notice")).to_contain_text("验证码已经私信发到 杨先媚 的微信")
+    dm = await stack.gateway.wait_for_sent(  # the code arrives in her own WeChat, by direct message
+        lambda r: r.contact_id == "wxid_yangxianmei" and "登录验证码" in r.text, timeout=10)
+    await page.fill("#code", re.search(r"登录验证码：([0-9]{6})", dm.text).group(1))
+    await _shot(page, "login-code")
     await page.click("button[type=submit]")
     await expect(page.locator("h1")).to_have_text("洗马社区 订单")
     await expect(page.locator("#orders tbody tr")).to_have_count(1)

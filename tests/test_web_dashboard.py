@@ -10,20 +10,82 @@ from tests.conftest import Chat, pid
 from tests.webkit import GRID1, MARKET, NEED, PASSWORD, Web, web  # noqa: F401
 
 
-async def test_without_a_password_the_dashboard_is_closed_and_says_how_to_open_it(chat: Chat) -> None:
-    closed = Web(chat, password="")
-    for path in ("/dash/orders", "/dash/workers", "/dash/stats", "/login"):
-        status, text = await closed.get(path)
-        assert status == 403
-        assert PASSWORD_ENV in text and "password" in text
-    assert dashboard_password(chat.app.config) == ""
+async def test_the_password_comes_from_config_or_the_environment(chat: Chat) -> None:
     import tomllib
 
     from bot.config import parse_config
     from tests.conftest import ROOT
+    assert dashboard_password(chat.app.config) == ""
     data = tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))
     assert dashboard_password(parse_config(data, environ={PASSWORD_ENV: "from-env"})) == "from-env"
     assert create_web_app(chat.app).extensions["linggong"].password == dashboard_password(chat.app.config)
+
+
+async def test_without_a_password_the_code_from_wechat_alone_logs_in(chat: Chat) -> None:
+    open_ = Web(chat, password="")
+    status, text = await open_.get("/login")
+    assert status == 200 and 'name="password"' not in text
+    status, text = await open_.post("/login", {"staff": "杨先媚"})
+    assert status == 200 and "验证码已经私信发到 杨先媚 的微信" in text
+    status, _ = await open_.get("/dash/orders")
+    assert status == 302, "choosing a name is not logging in"
+    sent = await open_.sent()
+    (dm,) = [m for m in sent if "登录验证码" in m.text]
+    assert dm.contact == pid("杨先媚") and dm.room is None, "the code goes to her bound id, by direct message"
+    status, _ = await open_.post("/login/code", {"code": open_.code_sent_to("杨先媚", sent)})
+    assert status == 302
+    status, _ = await open_.get("/dash/orders")
+    assert status == 200
+
+
+async def test_a_wrong_expired_or_reused_code_logs_nobody_in(web: Web, chat: Chat) -> None:
+    await web.get("/login")
+    await web.post("/login", {"staff": "杨先媚", "password": PASSWORD})
+    code = web.code_sent_to("杨先媚", await web.sent())
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    status, text = await web.post("/login/code", {"code": wrong})
+    assert status == 400 and "验证码不对" in text
+    chat.clock.advance(301)
+    status, text = await web.post("/login/code", {"code": code})
+    assert status == 400 and "已过期" in text, "five minutes"
+    await web.post("/login", {"staff": "杨先媚", "password": PASSWORD})
+    code = web.code_sent_to("杨先媚", await web.sent())
+    for _ in range(5):
+        await web.post("/login/code", {"code": wrong})
+    status, text = await web.post("/login/code", {"code": code})
+    assert status == 400 and "已过期" in text, "five wrong codes end the attempt"
+    status, _ = await web.get("/dash/orders")
+    assert status == 302
+    async with chat.repo.transaction() as tx:
+        audit = await tx.fetch_all("SELECT kind, actor, detail FROM events WHERE kind LIKE 'web_%'")
+    assert [dict(r) for r in audit] == [{"kind": "web_login_failed", "actor": "杨先媚", "detail": "127.0.0.1"}] * 6
+
+
+async def test_a_code_is_only_good_in_the_browser_that_asked_for_it(web: Web, chat: Chat) -> None:
+    await web.get("/login")
+    await web.post("/login", {"staff": "杨先媚", "password": PASSWORD})
+    code = web.code_sent_to("杨先媚", await web.sent())
+    other = Web(chat)
+    await other.get("/login")
+    status, text = await other.post("/login/code", {"code": code})
+    assert status == 400 and "已过期" in text, "no pending login in this browser"
+
+
+async def test_sessions_live_in_the_database_and_survive_a_restart(web: Web, chat: Chat) -> None:
+    await web.login()
+    again = Web(chat)  # a restarted bot: a new web app on the same database ...
+    again.client.cookie_jar = web.client.cookie_jar
+    again.app.secret_key = web.app.secret_key
+    status, _ = await again.get("/dash/orders")
+    assert status == 200, "... keeps the session"
+    async with chat.repo.transaction() as tx:
+        rows = await tx.fetch_all("SELECT * FROM web_sessions")
+        assert len(rows) == 1 and rows[0]["person"] == "杨先媚" and rows[0]["address"] == "127.0.0.1"
+        assert all(c.value not in rows[0]["sid_hash"] for c in web.client.cookie_jar), "only a hash is kept"
+    await web.post("/logout")
+    async with chat.repo.transaction() as tx:
+        audit = await tx.fetch_all("SELECT kind, actor, detail FROM events WHERE kind IN ('web_login', 'web_logout')")
+    assert [tuple(r.values()) for r in audit] == [("web_login", "杨先媚", "127.0.0.1"), ("web_logout", "杨先媚", "127.0.0.1")]
 
 
 async def test_pages_need_a_login(web: Web) -> None:
@@ -226,3 +288,13 @@ async def test_an_idle_session_ends_and_failed_logins_are_limited_per_account(we
         await web.post("/login", {"staff": "杨先媚", "password": "wrong"}, ip=f"10.0.0.{i}")
     status, text = await web.post("/login", {"staff": "杨先媚", "password": PASSWORD}, ip="10.0.1.1")
     assert status == 400 and "太多" in text
+
+
+async def test_the_audit_says_who_did_what_from_where(web: Web, chat: Chat) -> None:
+    await chat.say(GRID1, "张阿姨", NEED)
+    await web.login()
+    await web.post("/dash/orders/1/dispatch", {"reward": "80", "note": "到了打13908521234"}, ip="192.168.1.23")
+    assert (await chat.order(1)).status == "dispatched"
+    async with chat.repo.transaction() as tx:
+        rows = await tx.fetch_all("SELECT actor, detail FROM events WHERE kind = 'web_action'")
+    assert [tuple(r.values()) for r in rows] == [("杨先媚", "派单 1 报酬80元 备注 到了打139****1234 · 192.168.1.23")]

@@ -17,6 +17,7 @@ from tests.conftest import Chat
 
 PASSWORD = "xima-2026"
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
+LOGIN_CODE_RE = re.compile(r"登录验证码：([0-9]{6})")
 
 
 def url(path: str) -> str:
@@ -58,11 +59,23 @@ class Web:
         return response.status_code, await response.get_json()
 
     async def login(self, staff: str = "杨先媚", password: str = PASSWORD) -> tuple[int, str]:
+        """Log in as ``staff``: choose the name (and give the password), read the code the bot sent
+        to their WeChat, type it in.  Returns the last response (302 when logged in)."""
         await self.get("/login")
-        result = await self.post("/login", {"staff": staff, "password": password})
+        status, text = await self.post("/login", {"staff": staff, "password": password})
+        if status != 200:
+            return status, text
+        code = self.code_sent_to(staff, await self.sent())
+        result = await self.post("/login/code", {"code": code})
         if result[0] == 302:
             await self.get("/dash/workers")  # the session (and its CSRF token) is new after a login
         return result
+
+    def code_sent_to(self, staff: str, sent: list) -> str:
+        """The login code in the bot's direct message to ``staff``'s bound id."""
+        contact = self.app.extensions["linggong"].contact_of(staff)
+        (message,) = [m for m in sent if m.contact == contact and "登录验证码" in m.text]
+        return LOGIN_CODE_RE.search(message.text).group(1)
 
     async def sent(self) -> list:
         """Deliver the outbox through the recording transport; what went out since the last call."""

@@ -1,7 +1,7 @@
 """The web side, served from the bot's own process with Quart.
 
 - ``/`` the WeChat-like simulator (only with the local gateway), otherwise a start page;
-- ``/dash/…`` the staff dashboard (login; closed while no password is configured);
+- ``/dash/…`` the staff dashboard (login with a code the bot sends to the person's WeChat);
 - ``/board`` the station's display board (public, no personal data);
 - ``/order/<社区>`` QR-code ordering and ``/posters`` the printable posters.
 
@@ -22,7 +22,7 @@ import jinja2
 from quart import Quart, redirect, render_template, request, url_for
 
 from bot.render import TEMPLATES_DIR
-from bot.web.security import RateLimiter, Sessions, check_csrf, csrf_token, current_staff
+from bot.web.security import RateLimiter, Sessions, check_csrf, csrf_token, current_staff, load_session
 from bot.web.state import WebState, dashboard_password
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def create_web_app(app: "App", *, gateway: "Gateway | None" = None, password: st
     ``password`` overrides the configured one (``[web].password`` / LINGGONG_WEB_PASSWORD).
     The simulator reads the gateway's live world (people added while it runs included).
     """
-    from bot.web import board, dashboard, orderform, posters, stats, workers
+    from bot.web import board, dashboard, login, orderform, posters, stats, workers  # noqa: F401 (login: its routes)
 
     web = Quart(__name__, template_folder=str(WEB_TEMPLATES), static_folder="static",
                 static_url_path="/static")
@@ -79,15 +79,17 @@ def create_web_app(app: "App", *, gateway: "Gateway | None" = None, password: st
         password=dashboard_password(app.config) if password is None else password,
         qr_limiter=RateLimiter(app.config.web.qr_rate_per_hour, 3600, clock),
         login_limiter=RateLimiter(10, 900, clock),
-        sessions=Sessions(clock), account_limiter=RateLimiter(10, 900, clock),
+        sessions=None, account_limiter=RateLimiter(10, 900, clock),  # type: ignore[arg-type]
         gateway=gateway, hub=hub,
     )
+    web_state.sessions = Sessions(web_state)
     serving = web.extensions["linggong_serving"] = asyncio.Event()
 
     @web.before_serving
     async def mark_serving() -> None:
         serving.set()
 
+    web.before_request(load_session)
     web.before_request(check_csrf)
     web.jinja_env.globals.update(csrf_token=csrf_token, current_staff=current_staff,
                                  bot_name=app.config.bot.name, has_simulator=hub is not None)

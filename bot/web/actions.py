@@ -21,6 +21,7 @@ from bot.transport import IncomingMessage
 from bot.web.state import WebState
 from handlers.commands import Command, PostNeed
 from handlers.parse import extract_need
+from handlers.privacy import mask
 from storage.models import Order
 
 
@@ -43,7 +44,19 @@ async def act_as_staff(web: WebState, name: str, command: Command, note: dict[st
     if web.hub is not None:
         web.hub.note_direct(contact, text, via=web.msgs["sim"]["via_dashboard"])
     handled: Handled = await web.app.handle(command, msg)
+    await audit_web_action(web, name, text)
     return Outcome(handled.texts_to(contact=contact))
+
+
+async def audit_web_action(web: WebState, name: str, what: str) -> None:
+    """Who did what from where: the chat's own audit events say who and what; this one adds the
+    dashboard and the client's address (behind a reverse proxy: the proxy's)."""
+    from bot.web.security import client_key
+
+    community = web.acting_community(name)
+    async with web.app.repo.transaction() as tx:
+        await tx.add_event(None, community.name if community else "", web.now().timestamp(), name, "web_action",
+                           f"{mask(what)} · {client_key()}")
 
 
 def qr_order_text(renderer: Renderer, description: str, address: str, time_wish: str, phone: str,

@@ -1,4 +1,4 @@
-"""The staff dashboard: login, the live order table, one order with its timeline and actions.
+"""The staff dashboard: the live order table, one order with its timeline and actions (login: ``bot.web.login``).
 
 Actions are the chat's commands given as the logged-in staff member (see ``bot.web.actions``),
 so whatever the chat allows or refuses, the dashboard allows or refuses, with the bot's words.
@@ -65,47 +65,6 @@ def page_context(community: Community) -> dict[str, Any]:
     assert name is not None
     return {"community": community, "staff": name, "visible": web.communities_of(name),
             "can_act": web.acting_community(name) == community, "acting": web.acting_community(name)}
-
-
-# -- login -------------------------------------------------------------------------------
-
-@bp.route("/login", methods=["GET", "POST"])
-async def login():
-    web = state()
-    msgs = web.msgs
-    if not web.password:
-        from bot.web.state import PASSWORD_ENV
-
-        return await render_template("dash_closed.html", env=PASSWORD_ENV), 403
-    errors: dict[str, str] = {}
-    form = await request.form if request.method == "POST" else {}
-    next_url = request.args.get("next", "")
-    if not next_url.startswith("/") or next_url.startswith("//"):
-        next_url = url_for("dash.orders")
-    if request.method == "POST":
-        name = (form.get("staff") or "").strip()
-        if not web.is_staff_name(name):
-            errors["staff"] = msgs["login"]["choose_name"]
-        if not web.login_limiter.allowed(client_key()) or not web.account_limiter.allowed(name):
-            errors["password"] = msgs["login"]["too_many_tries"]
-        elif not password_ok(form.get("password") or ""):
-            web.login_limiter.hit(client_key())
-            web.account_limiter.hit(name)
-            errors["password"] = msgs["login"]["bad_password"]
-        if not errors:
-            web.sessions.end(session.get("sid"))
-            session.clear()
-            session["sid"] = web.sessions.start(name)  # the cookie names a server-side session only
-            return redirect(next_url)
-    return await render_template("login.html", staff_names=web.staff_names(), errors=errors,
-                                 chosen=form.get("staff", ""), next=next_url), 400 if errors else 200
-
-
-@bp.post("/logout")
-async def logout():
-    state().sessions.end(session.get("sid"))  # a kept copy of the cookie is worth nothing now
-    session.clear()
-    return redirect(url_for("dash.login"))
 
 
 # -- orders ------------------------------------------------------------------------------

@@ -26,7 +26,8 @@ ROLES = ("admin", "staff", "worker", "resident")  # the simulator lists people i
 
 
 def dashboard_password(config: Config) -> str:
-    """The dashboard password: ``[web].password`` or LINGGONG_WEB_PASSWORD ("" = closed)."""
+    """The dashboard password, a second factor after the WeChat code: ``[web].password`` or
+    LINGGONG_WEB_PASSWORD ("" = the code alone)."""
     return config.web.password
 
 
