@@ -217,6 +217,36 @@ async def test_a_direct_message_to_a_non_friend_falls_back_and_is_recorded(
         await bot.runtime.stop()
 
 
+async def test_two_friends_with_one_nickname_the_takers_message_goes_to_the_bound_id(
+    e2e_config: Config, gateway: Gateway, tmp_path: Path
+) -> None:
+    """Through the real wechaty client: another friend of the bot calls himself 熊明祥 too (and sits
+    in the market group).  His 接1 is refused; the real 熊明祥 takes it and the address and phone go
+    to the real one's contact id only, never to a contact found by the name."""
+    from bot.gateway.world import Contact
+
+    impostor = "wxid_fake_xiong"
+    gateway.add_contact(Contact(impostor, "熊明祥"))
+    gateway.add_member(next(r.id for r in gateway.state.rooms.values() if r.topic == MARKET), impostor)
+    bot = await start_bot(e2e_config, tmp_path / "nick.db", gateway)
+    try:
+        assert impostor in bot.runtime.bot.info.contacts
+        await bot.say("张阿姨", GRID1, NEED)
+        await bot.say("杨先媚", GRID1, "派单1")
+        start = len(bot.gw.sent)
+        await bot.runtime.wait_handled(await bot.gw.inject_text(impostor, "接1", room_id=bot.rooms[MARKET]), 5.0)
+        await bot.runtime.wait_outbox_idle(5.0)
+        assert (await bot.order(1)).status == "dispatched", "the name won nothing"
+        await bot.say("熊明祥", MARKET, "接1")
+        sent = bot.gw.sent[start:]
+        details = [r for r in sent if PHONE in r.text]
+        assert [r.contact_id for r in details] == [wid("熊明祥")]
+        assert not [r for r in sent if r.contact_id == impostor and ("501" in r.text or PHONE in r.text)]
+        assert (await bot.order(1)).taker.wechat == wid("熊明祥")
+    finally:
+        await bot.runtime.stop()
+
+
 async def test_a_killed_and_restarted_gateway_is_survived(
     e2e_config: Config, gateway: Gateway, tmp_path: Path
 ) -> None:

@@ -275,3 +275,27 @@ async def test_off_loopback_the_simulator_is_hidden_or_for_admins_only(chat, mod
     await web.login("糜伶")
     status, _ = await web.get("/sim")
     assert status == 200
+
+
+async def test_an_admin_makes_binding_codes_on_the_dashboard(ubchat):
+    import re
+
+    from tests.webkit import Web
+
+    staff = Web(ubchat)
+    assert (await staff.login("王晓红"))[0] == 302
+    status, _ = await staff.get("/dash/bindings")
+    assert status == 403, "grid staff make no codes"
+    admin = Web(ubchat)
+    assert (await admin.login("糜伶"))[0] == 302
+    status, text = await admin.get("/dash/bindings")
+    row = text[text.index("<b>杨先媚</b>"):]
+    assert status == 200 and "未绑定" in row[:row.index("</tr>")] and 'class="code"' not in text
+    status, text = await admin.post("/dash/bindings/codes", {})
+    row = text[text.index("<b>杨先媚</b>"):]
+    code = re.search(r'<b class="code">([0-9]{6})</b>', row[:row.index("</tr>")]).group(1)
+    sent = await ubchat.say(None, "杨先媚", f"绑定 {code}", sender_id=YANG)
+    assert any(s.contact == YANG and "绑定成功" in s.text for s in sent)
+    async with ubchat.repo.transaction() as tx:
+        rows = await tx.fetch_all("SELECT actor, detail FROM events WHERE kind = 'bind_codes'")
+    assert [r["actor"] for r in rows] == ["糜伶"] and rows[0]["detail"].endswith("127.0.0.1")

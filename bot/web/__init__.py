@@ -57,7 +57,7 @@ def create_web_app(app: "App", *, gateway: "Gateway | None" = None, password: st
     ``password`` overrides the configured one (``[web].password`` / LINGGONG_WEB_PASSWORD).
     The simulator reads the gateway's live world (people added while it runs included).
     """
-    from bot.web import board, dashboard, login, orderform, posters, stats, workers  # noqa: F401 (login: its routes)
+    from bot.web import bindings, board, dashboard, login, orderform, posters, stats, workers  # noqa: F401 (login)
 
     web = Quart(__name__, template_folder=str(WEB_TEMPLATES), static_folder="static",
                 static_url_path="/static")
@@ -93,7 +93,7 @@ def create_web_app(app: "App", *, gateway: "Gateway | None" = None, password: st
     web.before_request(check_csrf)
     web.jinja_env.globals.update(csrf_token=csrf_token, current_staff=current_staff,
                                  bot_name=app.config.bot.name, has_simulator=hub is not None)
-    for module in (dashboard, workers, stats, board, orderform, posters):
+    for module in (dashboard, workers, stats, board, orderform, posters, bindings):
         web.register_blueprint(module.bp)
     if hub is not None:
         from bot.web import simulator as sim

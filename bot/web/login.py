@@ -51,40 +51,42 @@ def _failed(name: str) -> None:
 
 @bp.route("/login", methods=["GET", "POST"])
 async def login():
-    web, msgs = state(), state().msgs["login"]
+    web = state()
+    msgs = web.msgs
     if request.method == "GET":
         return await _page("who", {})
     form = await request.form
     name = (form.get("staff") or "").strip()
     errors: dict[str, str] = {}
     if not web.is_staff_name(name):
-        errors["staff"] = msgs["choose_name"]
+        errors["staff"] = msgs["login"]["choose_name"]
     elif _limited(name):
-        errors["password"] = msgs["too_many_tries"]
+        errors["password"] = msgs["login"]["too_many_tries"]
     elif not password_ok(form.get("password") or ""):
         _failed(name)
-        errors["password"] = msgs["bad_password"]
+        errors["password"] = msgs["login"]["bad_password"]
     if errors:
         return await _page("who", errors, name, 400)
     session.pop("sid", None)
     session["login"] = await send_login_code(web, name, client_key())
     session["login_name"] = name
-    return await _page("code", {}, name, note=msgs["code_sent"].format(name=name, minutes=CODE_SECONDS // 60))
+    return await _page("code", {}, name, note=msgs["login"]["code_sent"].format(name=name, minutes=CODE_SECONDS // 60))
 
 
 @bp.post("/login/code")
 async def login_code():
-    web, msgs = state(), state().msgs["login"]
+    web = state()
+    msgs = web.msgs
     name = session.get("login_name") or ""
     if _limited(name):
-        return await _page("code", {"code": msgs["too_many_tries"]}, name, 429)
+        return await _page("code", {"code": msgs["login"]["too_many_tries"]}, name, 429)
     person, problem = await check_login_code(web, session.get("login") or "", (await request.form).get("code") or "")
     if problem == "bad_code":
         _failed(name)
-        return await _page("code", {"code": msgs["bad_code"]}, name, 400)
+        return await _page("code", {"code": msgs["login"]["bad_code"]}, name, 400)
     if person is None:
         session.pop("login", None)
-        return await _page("who", {"staff": msgs["code_expired"]}, name, 400)
+        return await _page("who", {"staff": msgs["login"]["code_expired"]}, name, 400)
     contact = web.contact_of(person) or ""
     session.clear()
     session["sid"] = await web.sessions.start(person, contact, client_key())  # the cookie names it only
