@@ -196,11 +196,6 @@ def find_numbers(text: str, *, bare_locals: bool = False) -> list[Secret]:
     return sorted(out)
 
 
-def find_phones(text: str) -> list[Secret]:
-    """Phone numbers only (``value``: 13985012345, 0851-28221234 or 28221234)."""
-    return [s for s in find_numbers(text) if s.kind == "phone"]
-
-
 # --- doors ----------------------------------------------------------------------------------
 
 _CN = "零〇一二三四五六七八九十两幺"
@@ -224,13 +219,12 @@ _BUILDING = rf"(?:{_N}|[A-Za-zＡ-Ｚ])\s?(?:栋|幢|号楼|号院)|[A-Za-zＡ-�
 _PLACE = (r"(?<![家屋城这那哪手心村夜])(?:小区|花园|家园|新村|公寓|大厦|宿舍|家属区|平房|山庄|华府|广场|[苑湾城里府])"
           r"|(?<=[\u4e00-\u9fff]{2})[苑湾城里府]")
 _LEAD = r"\s?[，,、]?\s?(?:我住|住|我家是?|我家在|我们是|我是|家在|这边是|是|在)?\s?"
-# After a building a floor (三楼右手边) or a bare room (302) is a door; after a place only a unit,
-# a triple, a pair, a 座 + room or a plate is.
-_AFTER_BUILDING_RE = re.compile(
-    rf"(?:{_BUILDING}){_LEAD}(?P<door>{_UNIT}|{_TRIPLE}|{_PAIR}|{_BLOCK_ROOM}|{_PLATE}|{_FLOOR}|{_ROOM_AFTER})")
+# After a place a unit, a triple, a pair, a 座 + room or a plate is a door, and a floor with a room
+# or a spot (负一楼21号车库); after a building also a floor alone (三楼) or a bare room (302).
+_DOOR_AFTER_PLACE = rf"{_UNIT}|{_TRIPLE}|{_PAIR}|{_BLOCK_ROOM}|{_PLATE}"
+_AFTER_BUILDING_RE = re.compile(rf"(?:{_BUILDING}){_LEAD}(?P<door>{_DOOR_AFTER_PLACE}|{_FLOOR}|{_ROOM_AFTER})")
 _AFTER_PLACE_RE = re.compile(
-    rf"(?:{_PLACE}){_LEAD}(?P<door>{_UNIT}|{_TRIPLE}|{_PAIR}|{_BLOCK_ROOM}|{_PLATE}"
-    rf"|负?{_N}\s?[楼层]\s?(?:{_ROOM_AFTER}|{_SPOT}{_SPOT_TAIL}))")
+    rf"(?:{_PLACE}){_LEAD}(?P<door>{_DOOR_AFTER_PLACE}|负?{_N}\s?[楼层]\s?(?:{_ROOM_AFTER}|{_SPOT}{_SPOT_TAIL}))")
 _ANYWHERE_RE = re.compile(
     rf"(?P<door>{_UNIT}|{_TRIPLE}|{_BLOCK_ROOM}|{_PLATE}|[0-9]{{3,5}}\s?(?:室|房间)"
     rf"|(?<=[住])\s?{_ROOM_AFTER}|(?<=组)\s?{_N}\s?号|附\s?[0-9]{{1,4}}\s?号(?:\s?{_N}\s?[楼层])?"
@@ -262,7 +256,6 @@ _SURNAMES = (
     "卿狄宣晋芮阙浦戈伏鹿薄邸雍辜羊母裘亓修邰赫杭况宿鲜逯隆茹诸慕亢嵇湛宾戎茅揭但尉冶束檀昝幸奉衡尧代卯"
 )
 _COMPOUND_SURNAMES = "欧阳|司马|上官|诸葛|东方|皇甫|尉迟|公孙|慕容|长孙|宇文|司徒|夏侯|令狐|端木|独孤"
-# A surname after 找 must not also be a common word (找时间, 找个, 找人).
 _SURNAME_RE = rf"(?:{_COMPOUND_SURNAMES}|[{_SURNAMES}])"
 _HONORIFIC = r"(?:阿姨|先生|女士|小姐|大爷|爷爷|奶奶|婆婆|孃孃|嬢嬢|娘娘|师母|大妈|大姐|大哥|姐姐|姐|哥|叔叔|叔|伯伯|婶婶|婶|嫂子|嫂)"
 _NAME_STOP = "电手联住家的在要想需请找是就打帮来接喊说和与同下上今晚早师傅有没不了啊呀吧呢嘛哦个们这那里楼栋单元号室或和跟给"
@@ -301,10 +294,6 @@ def _names(text: str) -> list[_Name]:
     return out
 
 
-def find_names(text: str) -> list[Secret]:
-    return [n.secret for n in _names(text)]
-
-
 # --- all together ---------------------------------------------------------------------------
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -319,12 +308,18 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 def find_secrets(text: str, *, bare_locals: bool = False) -> list[Secret]:
     """Every phone, ID number, door and name in ``text``, in order and not overlapping."""
+    return _scan(text, bare_locals)[0]
+
+
+def _scan(text: str, bare_locals: bool = False) -> tuple[list[Secret], dict[int, int]]:
+    """``find_secrets``, and where the words that introduced each name begin (name start -> cue start)."""
     numbers = find_numbers(text, bare_locals=bare_locals)
     blanked = list(text)  # phone digits are never read as door numbers
     for s in numbers:
         blanked[s.start:s.end] = "\0" * (s.end - s.start)
     rest = "".join(blanked)
-    found = sorted(numbers + find_doors(rest) + [n for n in find_names(rest)])
+    names = _names(rest)
+    found = sorted(numbers + find_doors(rest) + [n.secret for n in names])
     out: list[Secret] = []
     for s in found:
         if out and s.start < out[-1].end:
@@ -332,7 +327,7 @@ def find_secrets(text: str, *, bare_locals: bool = False) -> list[Secret]:
                 out[-1] = out[-1]._replace(end=s.end, value=text[out[-1].start:s.end])
             continue
         out.append(s)
-    return out
+    return out, {n.secret.start: n.cue_start for n in names}
 
 
 def mask_number(s: Secret) -> str:
@@ -400,10 +395,10 @@ def public(text: str, *, doors: bool = False) -> str:
     ``doors``: keep door numbers (a community that shows addresses in its market on purpose)."""
     if not text:
         return text
-    secrets = [s for s in find_secrets(text) if not (doors and s.kind == "door")]
+    found, cues = _scan(text)
+    secrets = [s for s in found if not (doors and s.kind == "door")]
     if not secrets:
         return text
-    cues = {n.secret.start: n.cue_start for n in _names(text)}
     spans = _merge([_removal(text, s, cues.get(s.start)) for s in secrets])
     out: list[str] = []
     last = 0

@@ -10,6 +10,8 @@ import re
 import unicodedata
 from typing import Iterator, NamedTuple, Protocol, Sequence
 
+from handlers.privacy import mask
+
 MAX_ORDER_NO = 10**9
 
 _DROPPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})  # controls, zero-width/format, surrogates
@@ -138,8 +140,6 @@ def mask_phone(s: str) -> str:
 
 def mask_text(text: str) -> str:
     """``text`` normalised, with phones, ID numbers, doors and names masked (``handlers.privacy``)."""
-    from handlers.privacy import mask
-
     return mask(normalize(text))
 
 

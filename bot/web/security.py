@@ -23,6 +23,7 @@ from quart import g, jsonify, redirect, render_template, request, session, url_f
 
 from bot.clock import Clock
 from bot.web.state import state
+from handlers.base import Reply
 
 if TYPE_CHECKING:
     from bot.web.state import WebState
@@ -126,8 +127,6 @@ class Sessions:
 
 async def send_login_code(web: "WebState", name: str, address: str) -> str:
     """Send ``name`` a one-time login code by direct message to their bound id; the pending login's id."""
-    from handlers.base import Reply
-
     contact = web.contact_of(name)
     assert contact is not None  # only bound people are offered
     code, login_id, now = f"{secrets.randbelow(10**6):06d}", secrets.token_urlsafe(18), web.now()
