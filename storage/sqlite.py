@@ -81,6 +81,11 @@ class SqliteRepository:
                 if isinstance(fault := as_fault(exc), StorageFault):
                     raise fault from exc
                 raise
+            except BaseException:
+                # Cancelled while BEGIN was queued: the database thread still runs it, and the
+                # next transaction would find this one open.  The ROLLBACK queues behind it.
+                await self._rollback()
+                raise
             try:
                 yield SqliteTx(self._db)
             except BaseException as exc:
