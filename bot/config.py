@@ -170,6 +170,9 @@ class WechatConfig:
     dm_fallback: str = "market"  # "market": @ the worker in the market group; "none": only record it
     watchdog_deadline: float = 30.0  # no sign of life from the gateway for this long -> reconnect
     send_interval: float = 1.0  # at least this many seconds between any two sends of the account
+    tls: bool = False  # connect over TLS (wechaty 1.x gateways in their default mode, hosted services)
+    tls_ca_file: str = ""  # PEM file of the CA that signed the gateway's certificate ("" = system roots)
+    tls_server_name: str = ""  # the name in the gateway's certificate ("" = the token's prefix before "_")
 
 
 
@@ -502,8 +505,15 @@ def _wechat(r: _Reader) -> WechatConfig:
     endpoint = endpoint.strip()
     if endpoint and ":" not in endpoint.split("://", 1)[-1]:
         raise r.fail("endpoint", "expected host:port such as 127.0.0.1:8788, or \"\" for the local gateway")
+    tls = r.get("tls", bool, "true or false", WechatConfig.tls)
+    ca_file = r.get("tls_ca_file", str, "a path in quotes, e.g. \"deploy/gateway/ca.pem\"", WechatConfig.tls_ca_file)
+    ca_file = ca_file.strip()
+    if ca_file and not Path(ca_file).is_file():
+        raise r.fail("tls_ca_file", f"no such file: {ca_file}")
+    server_name = r.get("tls_server_name", str, "a host name in quotes", WechatConfig.tls_server_name).strip()
     return WechatConfig(endpoint=endpoint, token=token, gateway_port=port, dm_fallback=fallback,
-                        watchdog_deadline=deadline, send_interval=send_interval)
+                        watchdog_deadline=deadline, send_interval=send_interval, tls=tls, tls_ca_file=ca_file,
+                        tls_server_name=server_name)
 
 
 def _web(r: _Reader) -> WebConfig:

@@ -29,6 +29,7 @@ from bot.outbox import Outbox
 from bot.schedule.scheduler import ScheduledJob, build_jobs, catch_up, start_realtime
 from bot.transport import IncomingMessage
 from bot.wechat.bot import WechatyBot
+from bot.wechat.channel import Tls
 from bot.wechat.support import ReadyInfo, Timings
 from bot.wechat.transport import WechatyTransport
 from handlers.classifier import Intake, build_intake
@@ -163,7 +164,7 @@ class BotRuntime:
             self._process, self.app.directory.group_keys, self.endpoint, self.connection.token,
             on_ready=self._ready, on_disconnect=self._disconnected, timings=self.timings, data_dir=data_dir,
             clock=self.clock, logger=logging.getLogger("linggong.wechaty"), seen=self.app.processed,
-            group_expected=self._group_expected,
+            group_expected=self._group_expected, tls=self._tls(),
         )
         # The only process on a SQLite file: after a crash, its outbox claims are its own to take back.
         instance = process_id(self.config.bot.instance) if self.shared_database else f"{scope.name}/sqlite"
@@ -212,6 +213,13 @@ class BotRuntime:
     def shared_database(self) -> bool:
         """A PostgreSQL database may be shared by several instances; a SQLite file never is."""
         return backend_of(self.database) == "postgresql"
+
+    def _tls(self) -> Tls | None:
+        """TLS settings for a configured gateway (never for the local one, which speaks plain HTTP/2)."""
+        w = self.config.wechat
+        if self.connection.endpoint is None or not w.tls:
+            return None
+        return Tls(ca_file=w.tls_ca_file, server_name=w.tls_server_name)
 
     def _group_expected(self, key: str, found: frozenset[str]) -> bool:
         """A configured group the account is not in is an error only for a community it serves."""

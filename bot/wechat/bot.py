@@ -39,6 +39,7 @@ from typing import Any, Protocol
 from bot.clock import Clock, SystemClock
 from bot.processed import ProcessedIds
 from bot.transport import IncomingMessage, NotConnected
+from bot.wechat.channel import Tls
 from bot.wechat.session import Link, Session
 from bot.wechat.shim import load_wechaty
 from bot.wechat.support import Backoff, ReadyInfo, Timings
@@ -80,6 +81,7 @@ class WechatyBot:
         on_disconnect: Callable[[str], Any] | None = None,
         seen: Seen | None = None,
         group_expected: GroupExpected | None = None,
+        tls: Tls | None = None,
     ) -> None:
         """``on_ready(ReadyInfo)`` runs after every login once groups are resolved;
         ``on_disconnect(reason)`` when a logged-in connection is lost.  Both may be
@@ -101,7 +103,8 @@ class WechatyBot:
         self.seen: Seen = seen if seen is not None else ProcessedIds(None)
         self.cache_dir = os.environ.get("CACHE_DIR") or os.path.join(data_dir, "wechaty")
         self.wx = load_wechaty(self.cache_dir)
-        self.link = Link(endpoint, token, self.wx, self.timings, clock or SystemClock(UTC), check_friend, self.log)
+        self.link = Link(endpoint, token, self.wx, self.timings, clock or SystemClock(UTC), check_friend, self.log,
+                         tls)
         self.transport = WechatyTransport(self)
         self.rooms: dict[str, str] = {}  # configured key -> room id, from the last resolution
         self.info: ReadyInfo | None = None

@@ -20,6 +20,7 @@ from grpclib.exceptions import GRPCError
 
 from bot.clock import Clock
 from bot.transport import IncomingMessage
+from bot.wechat.channel import Tls, attach, serve_events
 from bot.wechat.receiving import Receiving
 from bot.wechat.sending import Sending
 from bot.wechat.shim import WechatyModules
@@ -43,6 +44,7 @@ class Link:
     clock: Clock
     check_friend: bool  # direct messages only to friends (the local gateway's tests turn it off)
     log: logging.Logger
+    tls: Tls | None = None  # None: plain HTTP/2 (the local gateway, python-wechaty's classic mode)
 
 
 class SessionHost(Protocol):
@@ -133,6 +135,7 @@ class Session(Receiving, Sending):
         wx = self.link.wx
         options = wx.PuppetOptions(token=self.link.token, end_point=self.link.endpoint)
         self.puppet = wx.PuppetService(options)
+        attach(wx.PuppetStub, self.puppet, self.link.endpoint, self.link.token, self.link.tls)
         self.wechaty = wx.Wechaty(
             wx.WechatyOptions(
                 puppet=self.puppet,
@@ -184,9 +187,10 @@ class Session(Receiving, Sending):
 
     async def _stream(self) -> None:
         try:
-            # Wechaty.start() minus its error handling (which sleeps 60 s, swallows
-            # errors, or stops the event loop): Stop, Start, then the event stream.
-            await self.puppet.start()
+            # Not Wechaty.start() (its error handling sleeps 60 s, swallows errors or stops
+            # the event loop) nor PuppetService.start() (it sends Stop, which logs a real
+            # account out): Start, then the event stream (bot/wechat/channel.py).
+            await serve_events(self.puppet)
             self.end("the gateway closed the event stream")
         except Exception as exc:
             self.end(f"event stream failed: {describe(exc)}")

@@ -23,6 +23,7 @@ class WechatyModules:
     PuppetOptions: Any
     MessageType: Any
     AsyncIOScheduler: Any
+    PuppetStub: Any
     version: str
 
 
@@ -55,6 +56,7 @@ def load_wechaty(cache_dir: str | None = None) -> WechatyModules:
         ):  # telnetlib is deprecated (3.11, 3.12) or a backport (3.13+)
             warnings.filterwarnings("ignore", ".*telnetlib", DeprecationWarning)
             from wechaty import VERSION, Wechaty, WechatyOptions
+            from wechaty_grpc.wechaty import PuppetStub
             from wechaty_puppet_service import PuppetService
     except ImportError as exc:
         raise ImportError(
@@ -70,6 +72,7 @@ def load_wechaty(cache_dir: str | None = None) -> WechatyModules:
         PuppetOptions,
         MessageType,
         AsyncIOScheduler,
+        PuppetStub,
         str(VERSION),
     )
 
