@@ -43,13 +43,14 @@ from handlers import (
     identity,
     intake,
     lifecycle,
+    media,
     queries,
     registration,
     review,
 )
 from handlers.base import Context, Reply, Router
 from handlers.classifier import Intake, LazyIntake
-from handlers.commands import Command
+from handlers.commands import Command, Media
 from handlers.parse import parse_message
 from storage.errors import StorageBusy, StorageFault
 from storage.models import Order, OutMessage
@@ -63,7 +64,7 @@ MAX_TEXT = 2000  # longer messages are cut before parsing; nobody types a need t
 def build_router() -> Router:
     """Handler modules, one per concern, in an explicit order."""
     router = Router()
-    for module in (intake, review, dispatch, claim, lifecycle, queries, registration, identity):
+    for module in (intake, review, dispatch, claim, lifecycle, queries, registration, identity, media):
         router.include(module.ROUTES)
     return router
 
@@ -242,7 +243,8 @@ class App:
         if verdict is not Verdict.OK:
             await self._ignore_flooded(msg, room, announce=verdict is Verdict.FLOOD)
             return
-        command = parse_message(msg.text[:MAX_TEXT], self.config.categories, msg.quote, self.intake)
+        command = (Media(msg.media) if msg.media
+                   else parse_message(msg.text[:MAX_TEXT], self.config.categories, msg.quote, self.intake))
         if command is not None:
             await self._run(msg, command, Handled())
 

@@ -23,6 +23,8 @@ class IncomingMessage:
     ``source`` says where the message came from when it is not a chat: ``"qr"`` for the web
     QR-code order form, which posts into a grid group on a resident's behalf.  Intake records
     it on the order.
+    ``media`` is ``"voice"`` or ``"image"`` for a voice note or picture (``text`` is then empty):
+    the bot cannot read them, so they go to the grid's staff (handlers/media.py).
     """
 
     id: str
@@ -35,6 +37,7 @@ class IncomingMessage:
     mentions: tuple[str, ...] = ()
     quote: str | None = None
     source: str = "chat"
+    media: str = ""
 
     @property
     def is_direct(self) -> bool:

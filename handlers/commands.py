@@ -197,6 +197,13 @@ class Suspend:
 
 
 @dataclass(frozen=True)
+class Media:
+    """A voice note or picture (``kind`` "voice" or "image"), which the bot cannot read."""
+
+    kind: str
+
+
+@dataclass(frozen=True)
 class Malformed:
     """A message that tried to be a command and failed.
 
@@ -220,5 +227,5 @@ USAGE_KEYS = frozenset({
 Command = (
     PostNeed | ProxyPost | Bind | Unbind | Confirm | Dismiss | Dispatch | Assign | Redispatch | Cancel | Claim | Complete | Release
     | Rate | Help | Show | OpenOrders | MyOrders | Tally | Ranking | Register | Approve | Suspend
-    | Malformed
+    | Media | Malformed
 )

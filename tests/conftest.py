@@ -93,12 +93,13 @@ class Chat:
         return self.app.repo
 
     def message(self, room: str | None, who: str, text: str, *, quote: str | None = None,
-                mentions: tuple[str, ...] = (), msg_id: str | None = None, sender_id: str | None = None
-                ) -> IncomingMessage:
+                mentions: tuple[str, ...] = (), msg_id: str | None = None, sender_id: str | None = None,
+                media: str = "") -> IncomingMessage:
         """A message from display name ``who``: contact id ``sender_id``, by default the configured
         person's id, else ``u_`` + the name (ids differ from names, as on WeChat)."""
         return IncomingMessage(id=msg_id or f"t{next(self._ids)}", sender_id=sender_id or self.id(who), sender_name=who, text=text,
-                               at=self.clock.now(), room_id=room, room_topic=room, mentions=mentions, quote=quote)
+                               at=self.clock.now(), room_id=room, room_topic=room, mentions=mentions, quote=quote,
+                               media=media)
 
     async def send(self, message: IncomingMessage) -> list[SentMessage]:
         before = len(self.transport.sent)

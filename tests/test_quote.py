@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 
-from bot.wechat.quote import split_quote, strip_leading_mention
+from bot.wechat.quote import split_appmsg_quote, split_quote, strip_leading_mention
 
 SEP = "- - - - - - - - - - - - - - -"
 
@@ -85,3 +87,27 @@ def test_split_quote_leaves_other_text_alone(text: str) -> None:
 )
 def test_strip_leading_mention(text: str, names: list[str | None], expected: str) -> None:
     assert strip_leading_mention(text, names) == expected
+
+
+# -- quote-replies as appmsg XML (type 57), as iPad/PC puppets and wechat4u deliver them -------------
+
+CARD = "【派单 #12】家电水电：厨房水管漏水"
+APPMSG = ('<msg><appmsg appid="" sdkver="0"><title>{title}</title><type>{type}</type>'
+          '<refermsg><type>1</type><svrid>1</svrid><displayname>零工派单助手</displayname>'
+          '<content>{content}</content></refermsg></appmsg></msg>')
+
+
+@pytest.mark.parametrize("text, expected", [
+    (APPMSG.format(title="接", type=57, content=CARD), ("零工派单助手：" + CARD, "接")),
+    ("wxid_abc:\n" + APPMSG.format(title="接 ", type=57, content=CARD), ("零工派单助手：" + CARD, "接")),
+    ('<?xml version="1.0"?>\n' + APPMSG.format(title="完成", type=57, content=CARD), ("零工派单助手：" + CARD, "完成")),
+    (html.escape(APPMSG.format(title="接", type=57, content=CARD)), ("零工派单助手：" + CARD, "接")),
+    (APPMSG.format(title="接", type=57, content="&lt;msg&gt;&lt;img/&gt;&lt;/msg&gt;"), (None, "接")),
+    (APPMSG.format(title="链接", type=5, content=CARD), None),
+    (APPMSG.format(title="接", type=57, content=CARD)[:-20], None),
+    ("接1", None),
+    ("说到refermsg这个词", None),
+], ids=["plain", "sender-prefix", "xml-declaration", "html-escaped", "quoted-picture", "a-link-not-a-quote",
+        "truncated", "plain-text", "the-word-only"])
+def test_split_appmsg_quote(text, expected):
+    assert split_appmsg_quote(text) == expected

@@ -6,12 +6,19 @@ Wechaty puppets do not model quotes; most deliver a quoted reply as plain text::
     - - - - - - - - - - - - - - -
     回复
 
+iPad/PC puppets (and wechat4u) instead deliver the raw XML "appmsg" of type 57, whose
+``<title>`` is the reply and whose ``<refermsg>`` holds the quoted message's sender
+(``<displayname>``) and text (``<content>``); ``split_appmsg_quote`` reads that form into the
+same ``(quote, reply)``.
+
 No wechaty import here, so these are cheap to test and reuse (replay, console).
 """
 
 from __future__ import annotations
 
+import html
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from types import MappingProxyType
 
@@ -43,6 +50,40 @@ def split_quote(text: str) -> tuple[str | None, str]:
     quote = head[1:-1].strip()
     if not quote:
         return None, text
+    return quote, reply
+
+
+_APPMSG_START = re.compile(r"<msg[\s>]|<\?xml")
+
+
+def split_appmsg_quote(text: str) -> tuple[str | None, str] | None:
+    """``(quote, reply)`` of a quote-reply delivered as appmsg XML (type 57), else None.
+
+    The quote is ``"显示名：原文"`` as the text form gives it.  A group message may carry the
+    sender's id and a newline before the XML; the XML may arrive HTML-escaped (web protocol)."""
+    if "refermsg" not in text:
+        return None
+    if "&lt;" in text[:200]:
+        text = html.unescape(text)
+    start = _APPMSG_START.search(text)
+    if start is None:
+        return None
+    try:
+        root = ET.fromstring(text[start.start():].strip())
+    except ET.ParseError:
+        return None
+    appmsg = root if root.tag == "appmsg" else root.find("appmsg")
+    if appmsg is None or (appmsg.findtext("type") or "").strip() != "57":
+        return None
+    refer = appmsg.find("refermsg")
+    reply = (appmsg.findtext("title") or "").strip()
+    if refer is None:
+        return None, reply
+    content = (refer.findtext("content") or "").strip()
+    if "<msg" in content or "&lt;msg" in content:  # a quoted picture, link or quote: no text to read
+        content = ""
+    name = (refer.findtext("displayname") or "").strip()
+    quote = f"{name}：{content}" if name and content else content or None
     return quote, reply
 
 

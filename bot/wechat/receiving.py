@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bot.transport import IncomingMessage
-from bot.wechat.quote import split_quote, strip_leading_mention
+from bot.wechat.quote import split_appmsg_quote, split_quote, strip_leading_mention
 from bot.wechat.support import message_time
 from bot.wechat.transport import describe
 
@@ -28,16 +28,19 @@ class Receiving:
         message = self.wechaty.Message.load(message_id)
         await message.ready()
         payload = message.payload
-        if payload.type != self.link.wx.MessageType.MESSAGE_TYPE_TEXT:
-            self.log.debug("ignoring non-text message %s (%s)", message_id, payload.type)
-            return None
         if not payload.from_id or payload.from_id == self.self_id:
             self.log.debug("ignoring the bot's own message %s", message_id)
+            return None
+        types = self.link.wx.MessageType
+        media = {types.MESSAGE_TYPE_AUDIO: "voice", types.MESSAGE_TYPE_IMAGE: "image"}.get(payload.type, "")
+        appmsg = split_appmsg_quote(payload.text or "") if not media else None
+        if payload.type != types.MESSAGE_TYPE_TEXT and not media and appmsg is None:
+            self.log.debug("ignoring message %s of type %s", message_id, payload.type)
             return None
         talker = message.talker()
         sender_name = talker.name or payload.from_id
         room = message.room()
-        quote, text = split_quote(payload.text or "")
+        quote, text = appmsg or (split_quote(payload.text or "") if not media else (None, ""))
         bot_names = [self.self_name]
         room_id = topic = None
         mentions: tuple[str, ...] = ()
@@ -59,6 +62,7 @@ class Receiving:
             room_topic=topic,
             mentions=mentions,
             quote=quote,
+            media=media,
         )
 
     async def _alias(self, room: Any, contact_id: str) -> str:
