@@ -10,16 +10,22 @@ timeouts, never fixed sleeps.
 from __future__ import annotations
 
 import asyncio
+import functools
+import shutil
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from grpclib.exceptions import GRPCError, StreamTerminatedError
 
 from bot.config import Config
 from bot.gateway import world_from_config
 from bot.runtime import BotRuntime
+from bot.wechat.channel import Tls, open_channel, token_sni
 from bot.wechat.support import Timings
 from tests.conftest import wid
 from tests.official_gateway import AUDIO, IMAGE, TOKEN, OfficialGateway, require_gateway
@@ -126,7 +132,7 @@ async def test_the_whole_order_loop_through_the_official_gateway(bot: Bot) -> No
 
 async def posted_and_dispatched(bot: Bot) -> None:
     await bot.say("张阿姨", GRID1, NEED)
-    (card,) = bot.in_room(await bot.say("杨先媚", GRID1, "派单1"), MARKET)
+    assert len(bot.in_room(await bot.say("杨先媚", GRID1, "派单1"), MARKET)) == 1
 
 
 async def test_a_restarted_bot_never_logs_the_account_out(og_config: Config, gateway: OfficialGateway,
@@ -211,3 +217,74 @@ async def test_a_voice_note_is_acknowledged_and_passed_to_the_grid_staff(bot: Bo
     assert sent == []
     sent = await bot.say("李大爷", GRID1, "", type=IMAGE)
     assert any("图片" in r["text"] for r in bot.in_room(sent, GRID1))
+
+
+# -- TLS: the gateway with a certificate made here, the bot with [wechat] tls = true ------------------
+
+def make_certificates(folder: Path, name: str) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for ``name`` signed by it: (ca, cert, key)."""
+    if shutil.which("openssl") is None:
+        pytest.fail("openssl is needed to make the test certificates")
+    ca_key, ca, key, csr, cert, ext = (folder / n for n in ("ca.key", "ca.pem", "server.key", "server.csr",
+                                                             "server.pem", "server.ext"))
+    ext.write_text(f"subjectAltName=DNS:{name}\nbasicConstraints=critical,CA:FALSE\n"
+                   "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+                   "authorityKeyIdentifier=keyid,issuer\nsubjectKeyIdentifier=hash\n")
+    run = functools.partial(subprocess.run, check=True, capture_output=True)
+    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca, "-days", "2",
+         "-subj", "/CN=linggong test CA"])
+    run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", f"/CN={name}"])
+    run(["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert,
+         "-days", "2", "-extfile", ext])
+    return ca, cert, key
+
+
+@pytest.fixture
+async def tls_gateway(og_config: Config, tmp_path: Path) -> AsyncIterator[tuple[OfficialGateway, Path]]:
+    ca, cert, key = make_certificates(tmp_path, token_sni(TOKEN))
+    gw = OfficialGateway(world_from_config(og_config), tmp_path, tls=(cert, key))
+    await gw.start()
+    yield gw, ca
+    await gw.stop()
+
+
+async def test_the_order_loop_over_tls(og_config: Config, tls_gateway, tmp_path: Path) -> None:
+    gw, ca = tls_gateway
+    config = replace(og_config, wechat=replace(og_config.wechat, tls=True, tls_ca_file=str(ca)))
+    bot = await start_bot(config, tmp_path / "tls.db", gw)
+    try:
+        (ack,) = await bot.say("张阿姨", GRID1, NEED)
+        assert "#1" in ack["text"]
+        assert bot.in_room(await bot.say("杨先媚", GRID1, "派单1"), MARKET)
+        assert bot.to(await bot.say("熊明祥", MARKET, "接1"), "熊明祥")
+    finally:
+        await bot.runtime.stop()
+
+
+async def _ding(endpoint: str, tls: Tls | None, token: str = TOKEN) -> None:
+    from wechaty_grpc.wechaty import PuppetStub
+
+    channel, metadata = open_channel(endpoint, token, tls)
+    try:
+        await asyncio.wait_for(PuppetStub(channel, metadata=metadata).ding(data="x"), 10)
+    finally:
+        channel.close()
+
+
+async def test_tls_checks_the_certificate_and_the_token(tls_gateway) -> None:
+    gw, ca = tls_gateway
+    await _ding(gw.endpoint, Tls(ca_file=str(ca)))  # the right CA, the token's name: answered
+    with pytest.raises(ssl.SSLCertVerificationError):
+        await _ding(gw.endpoint, Tls())  # the system's roots do not know this CA
+    with pytest.raises(ssl.SSLCertVerificationError):
+        await _ding(gw.endpoint, Tls(ca_file=str(ca), server_name="someone-else"))
+    with pytest.raises(GRPCError):
+        await _ding(gw.endpoint, Tls(ca_file=str(ca), server_name=token_sni(TOKEN)), token="insecure_wrong")
+    with pytest.raises((ConnectionError, GRPCError, StreamTerminatedError, OSError, TimeoutError)):
+        await _ding(gw.endpoint, None)  # plain HTTP/2 to a TLS gateway
+
+
+def test_the_server_name_comes_from_the_token_as_in_wechaty_1() -> None:
+    assert token_sni("insecure_0a1b") == "insecure"
+    assert token_sni("puppet_WXWORK_0a1b") == "puppet_wxwork"
+    assert token_sni("linggong-local") == ""
