@@ -5,8 +5,9 @@ is kept as ``__cause__``) after rolling the transaction back, so a fault never l
 a message's effects behind:
 
 - ``StorageBusy``: another connection holds a lock (SQLite "database is locked", a busy
-  timeout, a PostgreSQL lock timeout or serialization failure).  Retrying the whole
-  transaction a little later is safe.
+  timeout, a PostgreSQL lock timeout, deadlock or serialization failure), or the PostgreSQL
+  connection was lost or refused for now.  Retrying the whole transaction a little later is
+  safe.
 - ``StorageFull``: the disk or the database's size limit is full.  Nothing more can be
   recorded until someone frees space.
 - ``StorageReadOnly``: the database (file, folder or disk) can no longer be written.
@@ -14,6 +15,9 @@ a message's effects behind:
   file gone).
 
 The last three are *fatal*: the app stops taking messages it could not record.
+
+Each type has a default ``kind`` and ``advice`` (worded for SQLite, the default backend); a
+backend may pass its own for a fault where those would mislead (``storage.postgres``).
 """
 
 from __future__ import annotations
@@ -26,9 +30,13 @@ class StorageFault(Exception):
     fatal = True
     advice = "check the database"
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, *, kind: str | None = None, advice: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        if kind is not None:
+            self.kind = kind
+        if advice is not None:
+            self.advice = advice
 
     def describe(self) -> str:
         """One line for the log: what happened and what to do."""

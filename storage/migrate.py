@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence, TextIO
+from typing import Any, TextIO
 
 from storage import SQLITE_SCHEME, backend_of, display_database, open_repository
 from storage.migrations import load_migrations

@@ -34,7 +34,7 @@ class Worker:
         return self.bound_at is not None
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "Worker":
+    def from_row(cls, row: dict[str, Any]) -> Worker:
         data = dict(row)
         data["skills"] = tuple(json.loads(data["skills"] or "[]"))
         _floats(data, ("registered_at", "bound_at"))
@@ -84,7 +84,7 @@ class Order:
     taker: Worker | None = field(default=None, compare=False)
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "Order":
+    def from_row(cls, row: dict[str, Any]) -> Order:
         names = {f.name for f in fields(cls)} - {"taker"}
         data = {k: v for k, v in row.items() if k in names}
         data["phones"] = tuple(json.loads(data["phones"] or "[]"))

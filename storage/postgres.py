@@ -13,6 +13,12 @@ The schema comes from the same numbered migrations as SQLite (``storage.migratio
 applied ones are listed in ``schema_version``.  Tables live in the first schema of the
 ``search_path`` (set it per deployment with ``?search_path=linggong`` on the URL, or
 ``server_settings``).
+
+Faults: ``transaction()`` rolls back and turns the driver's errors that are about the database
+rather than the statement (a lock, a deadlock, a lost connection, a full disk, a read-only
+server) into the ``storage.errors`` faults, by SQLSTATE (``as_fault``), as the SQLite backend
+does; the app retries ``StorageBusy`` and stops on the others.  Every other error (a unique
+violation, a bug) comes out unchanged.
 """
 
 from __future__ import annotations
@@ -21,11 +27,19 @@ import logging
 import re
 import secrets
 import time
-from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
 
 import asyncpg
 
+from storage.errors import (
+    StorageBroken,
+    StorageBusy,
+    StorageFault,
+    StorageFull,
+    StorageReadOnly,
+)
 from storage.migrations import load_migrations
 from storage.sqltx import SqlTx
 
@@ -97,10 +111,151 @@ class PostgresRepository:
             await pool.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator["PostgresTx"]:
+    async def transaction(self) -> AsyncIterator[PostgresTx]:
+        """One transaction on a pooled connection.  A fault (``as_fault``) comes out as its
+        ``storage.errors`` type with the driver's error as ``__cause__``, always after the
+        transaction was rolled back; a connection that was lost, or could not roll back, is
+        closed, so the pool opens a fresh one for the retry."""
         assert self._pool is not None, "repository is not open"
-        async with self._pool.acquire() as conn, conn.transaction():
-            yield PostgresTx(conn)
+        try:
+            conn = await self._pool.acquire()
+        except DRIVER_ERRORS as exc:  # connecting: refused, too many connections, starting up
+            if (fault := as_fault(exc)) is not None:
+                raise fault from exc
+            raise
+        try:
+            try:
+                await conn.execute("BEGIN")
+            except DRIVER_ERRORS as exc:
+                await self._rollback(conn)
+                if (fault := as_fault(exc, conn)) is not None:
+                    raise fault from exc
+                raise
+            tx = PostgresTx(conn)
+            try:
+                yield tx
+            except BaseException as exc:
+                await self._rollback(conn)
+                if isinstance(exc, DRIVER_ERRORS):
+                    # "current transaction is aborted": the error that aborted it was caught
+                    # in between; that one says what happened.
+                    cause = tx.error if _is_aborted(exc) and tx.error is not None else exc
+                    if (fault := as_fault(cause, conn)) is not None:
+                        raise fault from cause
+                raise
+            try:
+                status = await conn.execute("COMMIT")
+            except DRIVER_ERRORS as exc:
+                await self._rollback(conn)  # a COMMIT the server never saw leaves the transaction open
+                if (fault := as_fault(exc, conn)) is not None:
+                    raise fault from exc
+                raise
+            if status == "ROLLBACK":  # what COMMIT says of a transaction an error aborted
+                cause = tx.error
+                if cause is not None and (fault := as_fault(cause, conn)) is not None:
+                    raise fault from cause
+                raise RuntimeError("the transaction was rolled back: an error aborted it and was caught "
+                                   "before COMMIT") from cause
+        finally:
+            await self._release(conn)
+
+    async def _rollback(self, conn: asyncpg.Connection) -> None:
+        """Roll back if the transaction is still open; a connection that cannot is closed."""
+        if _lost(conn) or not conn.is_in_transaction():
+            return
+        try:
+            await conn.execute("ROLLBACK")
+        except DRIVER_ERRORS as exc:
+            log.error("could not roll back (%s); closing the connection", exc)
+            conn.terminate()
+
+    async def _release(self, conn: asyncpg.Connection) -> None:
+        assert self._pool is not None
+        try:
+            await self._pool.release(conn)
+        except DRIVER_ERRORS as exc:  # the pool closed the connection and opens a new one when needed
+            log.warning("could not return a connection to the pool (%s); it was closed", exc)
+
+
+# Errors from asyncpg (and its socket) that a transaction maps with ``as_fault``.
+DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)
+
+_LOCKED = ("a concurrent transaction holds or changed the same rows (another linggong instance, a "
+           "migration, a long query?)")
+_UNREACHABLE = ("the PostgreSQL server closed the connection, is restarting or refuses connections for "
+                "now; check the server (and max_connections) if this goes on")
+_FULL = ("free space on the PostgreSQL server's disk, then start linggong again; messages sent meanwhile "
+         "were not recorded")
+_READ_ONLY = ("the PostgreSQL server accepts no writes (a standby, default_transaction_read_only?); point "
+              "linggong at a writable primary, then start it again")
+_PRIVILEGE = "the database role lacks a privilege on linggong's tables; GRANT it, then start linggong again"
+_SERVER = ("the PostgreSQL server ran out of memory or another resource; check the server, then start "
+           "linggong again")
+_CORRUPT = ("PostgreSQL reports corrupt data or an I/O error; check the server's disk and log, restore "
+            "a backup if need be, then start linggong again")
+
+# SQLSTATE -> (fault, kind, advice); a kind of None keeps the fault type's own ("locked", ...).
+# Codes: https://www.postgresql.org/docs/current/errcodes-appendix.html
+FAULTS: dict[str, tuple[type[StorageFault], str | None, str]] = {
+    # retried: the same transaction can succeed a moment later
+    "40001": (StorageBusy, None, _LOCKED),                # serialization_failure
+    "40P01": (StorageBusy, None, _LOCKED),                # deadlock_detected
+    "55P03": (StorageBusy, None, _LOCKED),                # lock_not_available (lock_timeout, NOWAIT)
+    "57014": (StorageBusy, None, _LOCKED),                # query_canceled (statement_timeout)
+    "53300": (StorageBusy, "unreachable", _UNREACHABLE),  # too_many_connections
+    "57P01": (StorageBusy, "unreachable", _UNREACHABLE),  # admin_shutdown (also pg_terminate_backend)
+    "57P02": (StorageBusy, "unreachable", _UNREACHABLE),  # crash_shutdown
+    "57P03": (StorageBusy, "unreachable", _UNREACHABLE),  # cannot_connect_now (starting up, recovering)
+    "08000": (StorageBusy, "unreachable", _UNREACHABLE),  # connection_exception
+    "08001": (StorageBusy, "unreachable", _UNREACHABLE),  # sqlclient_unable_to_establish_sqlconnection
+    "08003": (StorageBusy, "unreachable", _UNREACHABLE),  # connection_does_not_exist (asyncpg: lost it)
+    "08006": (StorageBusy, "unreachable", _UNREACHABLE),  # connection_failure
+    # fatal: the app stops taking messages
+    "53100": (StorageFull, None, _FULL),                  # disk_full
+    "25006": (StorageReadOnly, None, _READ_ONLY),         # read_only_sql_transaction
+    "42501": (StorageBroken, "not permitted", _PRIVILEGE),  # insufficient_privilege
+    "53000": (StorageBroken, "out of resources", _SERVER),  # insufficient_resources
+    "53200": (StorageBroken, "out of memory", _SERVER),     # out_of_memory
+    "XX001": (StorageBroken, None, _CORRUPT),             # data_corrupted
+    "XX002": (StorageBroken, None, _CORRUPT),             # index_corrupted
+    "58030": (StorageBroken, None, _CORRUPT),             # io_error
+}
+
+
+def as_fault(exc: BaseException, conn: asyncpg.Connection | None = None) -> StorageFault | None:
+    """The ``storage.errors`` fault for a driver error, or None when it is not one (a unique
+    violation, a bug: the caller re-raises it unchanged).
+
+    A server error is looked up by its SQLSTATE in ``FAULTS``, never by its (translated)
+    text.  An error without one (asyncpg's ``InterfaceError``, a socket's ``OSError``) is a
+    lost connection, retried, only if ``conn`` is closed by then; without ``conn`` (while
+    connecting) only an ``OSError`` is."""
+    if isinstance(exc, asyncpg.PostgresError):
+        code = exc.sqlstate or ""
+        if code not in FAULTS:
+            return None
+        fault, kind, advice = FAULTS[code]
+        text = (str(exc.args[0]) if exc.args else "").strip() or type(exc).__name__
+        return fault(f"{text} [SQLSTATE {code}]", kind=kind, advice=advice)
+    if conn is None:
+        lost, what = isinstance(exc, OSError), "could not connect to PostgreSQL"
+    else:
+        lost, what = isinstance(exc, DRIVER_ERRORS) and _lost(conn), "lost the connection to PostgreSQL"
+    if lost:  # asyncpg's own words ("released back to the pool") would only confuse: the socket's may help
+        detail = f"{what}: {exc}" if isinstance(exc, OSError) and str(exc) else what
+        return StorageBusy(detail, kind="unreachable", advice=_UNREACHABLE)
+    return None
+
+
+def _lost(conn: asyncpg.Connection) -> bool:
+    """Whether ``conn`` is closed.  A pool's proxy lets go of its connection once that closed
+    (then every call on it raises ``InterfaceError``), hence the look inside."""
+    raw = getattr(conn, "_con", conn)
+    return raw is None or raw.is_closed()
+
+
+def _is_aborted(exc: BaseException) -> bool:
+    return isinstance(exc, asyncpg.PostgresError) and exc.sqlstate == "25P02"  # in_failed_sql_transaction
 
 
 class PostgresTx(SqlTx):
@@ -110,26 +265,44 @@ class PostgresTx(SqlTx):
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
+        self.error: BaseException | None = None  # the first driver error a statement raised
+
+    @contextmanager
+    def _noted(self) -> Iterator[None]:
+        """Remember the first driver error: once it aborted the transaction, every later
+        statement fails with 25P02 and COMMIT rolls back, which says nothing of the cause."""
+        try:
+            yield
+        except DRIVER_ERRORS as exc:
+            if self.error is None:
+                self.error = exc
+            raise
 
     async def fetch_one(self, sql: str, args: Sequence[Any] = ()) -> dict[str, Any] | None:
-        row = await self.conn.fetchrow(numbered(sql), *args)
+        with self._noted():
+            row = await self.conn.fetchrow(numbered(sql), *args)
         return dict(row) if row is not None else None
 
     async def fetch_all(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        return [dict(r) for r in await self.conn.fetch(numbered(sql), *args)]
+        with self._noted():
+            return [dict(r) for r in await self.conn.fetch(numbered(sql), *args)]
 
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
-        status = await self.conn.execute(numbered(sql), *args)  # e.g. "UPDATE 1", "INSERT 0 1"
+        with self._noted():
+            status = await self.conn.execute(numbered(sql), *args)  # e.g. "UPDATE 1", "INSERT 0 1"
         count = status.rsplit(" ", 1)[-1]
         return int(count) if count.isdigit() else 0
 
     async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        await self.conn.executemany(numbered(sql), rows)
+        with self._noted():
+            await self.conn.executemany(numbered(sql), rows)
 
     async def serialize(self, key: str) -> None:
         # keyed by schema too, so deployments (or test runs) in other schemas never wait on it
-        await self.conn.execute("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()::text || ':' || $2))",
-                                KEY_LOCK, key)
+        with self._noted():
+            await self.conn.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()::text || ':' || $2))", KEY_LOCK, key,
+            )
 
 
 @asynccontextmanager

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Sequence
+from typing import Any
 
 import aiosqlite
 
@@ -70,7 +71,7 @@ class SqliteRepository:
             self._db = None
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator["SqliteTx"]:
+    async def transaction(self) -> AsyncIterator[SqliteTx]:
         """One write transaction; SQLite's lock, disk-full and read-only errors come out as
         ``storage.errors`` faults, always after the transaction was rolled back."""
         assert self._db is not None, "repository is not open"
