@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.identity import unbound
 from bot.instance import Scope, process_id
+from bot.journal import Journal
 from bot.outbox import Outbox
 from bot.schedule.scheduler import ScheduledJob, build_jobs, catch_up, start_realtime
 from bot.transport import IncomingMessage
@@ -110,6 +112,7 @@ class BotRuntime:
         self.outbox: Outbox | None = None
         self.gateway: Gateway | None = None
         self.bot: WechatyBot | None = None
+        self.journal: Journal | None = None
         self._stop_sending = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
         self._scheduler: Any = None
@@ -160,11 +163,15 @@ class BotRuntime:
         if self.connection.endpoint is None:
             await self._start_local_gateway()
         log.info("connecting the wechaty client to %s (%s)", self.endpoint, self.connection.source)
+        # Which gateway can load the journaled ids again: this host's (or named instance's) endpoint.
+        self.journal = Journal(self.repo, f"{self.config.bot.instance or socket.gethostname()}@{self.endpoint}",
+                               self.clock)
+        self.journal.start()
         self.bot = WechatyBot(
             self._process, self.app.directory.group_keys, self.endpoint, self.connection.token,
             on_ready=self._ready, on_disconnect=self._disconnected, timings=self.timings, data_dir=data_dir,
             clock=self.clock, logger=logging.getLogger("linggong.wechaty"), seen=self.app.processed,
-            group_expected=self._group_expected, tls=self._tls(),
+            group_expected=self._group_expected, tls=self._tls(), journal=self.journal,
         )
         # The only process on a SQLite file: after a crash, its outbox claims are its own to take back.
         instance = process_id(self.config.bot.instance) if self.shared_database else f"{scope.name}/sqlite"
@@ -344,6 +351,9 @@ class BotRuntime:
             self._sender = None
         if self.bot is not None:
             await self.bot.stop()
+        if self.journal is not None:  # the last removals (what is left is found handled at the next login)
+            with contextlib.suppress(Exception):
+                await self.journal.stop()
         if self.gateway is not None:
             await self.gateway.stop()
         if self.repo is not None:

@@ -15,7 +15,8 @@ so it holds under READ COMMITTED with several processes as well as under SQLite'
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from storage.models import Conversations, Event, Order, OutMessage, Worker
 from storage.repository import ORDER_TIME_COLUMNS
@@ -51,6 +52,23 @@ class SqlTx:
 
     async def mark_processed(self, message_id: str, at: float) -> None:
         await self.execute("INSERT INTO processed (message_id, at) VALUES (?, ?)", (message_id, at))
+
+    # the intake journal (migration 008): message events received, not yet handled ---------
+    async def journal_add(self, instance: str, message_ids: Sequence[str], at: float) -> None:
+        await self.execute_many(
+            "INSERT INTO inbox (message_id, instance, received_at) VALUES (?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
+            [(m, instance, at) for m in message_ids],
+        )
+
+    async def journal_remove(self, message_ids: Sequence[str]) -> None:
+        await self.execute_many("DELETE FROM inbox WHERE message_id = ?", [(m,) for m in message_ids])
+
+    async def journal_pending(self, instance: str, limit: int) -> list[str]:
+        rows = await self.fetch_all(
+            "SELECT message_id FROM inbox WHERE instance = ? ORDER BY received_at, message_id LIMIT ?",
+            (instance, limit),
+        )
+        return [r["message_id"] for r in rows]
 
     # orders ---------------------------------------------------------------------------
     async def next_order_no(self, community: str) -> int:

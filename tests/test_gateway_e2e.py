@@ -245,12 +245,14 @@ async def test_gateway_refusal_is_permanent_without_the_friend_check(harness: Ha
     assert "not a friend" in refused.value.reason
 
 
-async def test_own_non_text_and_duplicate_messages_are_ignored(harness: Harness) -> None:
+async def test_own_and_duplicate_messages_are_ignored_and_a_picture_comes_as_media(harness: Harness) -> None:
     await harness.bot.transport.send_room("城西零工群", "派单 #13")  # echoed back by the gateway
     await harness.gw.inject_text(BOT, "从手机上发的", room_id=R1)
-    await harness.gw.inject_message(ZHANG, "<img/>", room_id=R1, msg_type=MSG_IMAGE)
+    image = await harness.gw.inject_message(ZHANG, "<img/>", room_id=R1, msg_type=MSG_IMAGE)
     first = await harness.gw.inject_text(ZHANG, "第一条", room_id=R1, msg_id="dup-1")
     await harness.gw.inject_text(ZHANG, "第一条", room_id=R1, msg_id="dup-1")
+    picture = await harness.next_message()
+    assert (picture.id, picture.media, picture.text) == (image, "image", "")  # for the grid staff (media.py)
     assert (await harness.next_message()).id == first
     await harness.roundtrip("标记")
     assert harness.received.empty()

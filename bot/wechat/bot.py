@@ -31,12 +31,13 @@ import contextlib
 import inspect
 import logging
 import os
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import replace
 from datetime import UTC
 from typing import Any, Protocol
 
 from bot.clock import Clock, SystemClock
+from bot.journal import Journal
 from bot.processed import ProcessedIds
 from bot.transport import IncomingMessage, NotConnected
 from bot.wechat.channel import Tls
@@ -50,11 +51,15 @@ OnReady = Callable[[ReadyInfo], Any]
 GroupExpected = Callable[[str, frozenset[str]], bool]  # (group key, keys found) -> is its absence an error?
 
 
+LOAD_CONCURRENCY = 8  # message payloads fetched at once
+
+
 class Seen(Protocol):
     """The app's record of handled messages (``bot.app.ProcessedIds``): the one de-duplication."""
 
     async def known(self, message_id: str) -> bool: ...
     def remember(self, message_id: str) -> None: ...
+    def __contains__(self, message_id: object) -> bool: ...
 
 
 class WechatyBot:
@@ -82,6 +87,7 @@ class WechatyBot:
         seen: Seen | None = None,
         group_expected: GroupExpected | None = None,
         tls: Tls | None = None,
+        journal: Journal | None = None,
     ) -> None:
         """``on_ready(ReadyInfo)`` runs after every login once groups are resolved;
         ``on_disconnect(reason)`` when a logged-in connection is lost.  Both may be
@@ -101,6 +107,7 @@ class WechatyBot:
         # Without the app's record (tests of the adapter alone) the bot keeps its own, in memory.
         self._own_seen = seen is None
         self.seen: Seen = seen if seen is not None else ProcessedIds(None)
+        self.journal = journal  # None: nothing survives a crash but what the gateway re-delivers
         self.cache_dir = os.environ.get("CACHE_DIR") or os.path.join(data_dir, "wechaty")
         self.wx = load_wechaty(self.cache_dir)
         self.link = Link(endpoint, token, self.wx, self.timings, clock or SystemClock(UTC), check_friend, self.log,
@@ -210,18 +217,77 @@ class WechatyBot:
     def session_lost(self) -> None:
         self._ready.clear()
 
-    async def receive(self, message_id: str, load: Callable[[str], Awaitable[IncomingMessage | None]]) -> None:
-        """A message event: unless the app has seen it, load it (``load``) and hand it to the app."""
-        if await self.seen.known(message_id):
-            self.log.debug("message %s was handled before; re-delivery ignored", message_id)
+    def arrived(self, message_id: str) -> None:
+        if self.journal is not None:
+            self.journal.arrived(message_id)
+
+    async def receive(self, message_ids: list[str], load: Callable[[str], Awaitable[IncomingMessage | None]],
+                      *, recovering: bool = False) -> None:
+        """Message events: those the app has not seen are journaled, loaded (``load``, a few at a
+        time) and handed to the app in WeChat-time order (arrival order for equal times).
+
+        A message that cannot be loaded stays in the journal for the next login, unless this is
+        that recovery already (the gateway no longer has it: logged as lost)."""
+        journal = self.journal
+        fresh = []
+        for message_id in dict.fromkeys(message_ids):
+            if await self.seen.known(message_id):
+                self.log.debug("message %s was handled before; re-delivery ignored", message_id)
+            else:
+                fresh.append(message_id)
+        if journal is not None:
+            journal.finished(m for m in message_ids if m not in fresh)
+            await journal.durable(fresh)
+        limit = asyncio.Semaphore(LOAD_CONCURRENCY)
+
+        async def fetch(message_id: str) -> IncomingMessage | None:
+            async with limit:
+                return await asyncio.wait_for(load(message_id), 3 * self.timings.rpc_timeout)
+
+        loaded = await asyncio.gather(*(fetch(m) for m in fresh), return_exceptions=True)
+        messages: list[IncomingMessage] = []
+        for message_id, result in zip(fresh, loaded, strict=True):
+            if isinstance(result, asyncio.CancelledError):
+                raise result
+            if isinstance(result, BaseException):
+                if recovering:
+                    self.log.error("message %s, received before the restart, can no longer be read from the "
+                                   "gateway (%s): it is lost", message_id, describe(result))
+                    self._finish(message_id)
+                else:
+                    self.log.warning("cannot load message %s (%s); tried again at the next login",
+                                     message_id, describe(result))
+                continue
+            if result is None:  # not for the app (the bot's own, a kind it ignores): never fetched again
+                self.seen.remember(message_id)
+                self._finish(message_id)
+            else:
+                messages.append(result)
+        for msg in sorted(messages, key=lambda m: m.at):
+            await self.dispatch(msg)
+            if self._own_seen:
+                self.seen.remember(msg.id)
+            if msg.id in self.seen:  # handled (or deliberately ignored) by the app
+                self._finish(msg.id)
+
+    def _finish(self, message_id: str) -> None:
+        if self.journal is not None:
+            self.journal.finished((message_id,))
+
+    async def recover(self, load: Callable[[str], Awaitable[IncomingMessage | None]], *,
+                      exclude: Collection[str] = ()) -> None:
+        """Handle what was received (before a crash, or on a lost connection) and never handled;
+        ``exclude``: ids the session has queued, handled in their turn."""
+        if self.journal is None:
             return
-        msg = await asyncio.wait_for(load(message_id), 3 * self.timings.rpc_timeout)
-        if msg is None:  # not for the app (not text, the bot's own): do not fetch it again
-            self.seen.remember(message_id)
+        try:
+            pending = [m for m in await self.journal.pending() if m not in exclude]
+        except Exception:
+            self.log.exception("cannot read the intake journal; unhandled messages wait for the next login")
             return
-        await self.dispatch(msg)
-        if self._own_seen:
-            self.seen.remember(message_id)
+        if pending:
+            self.log.warning("%d messages received earlier and not handled: handling them now", len(pending))
+            await self.receive(pending, load, recovering=True)
 
     async def dispatch(self, msg: IncomingMessage) -> None:
         """Hand ``msg`` to the app, one at a time, shielded from connection loss."""

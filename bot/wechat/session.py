@@ -27,6 +27,8 @@ from bot.wechat.shim import WechatyModules
 from bot.wechat.support import ReadyInfo, Timings, resolve_room_keys, split_endpoint
 from bot.wechat.transport import describe
 
+BURST = 200  # message events taken together from the queue, at most
+
 PUPPET_EVENTS = (
     "scan", "dong", "message", "heartbeat", "error", "friendship", "room-join", "room-invite", "room-leave",
     "room-topic", "ready", "login", "logout",
@@ -58,7 +60,11 @@ class SessionHost(Protocol):
     def stopping(self) -> asyncio.Event: ...
     async def session_ready(self, info: ReadyInfo) -> None: ...
     def session_lost(self) -> None: ...
-    async def receive(self, message_id: str, load: Callable[[str], Awaitable[IncomingMessage | None]]) -> None: ...
+    def arrived(self, message_id: str) -> None: ...
+    async def receive(self, message_ids: list[str], load: Callable[[str], Awaitable[IncomingMessage | None]],
+                      *, recovering: bool = False) -> None: ...
+    async def recover(self, load: Callable[[str], Awaitable[IncomingMessage | None]], *,
+                      exclude: set[str]) -> None: ...
 
 
 class Session(Receiving, Sending):
@@ -77,6 +83,7 @@ class Session(Receiving, Sending):
         self.reached_ready = False
         self.closed = False
         self.inbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self.queued: set[str] = set()  # message ids waiting in the inbox (not recovered: handled anyway)
         self.loop = asyncio.get_running_loop()
         self.last_event = self.loop.time()
         self.dong_seen = False
@@ -170,6 +177,8 @@ class Session(Receiving, Sending):
         if name == "dong":
             self.dong_seen = True
         elif name == "message":
+            self.bot.arrived(payload.message_id)  # journaled before its payload is fetched
+            self.queued.add(payload.message_id)
             self.inbox.put_nowait(("message", payload.message_id))
         elif name in ("login", "logout"):
             self.inbox.put_nowait((name, payload.contact_id))
@@ -256,11 +265,22 @@ class Session(Receiving, Sending):
     # -- worker: login, messages, group changes, in arrival order -------------------------
 
     async def _worker(self) -> None:
+        held: list[tuple[str, str]] = []
         while True:
-            kind, value = await self.inbox.get()
+            kind, value = held.pop(0) if held else await self.inbox.get()
             try:
                 if kind == "message":
-                    await self._handle_message(value)
+                    # A burst (a claim storm, a backlog after a reconnect) is taken together, so
+                    # that the app sees it in WeChat-time order rather than arrival order.
+                    burst = [value]
+                    while not self.inbox.empty() and len(burst) < BURST:
+                        item = self.inbox.get_nowait()
+                        if item[0] != "message":
+                            held.append(item)
+                            break
+                        burst.append(item[1])
+                    self.queued.difference_update(burst)
+                    await self.bot.receive(burst, self._to_incoming)
                 elif kind == "login":
                     await self._handle_login(value)
                 elif kind == "logout":
@@ -310,6 +330,8 @@ class Session(Receiving, Sending):
             )
         )
         self.log.info("connection %d: ready", self.number)
+        # Messages received before a crash or a lost connection and not handled: now, in order.
+        await self.bot.recover(self._to_incoming, exclude=self.queued)
 
     async def _resolve_rooms(self, why: str, extra: tuple[str, ...] = ()) -> Any:
         room_ids = await self._rpc(self.puppet.room_list())
@@ -380,8 +402,4 @@ class Session(Receiving, Sending):
         )
         return frozenset(keys)
 
-    # -- incoming messages ----------------------------------------------------------------
-
-    async def _handle_message(self, message_id: str) -> None:
-        await self.bot.receive(message_id, self._to_incoming)
 
