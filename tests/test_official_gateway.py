@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import shutil
 import ssl
 import subprocess
@@ -288,3 +289,57 @@ def test_the_server_name_comes_from_the_token_as_in_wechaty_1() -> None:
     assert token_sni("insecure_0a1b") == "insecure"
     assert token_sni("puppet_WXWORK_0a1b") == "puppet_wxwork"
     assert token_sni("linggong-local") == ""
+
+
+# -- at least once: what the gateway keeps for a bot that is away or was killed ------------------------
+
+async def test_a_need_posted_while_the_bot_restarts_is_handled_when_it_is_back(
+        og_config: Config, gateway: OfficialGateway, tmp_path: Path) -> None:
+    db = tmp_path / "away.db"
+    b = await start_bot(og_config, db, gateway)
+    await b.runtime.stop()
+    message_id = await gateway.say(wid("张阿姨"), NEED, GRID1)  # nobody connected: the gateway keeps it
+    b = await start_bot(og_config, db, gateway)
+    try:
+        await b.runtime.wait_handled(message_id, 15.0)
+        await b.runtime.wait_outbox_idle(10.0)
+        assert (await b.order(1)) is not None
+        state = await gateway.state()
+        assert state["stops"] == 0 and state["logins"] == 1
+    finally:
+        await b.runtime.stop()
+
+
+async def _first_message_event(endpoint: str, *, hold: bool) -> tuple[str, Any]:
+    """Open the event stream as a bare client; return the first message event's id (and, with
+    ``hold``, the still open channel, else it is closed at once as by a killed bot)."""
+    from wechaty_grpc.wechaty import PuppetStub
+    from wechaty_grpc.wechaty.puppet import EventType
+
+    channel, metadata = open_channel(endpoint, TOKEN, None)
+    stub = PuppetStub(channel, metadata=metadata)
+    await stub.start()
+    async with asyncio.timeout(15):
+        async for event in stub.event():
+            if event.type == EventType.EVENT_TYPE_MESSAGE:
+                message_id = json.loads(event.payload)["messageId"]
+                break
+    if not hold:
+        channel.close()
+        return message_id, None
+    return message_id, channel
+
+
+async def test_a_message_written_to_a_killed_bots_connection_is_delivered_again(gateway: OfficialGateway) -> None:
+    reader = asyncio.create_task(_first_message_event(gateway.endpoint, hold=False))
+    await until(lambda: _streams_open(gateway))
+    sent_id = await gateway.say(wid("张阿姨"), NEED, GRID1)
+    first, _ = await reader
+    assert first == sent_id  # it reached the client, which then vanished without handling it
+    again, channel = await _first_message_event(gateway.endpoint, hold=True)
+    channel.close()
+    assert again == sent_id
+
+
+async def _streams_open(gateway: OfficialGateway) -> bool:
+    return (await gateway.state())["streams"] > 0  # the client's event stream is attached

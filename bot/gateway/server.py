@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import socket
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import UTC
@@ -61,6 +63,7 @@ class Gateway:
         heartbeat_interval: float | None = None,
         echo_self: bool = True,
         find_sent_rpc: bool = True,
+        redeliver: bool = True,
         clock: Clock | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
@@ -73,6 +76,9 @@ class Gateway:
         )
         # answer the FindSent extension (bot/gateway/ext.py); False behaves like a real gateway
         self.find_sent_rpc = find_sent_rpc
+        # re-deliver what a vanished stream carried; False behaves like the official gateway,
+        # which delivers each event once (the bot's intake journal must then recover it)
+        self.redeliver = redeliver
         self.clock: Clock = clock or SystemClock(UTC)
         self.log = logger or logging.getLogger("linggong.gateway")
         self.sent: list[SentRecord] = []
@@ -85,6 +91,10 @@ class Gateway:
         self._carried: dict[asyncio.Queue[object], deque[object]] = {}
         self._backlog: deque[object] = deque(maxlen=REPLAY_LIMIT)
         self.redelivered = 0  # message events delivered again after their stream ended
+        self.dropped = 0  # events a vanished stream carried, not re-delivered (redeliver=False)
+        # (message id, seconds it had been on its way when its stream ended), for those events
+        self.dropped_events: list[tuple[str, float]] = []
+        self._delivered_at: dict[int, float] = {}
         self._sent_subscribers: set[asyncio.Queue[SentRecord]] = set()
         self._changed = asyncio.Event()
         self._thawed = asyncio.Event()
@@ -231,7 +241,14 @@ class Gateway:
     def close_event_stream(self, queue: asyncio.Queue[object]) -> None:
         self._streams.discard(queue)
         carried = self._carried.pop(queue, ())
-        if carried:
+        if carried and not self.redeliver:
+            self.dropped += len(carried)
+            now = time.monotonic()
+            for item in carried:
+                at = self._delivered_at.pop(id(item), now)
+                message_id = json.loads(getattr(item, "payload", "") or "{}").get("messageId", "")
+                self.dropped_events.append((message_id, now - at))
+        elif carried:
             # The client may not have handled these (it may have died with them unread, or
             # before its handler committed): deliver them again, after login, to the next stream.
             self.redelivered += len(carried)
@@ -246,6 +263,10 @@ class Gateway:
             for queue in list(self._streams):
                 queue.put_nowait(item)
                 self._carried[queue].append(item)
+            if not self.redeliver:
+                if len(self._delivered_at) > 2 * REPLAY_LIMIT:  # streams that never end: forget
+                    self._delivered_at.clear()
+                self._delivered_at[id(item)] = time.monotonic()
         else:
             self._backlog.append(item)
 

@@ -10,6 +10,8 @@
 //                              PEM files: serve TLS (the bot then needs [wechat] tls = true);
 //                              without them the gateway speaks plain HTTP/2, as python-wechaty needs
 //   WECHATY_PUPPET_PADLOCAL_TOKEN  PadLocal's own token (puppet padlocal only)
+//   LINGGONG_GATEWAY_REPLAY_SECONDS  message events of this many seconds before a bot's connection
+//                              ended are delivered again to its next connection (default 60)
 //   LINGGONG_GATEWAY_WORLD, LINGGONG_GATEWAY_CONTROL
 //                              puppet mock only: the simulated world (JSON) and the control port
 //
@@ -79,6 +81,44 @@ async function makePuppet (kind) {
   }
 }
 
+// Message events are delivered at least once, not at most once: the official server hands each
+// event to the event stream open at that moment and forgets it, so a message arriving while the
+// bot restarts, or written to the connection of a bot that was just killed, would be gone.  Here
+// the events emitted while no bot is connected wait for the next one, and those of the last
+// REPLAY seconds before a bot's stream ended are delivered again to the next stream.  The bot
+// keeps a record of what it handled and drops the repeats.
+function keepMessages (puppet, replaySeconds, limit = 10000) {
+  const emit = puppet.emit.bind(puppet)
+  const recent = [] // { payload, at } of every message event, the last `limit`
+  let waiting = [] // emitted while no bot was connected
+  let lastEnd = 0 // when the last bot's stream ended
+  puppet.emit = (event, ...args) => {
+    if (event === 'message') {
+      recent.push({ payload: args[0], at: Date.now() })
+      if (recent.length > limit) recent.shift()
+      if (puppet.listenerCount('message') === 0) {
+        waiting.push(args[0])
+        if (waiting.length > limit) waiting.shift()
+        return false
+      }
+    }
+    return emit(event, ...args)
+  }
+  puppet.on('removeListener', (event) => {
+    if (event === 'message' && puppet.listenerCount('message') === 0) lastEnd = Date.now()
+  })
+  puppet.on('newListener', (event) => {
+    if (event !== 'message' || puppet.listenerCount('message') > 0) return
+    const since = lastEnd - replaySeconds * 1000
+    const again = lastEnd ? recent.filter((r) => r.at >= since && r.at <= lastEnd).map((r) => r.payload) : []
+    const queued = waiting
+    waiting = []
+    if (again.length + queued.length === 0) return
+    say(`向重新连上的机器人补发 ${again.length + queued.length} 条消息事件（机器人会跳过已处理的）`)
+    setImmediate(() => { for (const payload of [...again, ...queued]) emit('message', payload) })
+  })
+}
+
 function watch (puppet) {
   puppet.on('scan', ({ qrcode, status }) => {
     say(`请用机器人的微信扫码登录（状态 ${status}）：${qrcode || ''}`)
@@ -100,8 +140,12 @@ async function main () {
     ? { serverCert: readFileSync(cert, 'utf8'), serverKey: readFileSync(key, 'utf8') }
     : { disable: true }
 
+  const replay = Number(env.LINGGONG_GATEWAY_REPLAY_SECONDS ?? 60)
+  if (!(replay >= 0)) fail(`LINGGONG_GATEWAY_REPLAY_SECONDS=${env.LINGGONG_GATEWAY_REPLAY_SECONDS} 应当是秒数，如 60`)
+
   const { puppet, control } = await makePuppet(kind)
   watch(puppet)
+  keepMessages(puppet, replay)
   const server = new PuppetServer({ endpoint, puppet, token, tls })
   await server.start()
   say(`网关已启动：${endpoint}（puppet ${kind}，${cert ? 'TLS' : '未加密，只应监听本机'}）`)

@@ -9,7 +9,7 @@
 // for someone scanning it.  GET /state counts starts, stops, logins and logouts.
 //
 // Control (JSON over HTTP on 127.0.0.1):
-//   GET  /state                 counts and whether the account is logged in
+//   GET  /state                 counts, whether the account is logged in, bots connected (streams)
 //   GET  /sent?since=N          what the bot sent: {conversation, text, mentions, at}
 //   POST /message               {talker, room | listener, text, type, timestamp, id, mentions, repeat}
 //                               emits a message event (repeat: how many times the event is sent)
@@ -99,7 +99,9 @@ export async function startMock (env) {
   }
 
   const routes = {
-    'GET /state': () => ({ ...counts, loggedIn: puppet.isLoggedIn, qrcode, sent: sent.length }),
+    'GET /state': () => ({
+      ...counts, loggedIn: puppet.isLoggedIn, qrcode, sent: sent.length, streams: puppet.listenerCount('message'),
+    }),
     'GET /sent': (_body, url) => ({ total: sent.length, sent: sent.slice(Number(url.searchParams.get('since') || 0)) }),
     'POST /message': (body) => ({ id: emitMessage(body) }),
     'POST /scan': () => { mocker.login(bot); return { ok: true } },
