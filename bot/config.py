@@ -173,6 +173,7 @@ class WechatConfig:
     tls: bool = False  # connect over TLS (wechaty 1.x gateways in their default mode, hosted services)
     tls_ca_file: str = ""  # PEM file of the CA that signed the gateway's certificate ("" = system roots)
     tls_server_name: str = ""  # the name in the gateway's certificate ("" = the token's prefix before "_")
+    alert_after: float = 300.0  # not logged in for this long: CRITICAL log line, red banner on the dashboard
 
 
 
@@ -511,9 +512,12 @@ def _wechat(r: _Reader) -> WechatConfig:
     if ca_file and not Path(ca_file).is_file():
         raise r.fail("tls_ca_file", f"no such file: {ca_file}")
     server_name = r.get("tls_server_name", str, "a host name in quotes", WechatConfig.tls_server_name).strip()
+    alert_after = r.get("alert_after", float, "seconds, e.g. 300", WechatConfig.alert_after)
+    if alert_after < 0:
+        raise r.fail("alert_after", "must be 0 or more seconds")
     return WechatConfig(endpoint=endpoint, token=token, gateway_port=port, dm_fallback=fallback,
                         watchdog_deadline=deadline, send_interval=send_interval, tls=tls, tls_ca_file=ca_file,
-                        tls_server_name=server_name)
+                        tls_server_name=server_name, alert_after=alert_after)
 
 
 def _web(r: _Reader) -> WebConfig:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.account import AccountWatch
 from bot.app import App, BotStopped
 from bot.clock import Clock, SystemClock
 from bot.config import Config
@@ -28,6 +29,7 @@ from bot.identity import unbound
 from bot.instance import Scope, process_id
 from bot.journal import Journal
 from bot.outbox import Outbox
+from bot.render import Renderer
 from bot.schedule.scheduler import ScheduledJob, build_jobs, catch_up, start_realtime
 from bot.transport import IncomingMessage
 from bot.wechat.bot import WechatyBot
@@ -78,6 +80,7 @@ class BotRuntime:
 
     ``send=False`` leaves the outbox sender off (replies stay committed in the outbox);
     ``scheduler=False`` leaves the scheduled jobs off.  Both are for tests.
+    ``console=True`` prints the login QR code on standard output (``linggong run``).
     """
 
     def __init__(
@@ -92,6 +95,7 @@ class BotRuntime:
         web: bool = True,
         web_password: str | None = None,
         intake: Intake | None = None,
+        console: bool = False,
     ) -> None:
         self.config = config
         self.intake = intake  # the classifier; None: trained at start (or read from data/cache)
@@ -113,6 +117,8 @@ class BotRuntime:
         self.gateway: Gateway | None = None
         self.bot: WechatyBot | None = None
         self.journal: Journal | None = None
+        self.account: AccountWatch | None = None
+        self.console = console  # print the login QR code for whoever is at the station PC
         self._stop_sending = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
         self._scheduler: Any = None
@@ -164,14 +170,18 @@ class BotRuntime:
             await self._start_local_gateway()
         log.info("connecting the wechaty client to %s (%s)", self.endpoint, self.connection.source)
         # Which gateway can load the journaled ids again: this host's (or named instance's) endpoint.
-        self.journal = Journal(self.repo, f"{self.config.bot.instance or socket.gethostname()}@{self.endpoint}",
-                               self.clock)
+        key = f"{self.config.bot.instance or socket.gethostname()}@{self.endpoint}"
+        self.journal = Journal(self.repo, key, self.clock)
         self.journal.start()
+        self.account = AccountWatch(self.repo, self.clock, key, alert_after=self.config.wechat.alert_after,
+                                    console=self._show_qr if self.console else None)
+        self.account.start()
         self.bot = WechatyBot(
             self._process, self.app.directory.group_keys, self.endpoint, self.connection.token,
             on_ready=self._ready, on_disconnect=self._disconnected, timings=self.timings, data_dir=data_dir,
             clock=self.clock, logger=logging.getLogger("linggong.wechaty"), seen=self.app.processed,
             group_expected=self._group_expected, tls=self._tls(), journal=self.journal,
+            on_account=self._account_event,
         )
         # The only process on a SQLite file: after a crash, its outbox claims are its own to take back.
         instance = process_id(self.config.bot.instance) if self.shared_database else f"{scope.name}/sqlite"
@@ -246,7 +256,7 @@ class BotRuntime:
             raise OSError(f"cannot serve the web pages on {host}:{port} ({exc.strerror or exc}); "
                           "set [web].port to a free port") from None
         self.web_app = create_web_app(self.app, gateway=self.gateway, password=self.web_password,
-                                      simulator=simulator_mode(self.config))
+                                      simulator=simulator_mode(self.config), account=self.account)
         port = sock.getsockname()[1]
         self._web_task = asyncio.create_task(serve_web(self.web_app, host, port, self._web_shutdown, sock=sock),
                                              name="web")
@@ -306,6 +316,8 @@ class BotRuntime:
             await self.app.record_account(info.self_id)
         except Exception:
             log.exception("could not record this instance's WeChat account %s", info.self_id)
+        if self.account is not None:
+            self.account.logged_in(info.self_name, info.self_id)
         self._wake_outbox()  # replies held during the outage go out now
         if self.with_scheduler and self._catch_up is None:
             self._catch_up = asyncio.create_task(self._run_catch_up(), name="catch-up")
@@ -316,6 +328,22 @@ class BotRuntime:
             await catch_up(self.app, self._jobs)
         except Exception:
             log.exception("catching up on missed jobs failed")
+
+    def _account_event(self, kind: str, **data: Any) -> None:
+        assert self.account is not None
+        if kind == "scan":
+            self.account.scanned(data["qrcode"], data["status"])
+        elif kind == "logout":
+            self.account.lost("WeChat logged the account out", logged_out=True)
+        elif kind == "ended":
+            self.account.lost(data["reason"])
+
+    def _show_qr(self, text: str) -> None:
+        url, _, art = text.partition("\n")
+        try:
+            print(Renderer(self.config.tz).render("wechat_scan", {"url": url, "qr": art}), flush=True)
+        except UnicodeEncodeError:  # a console that cannot show the block characters: the link alone
+            print(Renderer(self.config.tz).render("wechat_scan", {"url": url, "qr": ""}), flush=True)
 
     def _disconnected(self, reason: str) -> None:
         log.warning("WeChat connection lost (%s); replies wait in the outbox until it is back", reason)
@@ -351,6 +379,8 @@ class BotRuntime:
             self._sender = None
         if self.bot is not None:
             await self.bot.stop()
+        if self.account is not None:
+            await self.account.stop()
         if self.journal is not None:  # the last removals (what is left is found handled at the next login)
             with contextlib.suppress(Exception):
                 await self.journal.stop()

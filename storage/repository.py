@@ -184,6 +184,7 @@ class Tx(Protocol):
         """Store ``value`` unless ``key`` has one; return what is stored (the first writer wins)."""
 
     async def set_meta(self, key: str, value: str) -> None: ...
+    async def meta_with_prefix(self, prefix: str) -> dict[str, str]: ...
 
 
 class Repository(Protocol):

@@ -566,6 +566,11 @@ class SqlTx:
         assert row is not None
         return row["value"]
 
+    async def meta_with_prefix(self, prefix: str) -> dict[str, str]:
+        rows = await self.fetch_all("SELECT key, value FROM meta WHERE key LIKE ? ESCAPE '!' ORDER BY key",
+                                    (prefix.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%",))
+        return {r["key"]: r["value"] for r in rows}
+
     async def set_meta(self, key: str, value: str) -> None:
         await self.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",

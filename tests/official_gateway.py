@@ -52,9 +52,11 @@ def free_port() -> int:
 class OfficialGateway:
     """One ``node gateway.mjs`` process with the mock puppet; restartable on the same port."""
 
-    def __init__(self, world: World, workdir: Path, *, tls: tuple[Path, Path] | None = None) -> None:
+    def __init__(self, world: World, workdir: Path, *, tls: tuple[Path, Path] | None = None,
+                 needs_scan: bool = False) -> None:
         self.world_file = workdir / "world.json"
-        self.world_file.write_text(json.dumps(dataclasses.asdict(world), ensure_ascii=False), encoding="utf-8")
+        data = {**dataclasses.asdict(world), "needs_scan": needs_scan}  # needs_scan: a QR code first
+        self.world_file.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
         self.port = free_port()
         self.endpoint = f"127.0.0.1:{self.port}"
         self.tls = tls

@@ -343,3 +343,29 @@ async def test_a_message_written_to_a_killed_bots_connection_is_delivered_again(
 
 async def _streams_open(gateway: OfficialGateway) -> bool:
     return (await gateway.state())["streams"] > 0  # the client's event stream is attached
+
+
+# -- the account's state, visible: QR code, login, logout ----------------------------------------------
+
+async def test_the_qr_code_login_and_a_logout_are_visible(og_config: Config, tmp_path: Path) -> None:
+    gw = OfficialGateway(world_from_config(og_config), tmp_path, needs_scan=True)
+    await gw.start()
+    config = replace(og_config, wechat=replace(og_config.wechat, endpoint=gw.endpoint))
+    runtime = BotRuntime(config, str(tmp_path / "scan.db"), timings=TIMINGS, scheduler=False)
+    try:
+        await runtime.start()
+
+        async def state(expected: str) -> bool:
+            return runtime.account.status.state == expected
+
+        await until(lambda: state("waiting_scan"))
+        assert runtime.account.status.qrcode.startswith("https://login.weixin.qq.com/l/mock-")
+        await gw.call("POST", "/scan")  # someone scans it with the bot's phone
+        await until(lambda: state("logged_in"))
+        assert runtime.account.status.name == og_config.bot.name and runtime.account.status.qrcode == ""
+        await gw.call("POST", "/logout")  # WeChat ends the session
+        await until(lambda: state("logged_out"))
+        assert not runtime.bot.ready
+    finally:
+        await runtime.stop()
+        await gw.stop()

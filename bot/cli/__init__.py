@@ -25,6 +25,7 @@ from bot.cli import (
     replay,
     report,
     run,
+    status,
     workers,
 )
 from bot.cli.common import UsageError
@@ -33,7 +34,7 @@ from bot.logs import setup_logging
 from bot.replay import ReplayError
 from handlers.corpus import CorpusError
 
-COMMANDS = (replay, listing, run, console, demo, workers, bind, report, migrate, backup, intake)
+COMMANDS = (replay, listing, run, console, demo, workers, bind, report, migrate, backup, intake, status)
 LOUD = ("run", "gateway")  # commands that log their progress at INFO
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")  # LINGGONG_LOG=DEBUG shows every SQL statement (masked)
 

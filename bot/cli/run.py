@@ -75,7 +75,7 @@ async def run_bot(config: Config, database: str) -> int:
     quiet_libraries()
     stop = asyncio.Event()
     with stop_on_signals(stop):
-        runtime = BotRuntime(config, database)
+        runtime = BotRuntime(config, database, console=True)
         watcher: asyncio.Task[None] | None = None
         try:
             try:

@@ -26,6 +26,7 @@ from bot.web.security import RateLimiter, Sessions, check_csrf, csrf_token, curr
 from bot.web.state import WebState, dashboard_password
 
 if TYPE_CHECKING:
+    from bot.account import AccountWatch
     from bot.app import App
     from bot.gateway import Gateway
 
@@ -50,13 +51,16 @@ def simulator_mode(config: "Config") -> str:
 
 
 def create_web_app(app: "App", *, gateway: "Gateway | None" = None, password: str | None = None,
-                   simulator: str = "open") -> Quart:
+                   simulator: str = "open", account: "AccountWatch | None" = None) -> Quart:
     """The Quart app for ``app``.  With ``gateway`` the simulator is served too, as
     ``simulator`` (``simulator_mode``) allows: "open", "admin" (admins logged in) or "off".
 
     ``password`` overrides the configured one (``[web].password`` / LINGGONG_WEB_PASSWORD).
     The simulator reads the gateway's live world (people added while it runs included).
+    ``account`` is the WeChat account's watch (bot/account.py): its state on the admins' WeChat
+    page, and a red banner on every dashboard page while it has been down too long.
     """
+    from bot.web import account as account_page
     from bot.web import bindings, board, dashboard, login, orderform, posters, stats, workers  # noqa: F401 (login)
 
     web = Quart(__name__, template_folder=str(WEB_TEMPLATES), static_folder="static",
@@ -80,7 +84,7 @@ def create_web_app(app: "App", *, gateway: "Gateway | None" = None, password: st
         qr_limiter=RateLimiter(app.config.web.qr_rate_per_hour, 3600, clock),
         login_limiter=RateLimiter(10, 900, clock),
         sessions=None, account_limiter=RateLimiter(10, 900, clock),  # type: ignore[arg-type]
-        gateway=gateway, hub=hub,
+        gateway=gateway, hub=hub, account=account,
     )
     web_state.sessions = Sessions(web_state)
     serving = web.extensions["linggong_serving"] = asyncio.Event()
@@ -92,8 +96,9 @@ def create_web_app(app: "App", *, gateway: "Gateway | None" = None, password: st
     web.before_request(load_session)
     web.before_request(check_csrf)
     web.jinja_env.globals.update(csrf_token=csrf_token, current_staff=current_staff,
-                                 bot_name=app.config.bot.name, has_simulator=hub is not None)
-    for module in (dashboard, workers, stats, board, orderform, posters, bindings):
+                                 bot_name=app.config.bot.name, has_simulator=hub is not None,
+                                 wechat_alarm=account_page.alarm)
+    for module in (dashboard, workers, stats, board, orderform, posters, bindings, account_page):
         web.register_blueprint(module.bp)
     if hub is not None:
         from bot.web import simulator as sim

@@ -15,6 +15,7 @@ from bot.config import Community, Config
 from bot.render import load_labels
 
 if TYPE_CHECKING:
+    from bot.account import AccountWatch
     from bot.app import App
     from bot.gateway import Gateway
     from bot.web.security import RateLimiter
@@ -41,6 +42,7 @@ class WebState:
     account_limiter: "RateLimiter"  # failed logins per staff name, wherever they come from
     gateway: "Gateway | None" = None
     hub: "SimHub | None" = None
+    account: "AccountWatch | None" = None  # the WeChat account's state (bot/account.py)
     labels: dict[str, Any] = field(default_factory=load_labels)  # read once per web app
 
     @property

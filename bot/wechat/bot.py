@@ -88,6 +88,7 @@ class WechatyBot:
         group_expected: GroupExpected | None = None,
         tls: Tls | None = None,
         journal: Journal | None = None,
+        on_account: Callable[..., Any] | None = None,
     ) -> None:
         """``on_ready(ReadyInfo)`` runs after every login once groups are resolved;
         ``on_disconnect(reason)`` when a logged-in connection is lost.  Both may be
@@ -102,6 +103,9 @@ class WechatyBot:
         self.group_expected = group_expected or (lambda key, found: True)
         self.on_ready = on_ready
         self.on_disconnect = on_disconnect
+        # on_account(kind, **data): "scan" (qrcode, status), "logout" (contact_id), "ended"
+        # (reason, logged_in) for the account's visible state (bot/account.py); must not block
+        self.on_account = on_account
         self.log = logger or logging.getLogger("linggong.wechaty")
         self.timings = timings or Timings()
         # Without the app's record (tests of the adapter alone) the bot keeps its own, in memory.
@@ -174,6 +178,7 @@ class WechatyBot:
             self.log.warning(
                 "connection %d ended: %s; reconnecting in %.2fs", number, reason, delay
             )
+            self.account_event("ended", reason=reason, logged_in=session.reached_ready)
             if session.reached_ready:
                 await self._notify(self.on_disconnect, reason)
             with contextlib.suppress(asyncio.TimeoutError):
@@ -216,6 +221,13 @@ class WechatyBot:
 
     def session_lost(self) -> None:
         self._ready.clear()
+
+    def account_event(self, kind: str, **data: Any) -> None:
+        if self.on_account is not None:
+            try:
+                self.on_account(kind, **data)
+            except Exception:
+                self.log.exception("account callback failed for %s", kind)
 
     def arrived(self, message_id: str) -> None:
         if self.journal is not None:

@@ -61,6 +61,7 @@ class SessionHost(Protocol):
     async def session_ready(self, info: ReadyInfo) -> None: ...
     def session_lost(self) -> None: ...
     def arrived(self, message_id: str) -> None: ...
+    def account_event(self, kind: str, **data: Any) -> None: ...
     async def receive(self, message_ids: list[str], load: Callable[[str], Awaitable[IncomingMessage | None]],
                       *, recovering: bool = False) -> None: ...
     async def recover(self, load: Callable[[str], Awaitable[IncomingMessage | None]], *,
@@ -185,12 +186,11 @@ class Session(Receiving, Sending):
         elif name in ("room-topic", "room-join", "room-leave"):
             self.inbox.put_nowait(("rooms", name))
         elif name == "scan":
-            self.log.warning(
-                "connection %d: the account needs a QR scan (status %s): %s",
-                self.number,
-                getattr(payload, "status", "?"),
-                getattr(payload, "qrcode", ""),
-            )
+            status = getattr(payload, "status", "?")
+            qrcode = getattr(payload, "qrcode", "") or ""
+            self.log.warning("connection %d: the account needs a QR scan (status %s): %s", self.number,
+                             getattr(status, "name", status), qrcode)
+            self.bot.account_event("scan", qrcode=qrcode, status=str(getattr(status, "name", status)))
         elif name == "error":
             self.log.warning("connection %d: gateway error: %s", self.number, payload)
 
@@ -285,6 +285,7 @@ class Session(Receiving, Sending):
                     await self._handle_login(value)
                 elif kind == "logout":
                     self.bot.session_lost()
+                    self.bot.account_event("logout", contact_id=value)
                     self.log.warning(
                         "connection %d: %s logged out; waiting for login", self.number, value
                     )

@@ -4,9 +4,9 @@
 // The world file has the shape of linggong's bot.gateway.World: bot_id, bot_name, contacts
 // [{id, name, friend, alias}], rooms [{id, topic, member_ids, owner_id}].
 //
-// Like a real account, the puppet logs in by itself only on its first start; once it has been
-// stopped (a client sent Stop) it shows a QR code again and waits for POST /scan, which stands
-// for someone scanning it.  GET /state counts starts, stops, logins and logouts.
+// Like a real account, the puppet logs in by itself only on its first start (unless the world
+// says "needs_scan": true); once it has been stopped (a client sent Stop) it shows a QR code
+// again and waits for POST /scan, which stands for someone scanning it.  GET /state counts starts, stops, logins and logouts.
 //
 // Control (JSON over HTTP on 127.0.0.1):
 //   GET  /state                 counts, whether the account is logged in, bots connected (streams)
@@ -55,7 +55,7 @@ export async function startMock (env) {
     counts.starts += 1
     await onStart()
     setImmediate(() => {
-      if (counts.stops === 0) {
+      if (counts.stops === 0 && !world.needs_scan) {
         mocker.login(bot)
       } else {
         qrcode = `https://login.weixin.qq.com/l/mock-${randomUUID()}`

@@ -1,0 +1,62 @@
+"""``linggong status``: is the bot's WeChat account logged in?  For people and for monitors.
+
+Reads the state every running instance records (bot/account.py) and prints one line each; exits
+0 when every instance is logged in and was heard from within ``STALE`` seconds, 1 otherwise (a
+cron job, systemd timer or Zabbix check can alert on that), 2 when nothing was ever recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from datetime import datetime
+
+from bot.account import HEARTBEAT, read_statuses
+from bot.cli.common import add_db, database
+from bot.clock import SystemClock
+from bot.config import Config
+from bot.render import load_labels
+from storage import open_repository
+
+STALE = 3 * HEARTBEAT  # no word from a running bot for this long: it is not running
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("status", parents=[common],
+                       help="机器人的微信是否在线（监控用：在线时退出码 0，否则 1）")
+    p.add_argument("--json", action="store_true", help="machine-readable output (stable English keys)")
+    add_db(p)
+    p.set_defaults(func=lambda args, config: status_command(config, database(args, config), args.json))
+
+
+async def status_command(config: Config, database: str, as_json: bool) -> int:
+    repo = await open_repository(database)
+    try:
+        statuses = await read_statuses(repo)
+    finally:
+        await repo.close()
+    now = SystemClock(config.tz).now()
+    words = load_labels()["web"]["account"]["states"]
+    if as_json:
+        print(json.dumps({key: {**asdict(s), "running": now.timestamp() - s.checked_at <= STALE}
+                          for key, s in statuses.items()}, ensure_ascii=False, indent=2))
+    if not statuses:
+        if not as_json:
+            print("还没有记录：机器人（linggong run）还没运行过，或用的不是这个数据库。")
+        return 2
+    healthy = True
+    for key, s in sorted(statuses.items()):
+        running = now.timestamp() - s.checked_at <= STALE
+        since = datetime.fromtimestamp(s.since, config.tz).strftime("%m-%d %H:%M")
+        if not running:
+            seen = datetime.fromtimestamp(s.checked_at, config.tz).strftime("%m-%d %H:%M")
+            line = f"{key}：机器人没有在运行（最后一次 {seen}，当时{words[s.state]}）"
+        elif s.ok:
+            line = f"{key}：{words[s.state]}，微信名 {s.name}，从 {since} 起"
+        else:
+            line = f"{key}：{words[s.state]}，从 {since} 起" + (f"（{s.detail}）" if s.detail else "")
+        healthy = healthy and running and s.ok
+        if not as_json:
+            print(line)
+    return 0 if healthy else 1
