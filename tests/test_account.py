@@ -122,3 +122,16 @@ async def test_linggong_status_exits_non_zero_unless_logged_in_and_running(chat,
     assert await status_command(config, database, False) == 0
     out = capsys.readouterr().out
     assert "已登录" in out and "洗马零工助手" in out
+
+
+async def test_the_station_pc_sees_the_qr_code_without_a_login_but_nobody_else_does(chat, watch) -> None:
+    """While WeChat is logged out no login code can be sent: the PC itself must still see the QR."""
+    web = Web(chat)
+    web.app.extensions["linggong"].account = watch
+    watch.scanned(QR, "Waiting")
+    local = web.app.test_client()
+    response = await local.get("/dash/wechat", scope_base={"client": ("127.0.0.1", 50000)})
+    assert response.status_code == 200 and "<svg" in await response.get_data(as_text=True)
+    for client, headers in ((("192.168.1.23", 50000), {}), (("127.0.0.1", 50000), {"X-Forwarded-For": "1.2.3.4"})):
+        response = await local.get("/dash/wechat", scope_base={"client": client}, headers=headers)
+        assert response.status_code == 302 and "/login" in response.headers["Location"], client

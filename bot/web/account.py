@@ -1,15 +1,20 @@
 """The WeChat account on the dashboard: its state for the admins (with the login QR code while it
-waits for a scan) and a red banner on every staff page while it has been down too long."""
+waits for a scan) and a red banner on every staff page while it has been down too long.
+
+Dashboard logins are confirmed by a code the bot sends over WeChat, so while the account is logged
+out nobody could log in to see the QR code.  The page is therefore also open, without a login, to
+a browser on the station PC itself: a loopback client that came through no proxy (a reverse proxy
+on the same machine forwards with X-Forwarded-For / Forwarded / X-Real-IP, and is refused)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from quart import Blueprint, render_template
+from quart import Blueprint, redirect, render_template, request, url_for
 
 from bot.web.bindings import admin_scope
 from bot.web.posters import qr_svg
-from bot.web.security import current_staff, login_required
+from bot.web.security import current_staff
 from bot.web.state import state
 
 bp = Blueprint("account", __name__)
@@ -27,11 +32,22 @@ def alarm() -> str | None:
                                                 minutes=minutes)
 
 
+PROXY_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
+
+
+def on_the_station_pc() -> bool:
+    address = request.remote_addr or ""
+    return (address in ("127.0.0.1", "::1") or address.startswith("127.")) and not any(
+        h in request.headers for h in PROXY_HEADERS)
+
+
 @bp.get("/dash/wechat")
-@login_required
 async def page():
     web = state()
-    allowed, _ = admin_scope(web, current_staff() or "")
+    name = current_staff()
+    if name is None and not on_the_station_pc():
+        return redirect(url_for("dash.login", next=request.full_path.rstrip("?")))
+    allowed = name is None or admin_scope(web, name)[0]
     if not allowed:
         return await render_template("message.html", title=web.msgs["account"]["admins_only_title"],
                                      message=web.msgs["account"]["admins_only"]), 403
