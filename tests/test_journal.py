@@ -26,6 +26,7 @@ from tests.test_e2e_wechaty import FAST, e2e_config  # noqa: F401  (the fixture)
 
 GRID1 = "洗马社区第一网格群"
 MARKET = "洗马社区零工市场群"
+RECALLED = 13  # the TypeScript puppet's message type of a recall (撤回): its text is the recalled id
 NEED = "我家厨房水管漏水了，想找个师傅来修，阳光小区3栋2单元501室，电话13908521234"
 
 
@@ -96,5 +97,46 @@ async def test_messages_received_but_not_committed_are_handled_after_a_crash_in_
         assert await back.journal.pending() == []  # (removals are written lazily; this writes them)
         wins = [r for r in gateway.sent if "接走，用时" in r.text]
         assert len(wins) == 1
+    finally:
+        await back.stop()
+
+
+async def test_a_claim_recalled_before_the_bot_handled_it_counts_as_never_sent(
+        e2e_config: Config, gateway: Gateway, wechat_clock: FakeClock, tmp_path: Path) -> None:  # noqa: F811
+    db = tmp_path / "recall.db"
+    rooms = {room.topic: room.id for room in gateway.state.rooms.values()}
+    first = await start(e2e_config, db, gateway)
+    for who, text in (("张阿姨", NEED), ("杨先媚", "派单1")):
+        await first.wait_handled(await gateway.inject_text(wid(who), text, room_id=rooms[GRID1]), 5.0)
+    await first.stop()
+
+    dying = await start(e2e_config, db, gateway)
+    held = asyncio.Event()
+
+    async def hold(msg: IncomingMessage) -> None:
+        held.set()
+        await asyncio.Event().wait()
+
+    dying.bot.app_process = hold
+    claim = await gateway.inject_text(wid("熊明祥"), "接1", room_id=rooms[MARKET])
+    await asyncio.wait_for(held.wait(), 5.0)
+    wechat_clock.advance(seconds=5)
+    recall = await gateway.inject_message(wid("熊明祥"), claim, room_id=rooms[MARKET], msg_type=RECALLED)
+    wechat_clock.advance(seconds=5)
+    other = await gateway.inject_text(wid("韩德明"), "接1", room_id=rooms[MARKET])
+    async with asyncio.timeout(5.0):
+        while await inbox_rows(dying) < 3:
+            await asyncio.sleep(0.01)
+    await dying.stop()
+
+    back = await start(e2e_config, db, gateway)
+    try:
+        await back.wait_handled(other, 5.0)
+        await back.wait_outbox_idle(5.0)
+        async with back.repo.transaction() as tx:
+            assert (await tx.get_order("洗马社区", 1)).taker.wechat == wid("韩德明")
+        assert claim in back.app.processed and recall in back.app.processed
+        assert not [r for r in gateway.sent if r.contact_id == wid("熊明祥")]  # told nothing: he took it back
+        assert await back.journal.pending() == []
     finally:
         await back.stop()

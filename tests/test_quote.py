@@ -6,7 +6,7 @@ import html
 
 import pytest
 
-from bot.wechat.quote import split_appmsg_quote, split_quote, strip_leading_mention
+from bot.wechat.quote import recalled_id, split_appmsg_quote, split_quote, strip_leading_mention
 
 SEP = "- - - - - - - - - - - - - - -"
 
@@ -111,3 +111,14 @@ APPMSG = ('<msg><appmsg appid="" sdkver="0"><title>{title}</title><type>{type}</
         "truncated", "plain-text", "the-word-only"])
 def test_split_appmsg_quote(text, expected):
     assert split_appmsg_quote(text) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("3702138473", "3702138473"),
+    (' <sysmsg type="revokemsg"><revokemsg><session>x@chatroom</session><msgid>1057</msgid>'
+     '<newmsgid>7612092410943</newmsgid><replacemsg>"熊明祥" 撤回了一条消息</replacemsg></revokemsg></sysmsg>',
+     "7612092410943"),
+    ("<revokemsg><msgid>1057</msgid></revokemsg>", "1057"),
+], ids=["wechaty-id", "sysmsg-xml", "old-msgid-only"])
+def test_recalled_id(text, expected):
+    assert recalled_id(text) == expected

@@ -275,6 +275,16 @@ class WechatyBot:
                 self._finish(message_id)
             else:
                 messages.append(result)
+        # A message recalled (撤回) before the bot got to it counts as never sent: a claim in a
+        # backlog, or still in the journal after a crash, that its sender took back.
+        recalls = [m for m in messages if m.media == "recall"]
+        recalled = {m.quote for m in recalls}
+        for msg in recalls + [m for m in messages if m.id in recalled]:
+            if msg.media != "recall":
+                self.log.info("message %s was recalled before it was handled; ignored", msg.id)
+            self.seen.remember(msg.id)
+            self._finish(msg.id)
+        messages = [m for m in messages if m.media != "recall" and m.id not in recalled]
         for msg in sorted(messages, key=lambda m: m.at):
             await self.dispatch(msg)
             if self._own_seen:

@@ -87,6 +87,18 @@ def split_appmsg_quote(text: str) -> tuple[str | None, str] | None:
     return quote, reply
 
 
+_REVOKED_IDS = (re.compile(r"<newmsgid>\s*(\d+)\s*</"), re.compile(r"<msgid>\s*(\d+)\s*</"))
+
+
+def recalled_id(text: str) -> str:
+    """The id of the message a recall (撤回) event names: wechaty puts it as the text; some
+    puppets pass WeChat's ``<sysmsg type="revokemsg">`` XML, whose ``<newmsgid>`` it is."""
+    for pattern in _REVOKED_IDS:
+        if found := pattern.search(text):
+            return found.group(1)
+    return text.strip()
+
+
 def strip_leading_mention(text: str, names: Iterable[str | None]) -> str:
     """Remove a leading ``@Name`` (followed by WeChat's U+2005, a space or the end).
 

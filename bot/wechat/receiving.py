@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bot.transport import IncomingMessage
-from bot.wechat.quote import split_appmsg_quote, split_quote, strip_leading_mention
+from bot.wechat.quote import recalled_id, split_appmsg_quote, split_quote, strip_leading_mention
 from bot.wechat.support import message_time
 from bot.wechat.transport import describe
 
@@ -32,6 +32,10 @@ class Receiving:
             self.log.debug("ignoring the bot's own message %s", message_id)
             return None
         types = self.link.wx.MessageType
+        if payload.type == types.MESSAGE_TYPE_RECALLED:  # wechaty: the text is the recalled message's id
+            return IncomingMessage(id=message_id, sender_id=payload.from_id, sender_name="", text="",
+                                   at=message_time(payload.timestamp, self.link.clock.tz, self.link.clock.now()),
+                                   media="recall", quote=recalled_id(payload.text or ""))
         media = {types.MESSAGE_TYPE_AUDIO: "voice", types.MESSAGE_TYPE_IMAGE: "image"}.get(payload.type, "")
         appmsg = split_appmsg_quote(payload.text or "") if not media else None
         if payload.type != types.MESSAGE_TYPE_TEXT and not media and appmsg is None:
