@@ -55,6 +55,9 @@ async def page():
     status = watch.status if watch is not None else None
     since = datetime.fromtimestamp(status.since, web.app.clock.tz) if status else None
     qr = qr_svg(status.qrcode, web.msgs["account"]["qr_label"]) if status and status.qrcode else None
-    return await render_template("wechat.html", status=status, since=since, qr=qr,
+    detail = status.detail if status else ""
+    if status and status.state == "waiting_scan":
+        detail = web.msgs["account"]["scan"].get(detail, "")  # the gateway's status word, in Chinese
+    return await render_template("wechat.html", status=status, since=since, qr=qr, detail=detail,
                                  states=web.msgs["account"]["states"],
                                  alarming=watch.alarming() if watch else False)
