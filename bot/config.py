@@ -207,7 +207,7 @@ class WebConfig:
     port: int = 8080  # 0 picks a free port
     password: str = ""
     qr_rate_per_hour: int = 5  # QR-code orders accepted per client address per hour
-    public_url: str = "http://127.0.0.1:8080"  # the address printed in QR codes
+    public_url: str = ""  # the address printed in QR codes ("" = where the web server serves: bot/web/address.py)
     simulator: bool = False  # serve the simulator on a non-loopback host too (then only to admins)
 
 
@@ -530,8 +530,8 @@ def _web(r: _Reader) -> WebConfig:
     rate = r.get("qr_rate_per_hour", int, "a whole number", WebConfig.qr_rate_per_hour)
     if rate < 1:
         raise r.fail("qr_rate_per_hour", "must be at least 1")
-    url = r.text("public_url", "an address such as \"http://192.168.1.10:8080\"", WebConfig.public_url)
-    if not url.startswith(("http://", "https://")) or len(url.split("://", 1)[1].strip("/")) == 0:
+    url = r.get("public_url", str, "an address such as \"http://192.168.1.10:8080\", or \"\"", WebConfig.public_url).strip()
+    if url and (not url.startswith(("http://", "https://")) or len(url.split("://", 1)[1].strip("/")) == 0):
         raise r.fail("public_url", f"expected an address starting with http:// or https://, not {url!r}")
     simulator = r.get("simulator", bool, "true or false", WebConfig.simulator)
     return WebConfig(host=host, port=port, password=password, qr_rate_per_hour=rate,

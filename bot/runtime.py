@@ -109,6 +109,7 @@ class BotRuntime:
         self.web_password = web_password
         self.web_app: Any = None
         self.web_url: str | None = None
+        self.public_url: str | None = None  # what the posters' QR codes open
         self._web_shutdown = asyncio.Event()
         self._web_task: asyncio.Task[None] | None = None
         self.repo: Repository | None = None
@@ -247,6 +248,7 @@ class BotRuntime:
     async def _start_web(self) -> None:
         """Serve the web pages (simulator with a local gateway, dashboard, board, QR ordering)."""
         from bot.web import create_web_app, open_listener, serve_web, simulator_mode
+        from bot.web.address import is_loopback, public_url
 
         assert self.app is not None
         host, port = self.config.web.host, self.config.web.port
@@ -269,7 +271,13 @@ class BotRuntime:
                 self._web_task.result()  # raises what stopped the server
             raise RuntimeError("the web server did not start")
         self.web_url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
-        log.info("web pages at %s", self.web_url)
+        web_state = self.web_app.extensions["linggong"]
+        web_state.public_url = public_url(self.config.web.public_url, host, port)  # the port it really got
+        self.public_url = web_state.public_url
+        log.info("web pages at %s; residents' phones open %s", self.web_url, self.public_url)
+        if is_loopback(self.public_url):
+            log.warning("the QR codes on the posters point at %s, which residents' phones cannot open: set "
+                        "[web] host = \"0.0.0.0\" (or [web] public_url); README: 海报", self.public_url)
 
     async def wait_ready(self, timeout: float | None = None) -> ReadyInfo:
         """Wait until the bot is logged in with its groups resolved."""

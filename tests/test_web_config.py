@@ -12,7 +12,7 @@ def test_defaults_when_the_section_is_missing() -> None:
     data = demo()
     data.pop("web", None)
     assert parse_config(data).web == WebConfig()
-    assert WebConfig() == WebConfig("127.0.0.1", 8080, "", 5, "http://127.0.0.1:8080")
+    assert WebConfig() == WebConfig("127.0.0.1", 8080, "", 5, "")  # "": where the server serves
 
 
 def test_values_are_read_and_the_public_url_loses_its_trailing_slash() -> None:

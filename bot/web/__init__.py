@@ -22,6 +22,7 @@ import jinja2
 from quart import Quart, redirect, render_template, request, url_for
 
 from bot.render import TEMPLATES_DIR
+from bot.web.address import public_url
 from bot.web.security import RateLimiter, Sessions, check_csrf, csrf_token, current_staff, load_session
 from bot.web.state import WebState, dashboard_password
 
@@ -85,6 +86,7 @@ def create_web_app(app: "App", *, gateway: "Gateway | None" = None, password: st
         login_limiter=RateLimiter(10, 900, clock),
         sessions=None, account_limiter=RateLimiter(10, 900, clock),  # type: ignore[arg-type]
         gateway=gateway, hub=hub, account=account,
+        public_url=public_url(app.config.web.public_url, app.config.web.host, app.config.web.port),
     )
     web_state.sessions = Sessions(web_state)
     serving = web.extensions["linggong_serving"] = asyncio.Event()

@@ -1,7 +1,7 @@
 """Printable posters with a QR code: one per grid (scan to order) and one per team (零工团队信息上墙).
 
 The QR code is drawn as inline SVG from the ``qrcode`` package's module matrix (no PIL).
-It points at ``[web].public_url`` + the order form of the community (and grid).
+It points at the public address (``[web].public_url``, else where the server serves) + the order form of the community (and grid).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import qrcode
 from markupsafe import Markup, escape
 from quart import Blueprint, render_template
 
+from bot.web.address import is_loopback
 from bot.web.state import state
 
 bp = Blueprint("posters", __name__)
@@ -42,7 +43,7 @@ def qr_svg(data: str, label: str = "") -> Markup:
 
 
 def order_url(community: str, grid: str | None = None) -> str:
-    url = f"{state().config.web.public_url}/order/{quote(community, safe='')}"
+    url = f"{state().public_url}/order/{quote(community, safe='')}"
     return url + (f"?grid={quote(grid, safe='')}" if grid else "")
 
 
@@ -66,7 +67,8 @@ def _not_found(what: str):
 async def index():
     web = state()
     teams = {c.name: await _teams(c.name) for c in web.config.communities}
-    return await render_template("posters.html", communities=web.config.communities, teams=teams)
+    return await render_template("posters.html", communities=web.config.communities, teams=teams,
+                                 public_url=web.public_url, loopback=is_loopback(web.public_url))
 
 
 @bp.get("/poster/grid/<community>/<grid>")

@@ -43,6 +43,7 @@ class WebState:
     gateway: "Gateway | None" = None
     hub: "SimHub | None" = None
     account: "AccountWatch | None" = None  # the WeChat account's state (bot/account.py)
+    public_url: str = ""  # what phones open (bot/web/address.py); the runtime sets it once serving
     labels: dict[str, Any] = field(default_factory=load_labels)  # read once per web app
 
     @property
