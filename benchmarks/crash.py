@@ -581,8 +581,9 @@ async def run_crash(workdir: Path, *, messages: int = 2000, kills: int = 5, stor
         "messages": dict(script.counts()),
         "bot processes": driver.starts,
         "re-delivered by the gateway": gateway.redelivered,
-        "carried by a killed stream, not re-delivered": gateway.dropped,
-        "recovered from the intake journal": logs.count("received earlier and not handled"),
+        "events on connections that ended, not re-delivered": gateway.dropped,
+        "messages recovered from the intake journal": sum(
+            int(m.group(1)) for m in re.finditer(r"(\d+) messages received earlier and not handled", logs)),
         "sends in doubt found delivered (not sent again)": logs.count("had gone out; marked sent"),
         "sends in doubt found not delivered (sent)": logs.count("had not gone out; it will be sent"),
         **figures,
