@@ -112,8 +112,12 @@ class Context:
 
     # replies --------------------------------------------------------------------------
     def reply(self, template: str, **data: Any) -> None:
-        """Answer the sender where they spoke: @mention in a room, or a direct message."""
-        if self.room is not None:
+        """Answer the sender where they spoke: @mention in a room, or a direct message.  A QR-code
+        resident has no WeChat contact to @: the reply names them instead (templates/_addressee.txt)."""
+        if self.room is not None and self.msg.source == "qr":
+            data |= {"addressee": "qr_named" if self.msg.sender_name else "qr", "resident": self.msg.sender_name}
+            self.replies.append(Reply(template, data, room=self.room.key))
+        elif self.room is not None:
             self.replies.append(Reply(template, data, room=self.room.key, mentions=(self.msg.sender_id,)))
         else:
             self.replies.append(Reply(template, data, contact=self.msg.sender_id))

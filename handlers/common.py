@@ -127,6 +127,20 @@ async def worker_refusal(ctx: Context, worker: Worker | None, order: Order) -> s
     return None
 
 
+def resident_mentions(order: Order) -> tuple[str, ...]:
+    """Whom to @ about ``order`` in its group: the resident who posted it, but never the stand-in
+    id of a QR order (WeChat knows no such contact: the message would be addressed to nobody)."""
+    return () if order.source == "qr" else (order.resident_id,)
+
+
+def addressee(order: Order) -> str | None:
+    """How a group message about a QR order names its resident ("扫码下单的居民", with the WeChat
+    name they gave on the form); None for everyone else (they are @-mentioned instead)."""
+    if order.source != "qr":
+        return None
+    return "qr_named" if order.resident_name else "qr"
+
+
 async def announce_taken(ctx: Context, order: Order, worker: Worker, how: str) -> None:
     """Tell the market who took it, give the taker the details, tell the resident who is coming."""
     order.taker = worker
@@ -138,5 +152,8 @@ async def announce_taken(ctx: Context, order: Order, worker: Worker, how: str) -
     ctx.to_contact(worker.wechat, "taken_details", fallback=fallback, order=details(order), how=how)
     room = ctx.order_room(order)
     if room is not None:
-        ctx.to_room(room, "taken_resident", mentions=(order.resident_id,), **data)
+        ctx.to_room(room, "taken_resident", mentions=resident_mentions(order), addressee=addressee(order),
+                    resident=order.resident_name, **data)
+    if order.source == "proxy":  # the staff who phoned it in pass the taker's number on: give it in full
+        ctx.to_contact(order.resident_id, "taken_proxy_dm", no=order.no, worker=worker.name, phone=worker.phone)
 

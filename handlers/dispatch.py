@@ -7,10 +7,12 @@ from handlers.base import POSTER, STAFF, Context, route
 from handlers.commands import Assign, Cancel, Dispatch, Redispatch
 from handlers.common import (
     MAX_REMARK,
+    addressee,
     announce_taken,
     clip,
     find_worker_named,
     post_card,
+    resident_mentions,
     transition,
     worker_refusal,
 )
@@ -113,7 +115,8 @@ async def cancel(ctx: Context, cmd: Cancel, order: Order) -> None:
         ctx.to_contact(order.taker.wechat, "cancelled_taker", no=order.no, reason=reason)
     room = ctx.order_room(order)
     if staff and not own and room is not None and room != (ctx.room.key if ctx.room else None):
-        ctx.to_room(room, "cancelled_resident", mentions=(order.resident_id,), no=order.no, reason=reason)
+        ctx.to_room(room, "cancelled_resident", mentions=resident_mentions(order), addressee=addressee(order),
+                    resident=order.resident_name, no=order.no, reason=reason)
 
 
 ROUTES = [

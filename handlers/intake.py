@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from handlers.base import GRID, STAFF, Context, route
 from handlers.commands import Need, PostNeed, ProxyPost
-from handlers.common import card, post_card
+from handlers.common import addressee, card, post_card
 from handlers.textutil import restore_punct
 from storage.models import Order
 from storage.status import Status
@@ -49,7 +49,8 @@ def acknowledge(ctx: Context, order: Order, room: str | None, *, mention: str, p
     ack = dict(no=order.no, category=order.category, auto=auto, proxy=proxy,
                resident=order.resident_name, time_wish=order.time_wish)
     if room is not None:
-        ctx.to_room(room, "order_ack", mentions=(mention,), **ack)
+        mentions = (mention,) if order.source != "qr" else ()  # a QR resident has no WeChat contact to @
+        ctx.to_room(room, "order_ack", mentions=mentions, addressee=addressee(order), **ack)
     else:
         ctx.reply("order_ack", **ack)
 

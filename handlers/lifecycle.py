@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from handlers.base import POSTER, STAFF, TAKER, Context, route
 from handlers.commands import Complete, Rate, Release
-from handlers.common import post_card, transition
+from handlers.common import addressee, post_card, resident_mentions, transition
 from storage.models import Order
 from storage.status import OPEN, Status, back_to_market
 
@@ -27,7 +27,8 @@ async def complete(ctx: Context, cmd: Complete, order: Order) -> None:
     ctx.reply("complete_ok", no=order.no)
     room = ctx.order_room(order)
     if room is not None and order.source != "proxy":
-        ctx.to_room(room, "rate_request", mentions=(order.resident_id,), no=order.no,
+        ctx.to_room(room, "rate_request", mentions=resident_mentions(order), addressee=addressee(order),
+                    resident=order.resident_name, no=order.no,
                     worker=order.taker.name if order.taker else "")
 
 

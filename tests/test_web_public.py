@@ -62,15 +62,16 @@ async def test_a_qr_order_is_a_group_message_in_its_grid(web: Web, chat: Chat) -
     assert status == 200 and "<option selected>第三网格</option>" in text
     status, text = await web.post("/order/洗马社区", ORDER)
     assert status == 200, text
-    assert "#1" in text and "收到您的需求，订单号 #1（家电水电维修），时间：明天上午。" in text
+    assert "#1" in text and "扫码下单的居民：收到您的需求，订单号 #1（家电水电维修），时间：明天上午。" in text
     order = await chat.order(1)
     assert (order.grid, order.source, order.origin_room, order.category) == ("第三网格", "qr", "洗马社区第三网格群",
                                                                              "家电水电维修")
     assert (order.address, order.phones, order.time_wish) == ("金鼎苑5幢1单元302室", ("13712345678",), "明天上午")
-    assert order.resident_name == "扫码居民"
+    assert order.resident_name == ""  # no WeChat name given on the form
     assert order.resident_id.startswith("qr-") and "13712345678" not in order.resident_id
     sent = await web.sent()
-    assert [(s.room, s.text.startswith("收到您的需求，订单号 #1")) for s in sent] == [("洗马社区第三网格群", True)]
+    assert [(s.room, s.text.startswith("扫码下单的居民：收到您的需求，订单号 #1"), s.mentions) for s in sent] == [
+        ("洗马社区第三网格群", True, ())]  # addressed, but nobody is @-mentioned: WeChat knows no such contact
     await chat.say("洗马社区第三网格群", "孙丽", "派单1")
     card = [s for s in await web.sent() if s.room == MARKET][0]
     assert "金鼎苑5幢" in card.text and "302" not in card.text and "13712345678" not in card.text

@@ -62,6 +62,7 @@ def create_web_app(app: "App", *, gateway: "Gateway | None" = None, password: st
     page, and a red banner on every dashboard page while it has been down too long.
     """
     from bot.web import account as account_page
+    from bot.web import qrstatus
     from bot.web import bindings, board, dashboard, login, orderform, posters, stats, workers  # noqa: F401 (login)
 
     web = Quart(__name__, template_folder=str(WEB_TEMPLATES), static_folder="static",
@@ -100,7 +101,7 @@ def create_web_app(app: "App", *, gateway: "Gateway | None" = None, password: st
     web.jinja_env.globals.update(csrf_token=csrf_token, current_staff=current_staff,
                                  bot_name=app.config.bot.name, has_simulator=hub is not None,
                                  wechat_alarm=account_page.alarm)
-    for module in (dashboard, workers, stats, board, orderform, posters, bindings, account_page):
+    for module in (dashboard, workers, stats, board, orderform, posters, bindings, account_page, qrstatus):
         web.register_blueprint(module.bp)
     if hub is not None:
         from bot.web import simulator as sim

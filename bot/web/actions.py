@@ -10,6 +10,8 @@ read from there.
 from __future__ import annotations
 
 import hashlib
+import json
+import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +31,7 @@ from storage.models import Order
 class Outcome:
     replies: list[str]  # what the bot answered the sender (direct messages or @-replies)
     order: Order | None = None
+    token: str = ""  # a QR order's status page (bot/web/qrstatus.py)
 
 
 def _message_id(kind: str) -> str:
@@ -68,16 +71,59 @@ def qr_order_text(renderer: Renderer, description: str, address: str, time_wish:
                                              "time_wish": time_wish, "phone": phone, "category": category})
 
 
-async def post_qr_order(web: WebState, community: Community, grid: Grid, text: str, phone: str) -> Outcome:
-    """Post the need ``text`` in the grid's group as a resident who scanned the poster's QR code."""
+async def post_qr_order(web: WebState, community: Community, grid: Grid, text: str, phone: str,
+                        wechat_name: str = "") -> Outcome:
+    """Post the need ``text`` in the grid's group as a resident who scanned the poster's QR code
+    (``wechat_name``: how they are called in that group, if they said; group messages about the
+    order name them so, since the bot cannot @ a resident it knows no contact of), and give the
+    order a status page."""
     room = grid.groups[0]
-    # A stable id per phone that does not spell the number: it lands in logs (an @mention of an
-    # id WeChat does not know is logged and dropped) and in the orders table.
+    # A stable id per phone that does not spell the number: it lands in the orders table, and is
+    # never @-mentioned (handlers.common.resident_mentions).
     sender = "qr-" + hashlib.sha256(phone.encode()).hexdigest()[:12]
-    resident_name = web.msgs["order_form"]["resident_name"]
-    msg = IncomingMessage(id=_message_id("qr"), sender_id=sender, sender_name=resident_name, text=text,
+    shown = wechat_name or web.msgs["order_form"]["resident_name"]
+    msg = IncomingMessage(id=_message_id("qr"), sender_id=sender, sender_name=wechat_name, text=text,
                           at=web.now(), room_id=room, room_topic=room, source="qr")
     if web.hub is not None:
-        web.hub.note_room(room, sender, resident_name, text, via=web.msgs["sim"]["via_qr"])
+        web.hub.note_room(room, sender, shown, text, via=web.msgs["sim"]["via_qr"])
     handled = await web.app.handle(PostNeed(extract_need(text, web.config.categories), True), msg)
-    return Outcome(handled.texts_to(room=room), handled.orders[0] if handled.orders else None)
+    order = handled.orders[0] if handled.orders else None
+    token = await issue_status_token(web, order) if order is not None else ""
+    return Outcome(handled.texts_to(room=room), order, token)
+
+
+STATUS_KEY = "qr_status:"  # meta key prefix: the token of a QR order's status page -> its order
+
+
+async def issue_status_token(web: WebState, order: Order) -> str:
+    """An unguessable token for ``order``'s status page (only its hash is kept)."""
+    token = secrets.token_urlsafe(18)
+    async with web.app.repo.transaction() as tx:
+        await tx.set_meta(STATUS_KEY + token_hash(token), json.dumps({"community": order.community, "no": order.no}))
+    return token
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def order_of_token(web: WebState, token: str) -> Order | None:
+    if not token or len(token) > 64:
+        return None
+    async with web.app.repo.transaction() as tx:
+        found = await tx.get_meta(STATUS_KEY + token_hash(token))
+        if found is None:
+            return None
+        ref = json.loads(found)
+        return await tx.get_order(ref["community"], int(ref["no"]))
+
+
+async def act_as_qr_resident(web: WebState, order: Order, command: Command) -> Outcome:
+    """``command`` (cancel, rate) from the resident of a QR order, in the order's group, with the
+    same permission checks as a chat message: they are its poster."""
+    room = order.origin_room
+    msg = IncomingMessage(id=_message_id("qr-status"), sender_id=order.resident_id,
+                          sender_name=order.resident_name, text="", at=web.now(), room_id=room, room_topic=room,
+                          source="qr")
+    handled = await web.app.handle(command, msg)
+    return Outcome(handled.texts_to(room=room), order)

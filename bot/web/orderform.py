@@ -16,6 +16,7 @@ from quart import Blueprint, jsonify, redirect, render_template, request, url_fo
 
 from bot.config import Community
 from bot.web.actions import post_qr_order, qr_order_text
+from bot.web.posters import qr_svg
 from bot.web.security import client_key, wants_json
 from bot.web.state import state
 from handlers.textutil import find_addresses
@@ -24,7 +25,8 @@ bp = Blueprint("orderform", __name__)
 
 MOBILE = re.compile(r"1[3-9]\d{9}")
 LANDLINE = re.compile(r"0\d{2,3}-?\d{7,8}")
-FIELDS = ("grid", "category", "description", "address", "phone", "time_wish")
+FIELDS = ("grid", "category", "description", "address", "phone", "time_wish", "wechat_name")
+NAME = re.compile(r"[\w\u3400-\u9fff·（）()\- ]{1,20}")
 
 
 def validate(form: Any, community: Community, categories: list[str],
@@ -52,6 +54,8 @@ def validate(form: Any, community: Community, categories: list[str],
         errors["phone"] = msgs["order_form"]["bad_phone"]
     if len(v["time_wish"]) > 20:
         errors["time_wish"] = msgs["order_form"]["time_long"]
+    if v["wechat_name"] and not NAME.fullmatch(v["wechat_name"]):
+        errors["wechat_name"] = msgs["order_form"]["bad_wechat_name"]
     return v, errors
 
 
@@ -109,7 +113,7 @@ async def submit(community: str):
     grid = next(g for g in found.grids if g.name == values["grid"])
     text = qr_order_text(web.app.renderer, values["description"], values["address"], values["time_wish"],
                          values["phone"], values["category"])
-    outcome = await post_qr_order(web, found, grid, text, values["phone"])
+    outcome = await post_qr_order(web, found, grid, text, values["phone"], values["wechat_name"])
     if outcome.order is None:
         errors["form"] = msgs["order_form"]["failed"]
         if wants_json():
@@ -119,6 +123,7 @@ async def submit(community: str):
     order = outcome.order
     if wants_json():
         return jsonify({"ok": True, "no": order.no, "grid": order.grid, "category": order.category,
-                        "ack": outcome.replies})
+                        "ack": outcome.replies, "status_url": url_for("qrstatus.page", token=outcome.token)})
+    link = f"{web.public_url}{url_for('qrstatus.page', token=outcome.token)}"
     return await render_template("order_done.html", community=found, order=order, replies=outcome.replies,
-                                 group=grid.groups[0])
+                                 group=grid.groups[0], link=link, link_qr=qr_svg(link, msgs["qr_status"]["qr_label"]))
