@@ -61,3 +61,11 @@ async def test_linggong_run_points_the_qr_codes_at_the_port_it_really_got(config
         assert runtime.web_app.extensions["linggong"].public_url == runtime.public_url
     finally:
         await runtime.stop()
+
+
+async def test_regression_the_grid_poster_printed_the_staffs_config_records(chat) -> None:
+    """The footer said 联系网格员：Person(name='杨先媚', wechat_id='wxid_yangxianmei')…: a
+    WeChat id on a public poster.  Names only."""
+    _, text = await Web(chat).get("/poster/grid/洗马社区/第一网格")
+    assert "联系网格员：杨先媚、王晓红" in text
+    assert "Person(" not in text and "wxid_" not in text
