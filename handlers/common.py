@@ -63,6 +63,7 @@ def card(source: Any, order: Order) -> dict[str, Any]:
         "time_wish": order.time_wish, "budget": order.budget, "reward": order.reward,
         "note": public(order.note, doors=doors) if order.note else order.note,
         "text": clip(restore_punct(redact_need_text(order.need_text, need_of(order), doors=doors)), MAX_CARD_TEXT),
+        "phone_missing": not order.phones,  # the taker cannot call: 电话待补充 (the staff add it)
     }
 
 

@@ -47,12 +47,26 @@ async def create_order(ctx: Context, need: Need, *, source: str, grid: str, room
 def acknowledge(ctx: Context, order: Order, room: str | None, *, mention: str, proxy: bool, auto: bool) -> None:
     """Tell the resident (in the group the order came from) that their need is an order."""
     ack = dict(no=order.no, category=order.category, auto=auto, proxy=proxy,
-               resident=order.resident_name, time_wish=order.time_wish)
+               resident=order.resident_name, time_wish=order.time_wish, missing=missing_contact(order),
+               staff=_grid_staff(ctx, order))
     if room is not None:
         mentions = (mention,) if order.source != "qr" else ()  # a QR resident has no WeChat contact to @
         ctx.to_room(room, "order_ack", mentions=mentions, addressee=addressee(order), **ack)
     else:
         ctx.reply("order_ack", **ack)
+
+
+def missing_contact(order: Order) -> list[str]:
+    """What the taker will need and the need did not say: "phone", "address"."""
+    return [what for what, given in (("phone", order.phones), ("address", order.address)) if not given]
+
+
+def _grid_staff(ctx: Context, order: Order) -> list[str]:
+    """The names of the order's grid staff (whom a resident may tell a phone number privately)."""
+    if ctx.community is None:
+        return []
+    grid = next((g for g in ctx.community.grids if g.name == order.grid), None)
+    return [p.name for p in grid.staff] if grid else []
 
 
 async def announce(ctx: Context, order: Order, room: str | None, *, mention: str, proxy: bool, auto: bool) -> None:
