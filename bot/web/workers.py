@@ -1,10 +1,15 @@
-"""The worker roster: figures per worker, approve/suspend (as chat commands), CSV import and export.
+"""The worker roster: figures per worker, approve/suspend (as chat commands), import and export
+as CSV or xlsx, and the fill-in template.
 
-CSV import uses ``bot.sheets.roster``: every row is checked first, bad rows are listed by line and
-nothing is imported unless the whole file is clean.
+Import uses ``bot.sheets.roster.read_roster``, the reader ``linggong workers import`` uses: CSV
+(UTF-8 or GBK) or xlsx, told by content whatever the file is called; every row is checked first,
+problems are listed by line and column and nothing is imported unless the whole file is clean.
 """
 
 from __future__ import annotations
+
+import asyncio
+from urllib.parse import quote
 
 from quart import (
     Blueprint,
@@ -21,8 +26,11 @@ from bot.sheets.roster import (
     COLUMNS,
     RosterError,
     export_roster,
+    export_roster_xlsx,
     import_roster,
-    parse_roster,
+    read_roster,
+    roster_template,
+    template_filename,
 )
 from bot.web.actions import act_as_staff
 from bot.web.dashboard import page_context, view_community
@@ -91,16 +99,9 @@ async def import_csv():
     upload = (await request.files).get("file")
     if upload is None or not upload.filename:
         return await _page([msgs["workers"]["choose_file"]], 400)
-    raw = upload.read()
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text = raw.decode("gb18030")  # saved from Excel/WPS on a Chinese Windows
-        except UnicodeDecodeError:
-            return await _page([msgs["workers"]["not_text"].format(filename=upload.filename)], 400)
-    try:
-        rows = parse_roster(text, {c.name for c in web.config.categories}, upload.filename)
+        # a 2 MB workbook takes openpyxl a while: off the event loop the bot's messages go on meanwhile
+        rows = await asyncio.to_thread(read_roster, upload.read(), [c.name for c in web.config.categories])
     except RosterError as exc:
         return await _page([msgs["workers"]["nothing_imported"]] + exc.problems, 400)
     counts = await import_roster(web.app.repo, community.name, rows, web.now().timestamp())
@@ -108,10 +109,32 @@ async def import_csv():
     return redirect(url_for("workers.workers", c=community.name))
 
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _download(data: bytes, mimetype: str, filename: str, ascii_name: str) -> Response:
+    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+    return Response(data, mimetype=mimetype, headers={"Content-Disposition": disposition})
+
+
 @bp.get("/dash/workers/export.csv")
 @login_required
 async def export_csv():
     web, community = state(), view_community()
     text = await export_roster(web.app.repo, community.name)
-    return Response(("\ufeff" + text).encode("utf-8"), mimetype="text/csv",
-                    headers={"Content-Disposition": "attachment; filename*=UTF-8''roster.csv"})
+    return _download(text.encode("utf-8-sig"), "text/csv", "roster.csv", "roster.csv")
+
+
+@bp.get("/dash/workers/export.xlsx")
+@login_required
+async def export_xlsx():
+    web, community = state(), view_community()
+    return _download(await export_roster_xlsx(web.app.repo, community.name), XLSX, "roster.xlsx", "roster.xlsx")
+
+
+@bp.get("/dash/workers/template.xlsx")
+@login_required
+async def template_xlsx():
+    web = state()
+    data = await asyncio.to_thread(roster_template, [c.name for c in web.config.categories], "xlsx")
+    return _download(data, XLSX, template_filename("xlsx"), "roster-template.xlsx")
