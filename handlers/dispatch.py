@@ -60,7 +60,8 @@ async def assign(ctx: Context, cmd: Assign, order: Order) -> None:
     if reason is not None:
         ctx.reply("refuse", reason=f"assign_{reason}", name=worker.name, no=order.no)
         return
-    values = {"status": Status.TAKEN, "taker_id": worker.id, "taken_at": ctx.ts,
+    # assigned_at marks it as no claim: the reports give it no time-to-claim (it is not a 0-second one)
+    values = {"status": Status.TAKEN, "taker_id": worker.id, "taken_at": ctx.ts, "assigned_at": ctx.ts,
               "dispatched_at": order.dispatched_at or ctx.ts, "dispatcher": order.dispatcher or ctx.sender}
     if not await transition(ctx, order, values, (order.status,)):
         return

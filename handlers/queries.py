@@ -34,7 +34,7 @@ async def show(ctx: Context, cmd: Show, order: Order) -> None:
     events = await ctx.tx.events_for(order.id)
     ctx.reply("order_status", order=card(ctx, order), status=order.status, limited=False,
               taker=worker_public(order.taker),
-              seconds=order.claim_seconds, rating=order.rating,
+              seconds=order.claim_seconds, assigned=order.assigned, rating=order.rating,
               timeline=[{"at": e.at, "kind": e.kind} for e in events])
 
 

@@ -42,7 +42,7 @@ class Worker:
 
 
 ORDER_FLOATS = ("created_at", "dispatched_at", "taken_at", "done_at", "cancelled_at", "rated_at", "escalated_at",
-                "stale_reminded_at", "followup_sent_at")
+                "stale_reminded_at", "followup_sent_at", "assigned_at")
 
 
 @dataclass
@@ -81,6 +81,7 @@ class Order:
     escalated_at: float | None = None
     stale_reminded_at: float | None = None
     followup_sent_at: float | None = None
+    assigned_at: float | None = None  # staff assigned it (指派) to its taker: no claim, no time-to-claim
     taker: Worker | None = field(default=None, compare=False)
 
     @classmethod
@@ -92,10 +93,23 @@ class Order:
         return cls(**data)
 
     @property
+    def assigned(self) -> bool:
+        """True if staff assigned the order to its taker (指派), False if the taker claimed it (接N)
+        or nobody has it."""
+        return self.assigned_at is not None
+
+    @property
     def claim_seconds(self) -> float | None:
-        if self.taken_at is None or self.dispatched_at is None:
-            return None
-        return max(0.0, self.taken_at - self.dispatched_at)
+        """Seconds from dispatch to the claim in the market group; None when nobody claimed it,
+        also when staff assigned it (an assignment is no claim: never a 0-second one)."""
+        return claim_seconds(self.taken_at, self.dispatched_at, self.assigned_at)
+
+
+def claim_seconds(taken_at: float | None, dispatched_at: float | None, assigned_at: float | None) -> float | None:
+    """``Order.claim_seconds`` from the three columns (the reports compute it from rows)."""
+    if taken_at is None or dispatched_at is None or assigned_at is not None:
+        return None
+    return max(0.0, taken_at - dispatched_at)
 
 
 @dataclass

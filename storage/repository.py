@@ -62,9 +62,10 @@ class Tx(Protocol):
     # reports: aggregates over one community's orders in a half-open time range [start, end)
     async def tally_counts(self, community: str, start: float, end: float, *,
                            grid: str | None = None) -> dict[str, int]:
-        """How many orders (of ``grid`` if given) were posted, dispatched, taken, done and cancelled
-        in the range (by created_at, dispatched_at, taken_at, done_at, cancelled_at): a dict with
-        exactly those five keys."""
+        """How many orders (of ``grid`` if given) were posted, dispatched, taken (claimed in the
+        market group), assigned (by staff, 指派), done and cancelled in the range (by created_at,
+        dispatched_at, taken_at, taken_at, done_at, cancelled_at): a dict with exactly the six keys
+        posted, dispatched, taken, assigned, done, cancelled."""
 
     async def tally_groups(self, community: str, column: str, start: float, end: float, *,
                            grid: str | None = None) -> list[tuple[str | None, int, int]]:
@@ -72,16 +73,18 @@ class Tx(Protocol):
         ``(value, count, lowest order number)`` rows, in any order."""
 
     async def claim_durations(self, community: str, start: float, end: float, *,
-                              grid: str | None = None) -> list[tuple[str | None, float | None]]:
-        """For every order taken in the range, ordered by number: ``(taker's name or None, seconds
-        from dispatch to claim as Order.claim_seconds computes them, or None)``."""
+                              grid: str | None = None) -> list[tuple[str | None, float | None, bool]]:
+        """For every order taken in the range (claimed or assigned), ordered by number: ``(taker's
+        name or None, seconds from dispatch to claim as Order.claim_seconds computes them or None,
+        True if staff assigned it)``; an assigned order has no claim seconds."""
 
     async def ranking_rows(self, community: str, start: float, end: float, *,
                            confirmed_only: bool = False) -> list[dict[str, Any]]:
         """One row per worker, not suspended, who completed orders in the range (by done_at, status
-        'done'): ``{"worker_id", "name", "team", "done": count, "rating": average of the non-null
-        ratings or None, "claims": [claim seconds of those orders that have one]}``, in any order.
-        ``confirmed_only`` counts only orders rated 3 or more, or unrated with a follow-up sent."""
+        'done'): ``{"worker_id", "name", "team", "done": count of those the worker claimed,
+        "assigned": count of those staff assigned, "rating": average of the non-null ratings of the
+        claimed ones or None, "claims": [claim seconds of the claimed ones that have one]}``, in any
+        order.  ``confirmed_only`` counts only orders rated 3 or more, or unrated with a follow-up sent."""
 
     async def add_event(
         self, order_id: int | None, community: str, at: float, actor: str, kind: str, detail: str = ""

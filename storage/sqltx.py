@@ -18,7 +18,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from storage.models import Conversations, Event, Order, OutMessage, Worker
+from storage.models import Conversations, Event, Order, OutMessage, Worker, claim_seconds
 from storage.repository import ORDER_TIME_COLUMNS
 
 
@@ -127,7 +127,7 @@ class SqlTx:
     async def claim_order(self, order_id: int, worker_id: int, at: float, max_active: int | None = None) -> bool:
         if max_active is None:
             return await self.execute(
-                "UPDATE orders SET status = 'taken', taker_id = ?, taken_at = ? "
+                "UPDATE orders SET status = 'taken', taker_id = ?, taken_at = ?, assigned_at = NULL "
                 "WHERE id = ? AND status = 'dispatched'",
                 (worker_id, at, order_id),
             ) == 1
@@ -137,7 +137,7 @@ class SqlTx:
         # COMMITTED each statement sees what was committed when it started).
         await self.serialize(f"worker:{worker_id}")
         return await self.execute(
-            "UPDATE orders SET status = 'taken', taker_id = ?, taken_at = ? "
+            "UPDATE orders SET status = 'taken', taker_id = ?, taken_at = ?, assigned_at = NULL "
             "WHERE id = ? AND status = 'dispatched' "
             "AND (SELECT COUNT(*) FROM orders AS mine WHERE mine.taker_id = ? AND mine.status = 'taken') < ?",
             (worker_id, at, order_id, worker_id, max_active),
@@ -186,15 +186,17 @@ class SqlTx:
         return int(row["n"]) if row else 0
 
     # reports: aggregates over one community's orders in [start, end); each tally count is one
-    # range scan of a (community, <time>) index (migration 003) -----------------------------
+    # range scan of a (community, <time>) index (migrations 003, 009) -----------------------
     async def tally_counts(self, community: str, start: float, end: float, *,
                            grid: str | None = None) -> dict[str, int]:
-        columns = {"posted": "created_at", "dispatched": "dispatched_at", "taken": "taken_at", "done": "done_at",
-                   "cancelled": "cancelled_at"}
+        # taken: claimed in the market group (接N); assigned: given by staff (指派), counted apart
+        columns = {"posted": "created_at", "dispatched": "dispatched_at", "taken": "taken_at", "assigned": "taken_at",
+                   "done": "done_at", "cancelled": "cancelled_at"}
         in_grid = " AND grid = ?" if grid is not None else ""
-        needs = " AND status NOT IN ('pending_review', 'dismissed')"  # not (yet) needs: storage.status.NOT_NEEDS
+        also = {"posted": " AND status NOT IN ('pending_review', 'dismissed')",  # not (yet) needs: status.NOT_NEEDS
+                "taken": " AND assigned_at IS NULL", "assigned": " AND assigned_at IS NOT NULL"}
         parts = [f"(SELECT COUNT(*) FROM orders WHERE community = ? AND {column} >= ? AND {column} < ?{in_grid}"
-                 f"{needs if key == 'posted' else ''}) AS {key}" for key, column in columns.items()]
+                 f"{also.get(key, '')}) AS {key}" for key, column in columns.items()]
         args = [community, start, end] + ([grid] if grid is not None else [])
         row = await self.fetch_one("SELECT " + ", ".join(parts), args * len(columns))
         assert row is not None
@@ -214,15 +216,17 @@ class SqlTx:
         return [(r["value"], int(r["n"]), int(r["first"])) for r in rows]
 
     async def claim_durations(self, community: str, start: float, end: float, *,
-                              grid: str | None = None) -> list[tuple[str | None, float | None]]:
-        sql = ("SELECT w.name AS name, o.taken_at AS taken_at, o.dispatched_at AS dispatched_at FROM orders o "
+                              grid: str | None = None) -> list[tuple[str | None, float | None, bool]]:
+        sql = ("SELECT w.name AS name, o.taken_at AS taken_at, o.dispatched_at AS dispatched_at, "
+               "o.assigned_at AS assigned_at FROM orders o "
                "LEFT JOIN workers w ON w.id = o.taker_id "
                "WHERE o.community = ? AND o.taken_at >= ? AND o.taken_at < ?")
         args: list[Any] = [community, start, end]
         if grid is not None:
             sql, args = sql + " AND o.grid = ?", args + [grid]
         rows = await self.fetch_all(sql + " ORDER BY o.no", args)
-        return [(r["name"], _claim_seconds(r["taken_at"], r["dispatched_at"])) for r in rows]
+        return [(r["name"], claim_seconds(r["taken_at"], r["dispatched_at"], r["assigned_at"]),
+                 r["assigned_at"] is not None) for r in rows]
 
     async def ranking_rows(self, community: str, start: float, end: float, *,
                            confirmed_only: bool = False) -> list[dict[str, Any]]:
@@ -231,20 +235,26 @@ class SqlTx:
         if confirmed_only:
             where += " AND (o.rating >= 3 OR (o.rating IS NULL AND o.followup_sent_at IS NOT NULL))"
         args = (community, start, end)
-        # The average is computed here from the sum and the count of ratings, so both backends
-        # give the same float (PostgreSQL's AVG is a numeric).
+        # done, the ratings and the claim times are of the orders the worker claimed (接N); the ones
+        # staff assigned (指派) are only counted, apart.  The average is computed here from the sum
+        # and the count of ratings, so both backends give the same float (PostgreSQL's AVG is a numeric).
+        claimed = "o.assigned_at IS NULL"
         rows = await self.fetch_all(
-            "SELECT w.id AS worker_id, w.name AS name, w.team AS team, COUNT(*) AS done, "
-            "SUM(o.rating) AS rating_sum, COUNT(o.rating) AS rated "
+            "SELECT w.id AS worker_id, w.name AS name, w.team AS team, "
+            f"SUM(CASE WHEN {claimed} THEN 1 ELSE 0 END) AS done, "
+            f"SUM(CASE WHEN {claimed} THEN 0 ELSE 1 END) AS assigned, "
+            f"SUM(CASE WHEN {claimed} THEN o.rating END) AS rating_sum, "
+            f"COUNT(CASE WHEN {claimed} THEN o.rating END) AS rated "
             f"FROM orders o JOIN workers w ON w.id = o.taker_id WHERE {where} GROUP BY w.id, w.name, w.team", args)
         claims: dict[int, list[float]] = {r["worker_id"]: [] for r in rows}
         for r in await self.fetch_all(
                 "SELECT o.taker_id AS worker_id, o.taken_at AS taken_at, o.dispatched_at AS dispatched_at "
-                f"FROM orders o JOIN workers w ON w.id = o.taker_id WHERE {where}", args):
-            seconds = _claim_seconds(r["taken_at"], r["dispatched_at"])
+                f"FROM orders o JOIN workers w ON w.id = o.taker_id WHERE {where} AND {claimed}", args):
+            seconds = claim_seconds(r["taken_at"], r["dispatched_at"], None)
             if seconds is not None:
                 claims[r["worker_id"]].append(seconds)
         return [{"worker_id": r["worker_id"], "name": r["name"], "team": r["team"], "done": int(r["done"]),
+                 "assigned": int(r["assigned"]),
                  "rating": int(r["rating_sum"]) / int(r["rated"]) if r["rated"] else None,
                  "claims": claims[r["worker_id"]]} for r in rows]
 
@@ -576,13 +586,6 @@ class SqlTx:
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
-
-
-def _claim_seconds(taken_at: float | None, dispatched_at: float | None) -> float | None:
-    """As ``Order.claim_seconds``."""
-    if taken_at is None or dispatched_at is None:
-        return None
-    return max(0.0, taken_at - dispatched_at)
 
 
 def _out_message(r: dict[str, Any]) -> OutMessage:

@@ -52,6 +52,7 @@ def allowed(source: str, target: str) -> bool:
 
 def back_to_market(at: float) -> dict[str, Any]:
     """The values of an order put back in the market group at ``at`` (放弃, 改派): no taker, a
-    fresh dispatch time, and the escalation and stale reminders start again."""
-    return {"status": Status.DISPATCHED, "taker_id": None, "taken_at": None, "dispatched_at": at,
+    fresh dispatch time (no assignment: the next taker claims it or is assigned it anew), and the
+    escalation and stale reminders start again."""
+    return {"status": Status.DISPATCHED, "taker_id": None, "taken_at": None, "assigned_at": None, "dispatched_at": at,
             "escalation_level": 0, "escalated_at": None, "stale_reminded_at": None}

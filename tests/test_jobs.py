@@ -101,9 +101,9 @@ async def test_xlsx_rows_match_orders(week, paced, tmp_path):
     orders = [json.loads(line) for line in listed]
     book = load_workbook(xlsx)
     sheet = book.worksheets[0]
-    header = [c.value for c in sheet[1]]
+    header = [c.value for c in sheet[2]]  # row 1: the title
     assert header[:3] == ["编号", "网格", "类别"]
-    rows = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
+    rows = [[c.value for c in row] for row in sheet.iter_rows(min_row=3)]
     assert [r[0] for r in rows] == [f"#{o['no']}" for o in orders]
     assert [r[6] or None for r in rows] == [o["taker"] for o in orders]
     for row in rows:

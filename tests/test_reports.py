@@ -2,7 +2,8 @@
 ranking_rows) give exactly what the earlier order-by-order computation gave.
 
 ``reference_tally`` and ``reference_ranking`` are that earlier code (loading every order and its
-taker through find_orders), kept here as the oracle; random order histories are compared."""
+taker through find_orders), kept here as the oracle; random order histories are compared.  Orders
+staff assigned (指派, ``assigned_at``) are no claims: no claim time, counted apart, not ranked."""
 
 from __future__ import annotations
 
@@ -25,6 +26,13 @@ def _median(values):
     return statistics.median(values) if values else None
 
 
+def _claim(order):
+    """Seconds from dispatch to the claim, worked out here from the columns (not Order.claim_seconds)."""
+    if order.assigned_at is not None or order.taken_at is None or order.dispatched_at is None:
+        return None
+    return max(0.0, order.taken_at - order.dispatched_at)
+
+
 async def reference_tally(tx, community, start, end, *, now, grid=None) -> Tally:
     s, e = start.timestamp(), end.timestamp()
     counts = {}
@@ -33,9 +41,12 @@ async def reference_tally(tx, community, start, end, *, now, grid=None) -> Tally
         counts[key] = len(await tx.find_orders(community, grid=grid, time_column=column, start=s, end=e))
     posted = await tx.find_orders(community, grid=grid, time_column="created_at", start=s, end=e)
     taken = await tx.find_orders(community, grid=grid, time_column="taken_at", start=s, end=e)
-    claims = [o.claim_seconds for o in taken if o.claim_seconds is not None]
+    claimed = [o for o in taken if o.assigned_at is None]
+    assigned = [o for o in taken if o.assigned_at is not None]
+    counts["taken"], counts["assigned"] = len(claimed), len(assigned)
+    claims = [_claim(o) for o in claimed if _claim(o) is not None]
     waiting = await tx.find_orders(community, grid=grid, statuses=("dispatched",))
-    takers = Counter(o.taker.name for o in taken if o.taker is not None)
+    takers = Counter(o.taker.name for o in claimed if o.taker is not None)
     return Tally(
         community=community, start=s, counts=counts,
         by_category=Counter(o.category for o in posted).most_common(),
@@ -43,6 +54,7 @@ async def reference_tally(tx, community, start, end, *, now, grid=None) -> Tally
         median_claim=_median(claims), slowest_claim=max(claims) if claims else None,
         unclaimed=[{"no": o.no, "age": now.timestamp() - (o.dispatched_at or o.created_at)} for o in waiting],
         top_takers=takers.most_common(5),
+        top_assigned=Counter(o.taker.name for o in assigned if o.taker is not None).most_common(5),
     )
 
 
@@ -63,12 +75,15 @@ async def reference_ranking(tx, community, start, end, *, limit=10, confirmed_on
             continue
         per[order.taker.id].append(order)
     rows = []
-    for orders in per.values():
-        worker = orders[0].taker
-        claims = [o.claim_seconds for o in orders if o.claim_seconds is not None]
+    for everything in per.values():
+        worker = everything[0].taker
+        orders = [o for o in everything if o.assigned_at is None]
+        if not orders:
+            continue  # only assigned orders: not on 接单王
+        claims = [_claim(o) for o in orders if _claim(o) is not None]
         ratings = [o.rating for o in orders if o.rating is not None]
         rows.append(RankRow(0, worker.name, worker.team, len(orders), _median(claims),
-                            sum(ratings) / len(ratings) if ratings else None))
+                            sum(ratings) / len(ratings) if ratings else None, len(everything) - len(orders)))
     rows.sort(key=lambda r: (-r.done, r.median_claim if r.median_claim is not None else float("inf"),
                              -(r.rating or 0), r.name))
     for i, row in enumerate(rows, 1):
@@ -103,6 +118,8 @@ async def random_history(tx, rng: random.Random, now: datetime) -> None:
                 taker = rng.choice(workers[community])
                 t += rng.choice([0, 5, 5, 12, 40, 300, -10])  # equal times make ties; -10: clock skew
                 values.update(taker_id=taker.id, taken_at=float(t))
+                if rng.random() < 0.25:  # staff assigned it (指派): no claim
+                    values["assigned_at"] = float(t)
             if status == "done":
                 t += rng.randint(60, 7200)
                 values.update(done_at=float(t), rating=rng.choice([None, None, 1, 2, 3, 4, 5]),
@@ -149,9 +166,88 @@ async def test_report_queries_use_the_indexes(tmp_path):
                 f"EXPLAIN QUERY PLAN SELECT COUNT(*) FROM orders WHERE community = ? AND {column} >= ? "
                 f"AND {column} < ?", ("A", 0, 1)))
             assert "USING COVERING INDEX" in plan and f"community=? AND {column}>? AND {column}<?" in plan, plan
+        for claimed in ("IS NULL", "IS NOT NULL"):  # the tally's claims (接N) and assignments (指派)
+            plan = " ".join(r[3] for r in await db.execute_fetchall(
+                "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM orders WHERE community = ? AND taken_at >= ? "
+                f"AND taken_at < ? AND assigned_at {claimed}", ("A", 0, 1)))
+            assert "USING COVERING INDEX orders_taken_how" in plan, plan
         plan = " ".join(r[3] for r in await db.execute_fetchall(
             "EXPLAIN QUERY PLAN SELECT * FROM orders WHERE community = ? AND status IN (?) ORDER BY community, no",
             ("A", "dispatched")))
         assert plan == "SEARCH orders USING INDEX orders_open (community=? AND status=?)", plan
     finally:
         await repo.close()
+
+
+NEED = "需要修水管，阳光小区3栋2单元501室，电话13908521234"
+
+
+async def test_an_assignment_is_not_a_zero_second_claim(chat, grid1, market):
+    """Issue 16 (honest times): a 指派 used to count as a claim taking 0 seconds, so the order that
+    waited longest looked fastest: it pulled the median 接单用时 down and put its taker first on
+    接单王.  Times, medians and 接单王 count claims only; the assignment is counted as 指派."""
+    for no in (1, 2, 3):
+        await grid1.say("张阿姨", NEED)
+        await grid1.say("杨先媚", f"派单{no}")
+    chat.clock.advance(30)
+    await market.say("熊明祥", "接1")  # 30 s
+    chat.clock.advance(60)
+    await market.say("韩德明", "接2")  # 90 s
+    chat.clock.advance(3600)
+    await grid1.say("杨先媚", "指派 3 @曹志强")  # nobody claimed it for an hour
+    for who, no in (("熊明祥", 1), ("韩德明", 2), ("曹志强", 3)):
+        await market.say(who, f"完成{no}")
+    assigned, claimed = await chat.order(3), await chat.order(1)
+    assert assigned.assigned and assigned.claim_seconds is None and assigned.taker.name == "曹志强"
+    assert not claimed.assigned and claimed.claim_seconds == 30
+    now = chat.clock.now()
+    start, end = period_bounds(now, "day")
+    async with chat.repo.transaction() as tx:
+        t = await tally(tx, "洗马社区", start, end, now=now)
+        rows = await ranking(tx, "洗马社区", start, end)
+    assert (t.counts["taken"], t.counts["assigned"]) == (2, 1)
+    assert (t.median_claim, t.slowest_claim) == (60, 90), "not a median of 30 with a 0-second claim"
+    assert t.top_takers == [("熊明祥", 1), ("韩德明", 1)] and t.top_assigned == [("曹志强", 1)]
+    assert [(r.rank, r.name, r.done, r.median_claim, r.assigned) for r in rows] == [
+        (1, "熊明祥", 1, 30, 0), (2, "韩德明", 1, 90, 0)], "曹志强 was assigned, not the fastest claimer"
+    text = (await grid1.say("杨先媚", "今日统计"))[0].text
+    assert "接单 2　指派 1　完成 3" in text
+    assert "接单用时：中位 1 分钟，最慢 1 分 30 秒（只算群里抢单，指派不计）" in text
+    assert "今日接单：熊明祥 1单，韩德明 1单" in text and "今日指派：曹志强 1单" in text
+    board = (await market.say("熊明祥", "接单王 今日"))[0].text
+    assert "只算群里抢单" in board and "1. 熊明祥" in board and "2. 韩德明" in board and "曹志强" not in board
+    show = (await grid1.say("杨先媚", "查3"))[0].text
+    assert "接单师傅：曹志强" in show and "网格员指派" in show and "用时" not in show
+
+
+async def test_an_assigned_order_put_back_in_the_market_and_claimed_is_a_claim(chat, grid1, market):
+    await grid1.say("张阿姨", NEED)
+    await grid1.say("杨先媚", "派单1")
+    await grid1.say("杨先媚", "指派 1 @熊师傅")
+    assert (await chat.order(1)).assigned
+    await grid1.say("杨先媚", "改派 1")
+    assert not (await chat.order(1)).assigned, "back in the market: no longer assigned"
+    chat.clock.advance(20)
+    await market.say("韩德明", "接1")
+    await market.say("韩德明", "完成1")
+    await grid1.say("张阿姨", NEED)
+    await grid1.say("杨先媚", "指派 2 @韩德明")  # straight from 待派单
+    await market.say("韩德明", "放弃2")
+    chat.clock.advance(5)
+    await market.say("熊明祥", "接2")
+    await grid1.say("张阿姨", NEED)
+    await grid1.say("杨先媚", "指派 3 @韩德明")
+    await market.say("韩德明", "完成3")
+    first, second, third = [await chat.order(n) for n in (1, 2, 3)]
+    assert (first.assigned, first.claim_seconds, first.taker.name) == (False, 20, "韩德明")
+    assert (second.assigned, second.claim_seconds, second.taker.name) == (False, 5, "熊明祥")
+    assert (third.assigned, third.claim_seconds) == (True, None)
+    now = chat.clock.now()
+    start, end = period_bounds(now, "day")
+    async with chat.repo.transaction() as tx:
+        t = await tally(tx, "洗马社区", start, end, now=now)
+        (row,) = await ranking(tx, "洗马社区", start, end)
+    assert (t.counts["taken"], t.counts["assigned"], t.median_claim) == (2, 1, 12.5)
+    assert (row.name, row.done, row.assigned, row.median_claim) == ("韩德明", 1, 1, 20)
+    text = (await market.say("熊明祥", "接单王 今日"))[0].text
+    assert "1. 韩德明（水电一队） 完成 1 单，另有指派 1 单，接单中位 20 秒" in text

@@ -137,6 +137,40 @@ class TestRepositoryContract:
             await tx.update_order(orders[0].id, {"status": "done"})
             assert await tx.claim_order(orders[2].id, w.id, 4.0, max_active=2)
 
+    async def test_an_assignment_is_marked_and_a_claim_or_the_market_clears_it(self, repo):
+        from storage.status import back_to_market
+
+        async with repo.transaction() as tx:
+            w = await tx.add_worker(worker_values("甲"))
+            order = await tx.insert_order(order_values("洗马社区", 1, status="dispatched", dispatched_at=1000.0))
+            await tx.update_order(order.id, {"status": "taken", "taker_id": w.id, "taken_at": 4600.0,
+                                             "assigned_at": 4600.0})
+            assigned = await tx.get_order_by_id(order.id)
+            counts = await tx.tally_counts("洗马社区", 0.0, 10_000.0)
+            durations = await tx.claim_durations("洗马社区", 0.0, 10_000.0)
+            await tx.update_order(order.id, back_to_market(5000.0))
+            back = await tx.get_order_by_id(order.id)
+            assert await tx.claim_order(order.id, w.id, 5012.5, max_active=3)
+            claimed = await tx.get_order_by_id(order.id)
+            again = await tx.tally_counts("洗马社区", 0.0, 10_000.0)
+            durations_again = await tx.claim_durations("洗马社区", 0.0, 10_000.0)
+        assert assigned.assigned and assigned.assigned_at == 4600.0 and assigned.claim_seconds is None
+        assert (counts["taken"], counts["assigned"]) == (0, 1) and durations == [("甲", None, True)]
+        assert not back.assigned and back.taken_at is None
+        assert not claimed.assigned and claimed.claim_seconds == 12.5
+        assert (again["taken"], again["assigned"]) == (1, 0) and durations_again == [("甲", 12.5, False)]
+        assert set(again) == {"posted", "dispatched", "taken", "assigned", "done", "cancelled"}
+
+    async def test_ranking_rows_rank_claims_and_count_assignments_apart(self, repo):
+        async with repo.transaction() as tx:
+            w = await tx.add_worker(worker_values("甲"))
+            for no, assigned, rating in ((1, False, 4), (2, True, 1), (3, True, None)):
+                await tx.insert_order(order_values(
+                    "洗马社区", no, status="done", taker_id=w.id, dispatched_at=1000.0, taken_at=1000.0 + 10 * no,
+                    done_at=2000.0, rating=rating, assigned_at=1000.0 + 10 * no if assigned else None))
+            (row,) = await tx.ranking_rows("洗马社区", 0.0, 10_000.0)
+        assert (row["done"], row["assigned"], row["claims"], row["rating"]) == (1, 2, [10.0], 4.0)
+
     async def test_update_with_expected_status(self, repo):
         async with repo.transaction() as tx:
             order = await tx.insert_order(order_values("A", 1))
@@ -362,3 +396,60 @@ async def test_open_repository_opens_postgres(pg_url, tmp_path):
             assert await tx.next_order_no("A") == 1
         await repo.close()
     assert isinstance(repo, PostgresRepository)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_migration_009_finds_the_assigned_orders_in_the_audit_log(backend, request, tmp_path):
+    """Orders taken before migration 009 get ``assigned_at`` from their events: assigned when the
+    last of their taken / assigned / released / redispatched events is 'assigned'."""
+    import contextlib
+
+    async with contextlib.AsyncExitStack() as stack:
+        if backend == "sqlite":
+            def make():
+                return SqliteRepository(str(tmp_path / "old.db"))
+        else:
+            url = request.getfixturevalue("pg_url")
+            settings = await stack.enter_async_context(pg_schema(url))
+
+            def make():
+                return PostgresRepository(url, server_settings=settings)
+        histories = {  # order no -> its events, and whether it is taken now
+            1: (["taken"], True),
+            2: (["assigned"], True),
+            3: (["assigned", "redispatched", "taken"], True),
+            4: (["taken", "released", "assigned", "done"], True),
+            5: (["assigned", "redispatched"], False),
+            6: (["assigned", "done", "rated"], True),
+        }
+        repo = make()
+        await repo.open()
+        try:
+            async with repo.transaction() as tx:  # back to the schema migration 008 left
+                await tx.execute("DROP INDEX orders_taken_how")
+                await tx.execute("CREATE INDEX orders_taken ON orders (community, taken_at)")
+                await tx.execute("ALTER TABLE orders DROP COLUMN assigned_at")
+                if backend == "sqlite":
+                    await tx.execute("PRAGMA user_version = 8")
+                else:
+                    await tx.execute("DELETE FROM schema_version WHERE version = 9")
+            async with repo.transaction() as tx:
+                w = await tx.add_worker(worker_values("甲"))
+                for no, (kinds, taken) in histories.items():
+                    order = await tx.insert_order(order_values(
+                        "洗马社区", no, status="taken" if taken else "dispatched", dispatched_at=1000.0,
+                        taker_id=w.id if taken else None, taken_at=1000.0 + no if taken else None))
+                    for i, kind in enumerate(kinds):
+                        await tx.add_event(order.id, "洗马社区", 1000.0 + i, "杨先媚", kind)
+        finally:
+            await repo.close()
+        again = make()
+        await again.open()
+        try:
+            async with again.transaction() as tx:
+                orders = {o.no: o for o in await tx.find_orders("洗马社区")}
+        finally:
+            await again.close()
+    assert {no: o.assigned for no, o in orders.items()} == {1: False, 2: True, 3: False, 4: True, 5: False, 6: True}
+    assert orders[2].assigned_at == orders[2].taken_at == 1002.0 and orders[2].claim_seconds is None
+    assert orders[3].claim_seconds == 3.0

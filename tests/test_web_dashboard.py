@@ -298,3 +298,42 @@ async def test_the_audit_says_who_did_what_from_where(web: Web, chat: Chat) -> N
     async with chat.repo.transaction() as tx:
         rows = await tx.fetch_all("SELECT actor, detail FROM events WHERE kind = 'web_action'")
     assert [tuple(r.values()) for r in rows] == [("杨先媚", "派单 1 报酬80元 备注 到了打139****1234 · 192.168.1.23")]
+
+
+async def test_the_stats_page_shows_assignments_apart_from_claims(web: Web, chat: Chat) -> None:
+    """Issue 16: a 指派 is no 0-second claim on the stats page either: counted as 指派, left out of
+    the median, the claim-time histogram and 接单王, and the page says so."""
+    import re
+
+    for no in (1, 2, 3):
+        await chat.say(GRID1, "张阿姨", NEED)
+        await chat.say(GRID1, "杨先媚", f"派单{no}")
+    chat.clock.advance(30)
+    await chat.say(MARKET, "熊明祥", "接1")
+    chat.clock.advance(60)
+    await chat.say(MARKET, "韩德明", "接2")
+    chat.clock.advance(3600)
+    await chat.say(GRID1, "杨先媚", "指派 3 @曹志强")
+    for who, no in (("熊明祥", 1), ("韩德明", 2), ("曹志强", 3)):
+        await chat.say(MARKET, who, f"完成{no}")
+    await web.login()
+    status, page = await web.get("/dash/stats")
+    assert status == 200
+    counts = {name: n for n, name in re.findall(r"<div><b>([^<]+)</b><span>([^<]+)</span></div>", page)}
+    assert (counts["接单"], counts["指派"], counts["完成"], counts["接单用时中位"]) == ("2", "1", "3", "1 分钟")
+    assert "接单用时只算抢单，指派的单不计" in page
+    (table,) = re.findall(r'<table class="rank">.*?</table>', page, re.DOTALL)
+    assert "<th>指派完成</th>" in table and "熊明祥" in table and "曹志强" not in table
+    assert table.index("熊明祥") < table.index("韩德明")
+    assert "用时和评分也只算抢单；指派的单另列，不计名次" in page
+    assert "<title>10秒内：0</title>" in page, "no 0-second claim in the histogram"
+    assert "<title>半分钟-1分：1</title>" in page and "<title>1-5分：1</title>" in page
+    assert "只算群里抢单；指派的 1 单不计。" in page
+    status, order = await web.get("/dash/orders/3")
+    assert status == 200 and "曹志强（网格员指派）" in order
+    response = await web.response("get", "/board.json")
+    data = await response.get_json()
+    assert (data["today"]["taken"], data["today"]["assigned"], data["assigned_note"]) == (2, 1, "（另指派 1）")
+    assert [r["name"] for r in data["top"]] == ["熊明祥", "韩德明"], "the board's 接单王 counts claims"
+    status, board = await web.get("/board")
+    assert "（另指派 1）" in board and "抢单完成数" in board

@@ -37,7 +37,8 @@ async def test_the_board_shows_open_orders_counts_and_ranking_without_personal_d
     assert first == {"no": 1, "status": "待接单", "category": "家电水电维修", "grid": "第一网格",
                      "location": "阳光小区3栋", "time_wish": "今天上午", "waiting": "7 分钟"}
     assert data["open"][1]["location"] == "金鼎苑5幢" and data["open"][1]["status"] == "待派单"
-    assert data["today"] == {"posted": 3, "taken": 1, "done": 1, "waiting": 2}
+    assert data["today"] == {"posted": 3, "taken": 1, "assigned": 0, "done": 1, "waiting": 2}
+    assert data["assigned_note"] == "", "no 指派 today: nothing under 今日接单"
     assert data["top"] == [{"rank": 1, "name": "曹志强", "team": "搬家二队", "done": 1}]
     raw = json.dumps(data, ensure_ascii=False)
     text = re.sub(r"<[^>]+>", " ", page)

@@ -94,7 +94,7 @@ def order_row(web: WebState, o: Order) -> dict[str, Any]:
         "phones": [mask_phone(p) for p in o.phones], "location": o.coarse_address or "",
         "time_wish": o.time_wish or "", "taker": o.taker.name if o.taker else "",
         "created": web.local(o.created_at).strftime("%m-%d %H:%M"), "source": o.source,
-        "claim_seconds": o.claim_seconds,
+        "claim_seconds": o.claim_seconds, "assigned": o.assigned,  # assigned (指派): no claim time
     }
 
 
@@ -103,7 +103,8 @@ def _median(values: list[float]) -> float | None:
 
 
 async def worker_figures(tx: Tx, web: WebState, community: str) -> list[dict[str, Any]]:
-    """The roster with active orders, completed this month and median time-to-claim."""
+    """The roster with active orders, completed this month and median time-to-claim (of claims:
+    an assigned order has no claim time)."""
     month_start, month_end = period_bounds(web.now(), "month")
     orders = await tx.find_orders(community)
     by_taker: dict[int, list[Order]] = {}
@@ -148,9 +149,12 @@ async def board_data(tx: Tx, web: WebState, community: str) -> dict[str, Any]:
             "location": public(o.coarse_address or ""), "time_wish": o.time_wish or "",
             "waiting": _coarse_duration(web, now.timestamp() - (o.dispatched_at or o.created_at)),
         } for o in sorted(waiting, key=lambda o: o.no)],
-        "today": {k: t.counts[k] for k in (Status.POSTED, Status.TAKEN, Status.DONE)} | {"waiting": len(waiting)},
+        # taken: claimed in the market group; assigned (指派) apart, as everywhere; the ranking is of claims
+        "today": {k: t.counts[k] for k in (Status.POSTED, Status.TAKEN, Status.DONE)}
+                 | {"assigned": t.counts["assigned"], "waiting": len(waiting)},
         "top": [{"rank": r.rank, "name": r.name, "team": r.team or "", "done": r.done} for r in top],
         "month": web.msgs["board"]["month"].format(month=now.month),
+        "assigned_note": web.msgs["board"]["assigned"].format(n=t.counts["assigned"]) if t.counts["assigned"] else "",
     }
 
 
@@ -175,7 +179,7 @@ async def chart_data(tx: Tx, web: WebState, community: str, period: str) -> dict
                                  end=end.timestamp())
     buckets = Counter()
     for o in taken:
-        if o.claim_seconds is not None:
+        if o.claim_seconds is not None:  # claims only: an assigned order (指派) has none
             buckets[next(label for limit, label in claim_buckets if o.claim_seconds < limit)] += 1
     first_day = (now - timedelta(days=13)).replace(hour=0, minute=0, second=0, microsecond=0)
     recent = await tx.find_orders(community, start=first_day.timestamp())
@@ -187,4 +191,5 @@ async def chart_data(tx: Tx, web: WebState, community: str, period: str) -> dict
         "per_worker": per_worker,
         "per_day": [(f"{d.month}/{d.day}", posted_by_day[d], done_by_day[d]) for d in days],
         "claims": [(label, buckets[label]) for _, label in claim_buckets],
+        "assigned": sum(o.assigned for o in taken),  # left out of the claim times, said under the chart
     }

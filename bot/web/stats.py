@@ -68,6 +68,7 @@ async def _page(export_form: dict[str, str], export_errors: dict[str, str], stat
     }
     return await render_template(
         "stats.html", today=today, rows=rows, period=period, periods=periods, figures=figures,
+        assigned=data["assigned"],
         duration=web.app.renderer.duration, export=export_form, export_errors=export_errors,
         **page_context(community)), status
 

@@ -58,6 +58,7 @@
     $("b-updated").textContent = d.updated;
     $("b-posted").textContent = d.today.posted;
     $("b-taken").textContent = d.today.taken;
+    $("b-assigned").textContent = d.assigned_note;
     $("b-done").textContent = d.today.done;
     $("b-waiting").textContent = d.today.waiting;
     $("b-month").textContent = d.month;
