@@ -17,7 +17,10 @@
     no.appendChild(el("small", null, o.status));
     li.appendChild(no);
     li.appendChild(el("span", "cat", o.category));
-    li.appendChild(el("span", "where", o.grid + (o.location ? " · " + o.location : "")));
+    var where = el("span", "where");
+    where.appendChild(el("b", "grid", o.grid));
+    if (o.location) where.appendChild(el("small", "loc", o.location));
+    li.appendChild(where);
     li.appendChild(el("span", "when", o.time_wish || "-"));
     li.appendChild(el("span", "wait", o.waiting));
     return li;
