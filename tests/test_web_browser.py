@@ -5,6 +5,7 @@ where a missing browser is a failure.  Screenshots of every page go to test-outp
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import AsyncIterator
@@ -55,10 +56,15 @@ async def browser() -> AsyncIterator[object]:
             await b.close()
 
 
-async def _page(browser, viewport=DESKTOP):
+async def _page(browser, viewport=DESKTOP, *, dialogs: bool = True):
+    """A fresh page; with ``dialogs`` it says yes to every confirmation (the dashboard asks before
+    destructive actions: tests/test_web_browser_confirm.py answers them itself)."""
     context = await browser.new_context(viewport=viewport, locale="zh-CN")
     context.set_default_timeout(TIMEOUT)
-    return await context.new_page()
+    page = await context.new_page()
+    if dialogs:
+        page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    return page
 
 
 async def _shot(page, name: str, full_page: bool = True) -> None:

@@ -45,7 +45,7 @@ async def test_a_destructive_action_asks_first(browser, stack: Stack, form, ques
     await stack.gateway.inject_text(wid("熊明祥"), "接1", room_id=market)
     await stack.gateway.wait_for_sent(lambda r: r.room_id == market and "接走" in r.text, timeout=10)
 
-    page = await _page(browser, PHONE)
+    page = await _page(browser, PHONE, dialogs=False)
     await _login(page, stack)
     await page.goto(stack.url + "/dash/orders/1")
     assert await page.locator("a.tel").first.get_attribute("href") == "tel:13908521234"

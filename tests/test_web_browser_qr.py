@@ -31,7 +31,7 @@ async def _order(page, stack: Stack, description: str, name: str = "") -> str:
 async def test_a_qr_resident_follows_the_order_until_taken_and_cancels_another(browser, stack: Stack) -> None:  # noqa: F811
     from playwright.async_api import expect
 
-    page = await _page(browser, PHONE)
+    page = await _page(browser, PHONE, dialogs=False)
     link = await _order(page, stack, "卫生间下水道堵了", name="张阿姨")
     await expect(page.locator("blockquote.ack")).to_contain_text("@张阿姨（扫码下单的居民）：收到您的需求")
     await _shot(page, "qr-done-with-status-link")
