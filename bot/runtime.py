@@ -29,7 +29,7 @@ from bot.identity import unbound
 from bot.instance import Scope, process_id
 from bot.journal import Journal
 from bot.outbox import Outbox
-from bot.render import Renderer
+from bot.render import Renderer, load_labels
 from bot.schedule.scheduler import ScheduledJob, build_jobs, catch_up, start_realtime
 from bot.transport import IncomingMessage
 from bot.wechat.bot import WechatyBot
@@ -217,9 +217,8 @@ class BotRuntime:
             await self.gateway.start()
         except OSError as exc:
             self.gateway = None
-            raise OSError(f"cannot start the local gateway on {LOCAL_HOST}:{self.config.wechat.gateway_port}"
-                          f" ({exc.strerror or exc}); is another linggong running? "
-                          "Set [wechat].gateway_port to a free port") from None
+            raise OSError(load_labels()["runtime"]["gateway_port_taken"].format(
+                address=f"{LOCAL_HOST}:{self.config.wechat.gateway_port}", reason=exc.strerror or exc)) from None
         log.info("local gateway (simulated WeChat: %d contacts, %d groups) listening on %s",
                  len(world.contacts), len(world.rooms), self.gateway.endpoint)
 
@@ -255,8 +254,8 @@ class BotRuntime:
         try:
             sock = open_listener(host, port)
         except OSError as exc:
-            raise OSError(f"cannot serve the web pages on {host}:{port} ({exc.strerror or exc}); "
-                          "set [web].port to a free port") from None
+            raise OSError(load_labels()["runtime"]["web_port_taken"].format(
+                address=f"{host}:{port}", reason=exc.strerror or exc)) from None
         self.web_app = create_web_app(self.app, gateway=self.gateway, password=self.web_password,
                                       simulator=simulator_mode(self.config), account=self.account)
         port = sock.getsockname()[1]
