@@ -95,7 +95,7 @@ async def bench_reports(sizes: Sizes, work: Path, results: Results) -> None:
                                         start=year[0].timestamp(), end=year[1].timestamp())
 
         _, old_yearly, _ = await time_query(max(1, sizes.query_repeats // 4), load_year, repo)
-        for name in ("orders_dispatched", "orders_taken", "orders_cancelled", "orders_open"):
+        for name in ("orders_dispatched", "orders_taken_how", "orders_cancelled", "orders_open"):
             await repo._db.execute(f"DROP INDEX {name}")
         await repo._db.execute("CREATE INDEX orders_status ON orders (community, status)")
         _, without_daily, _ = await time_query(max(1, sizes.query_repeats // 4), daily, repo)
@@ -187,7 +187,7 @@ async def bench_reports_pg(sizes: Sizes, results: Results) -> None:
                     "ORDER BY indexname")]
             # for comparison: the tally with the indexes as they were before migration 003
             async with repo.transaction() as tx:
-                for name in ("orders_dispatched", "orders_taken", "orders_cancelled", "orders_open"):
+                for name in ("orders_dispatched", "orders_taken_how", "orders_cancelled", "orders_open"):
                     await tx.conn.execute(f"DROP INDEX {name}")
                 await tx.conn.execute("CREATE INDEX orders_status ON orders (community, status)")
                 await tx.conn.execute("ANALYZE orders")

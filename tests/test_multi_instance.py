@@ -291,7 +291,7 @@ async def test_300_claims_through_both_instances_make_one_taker(district: Distri
     assert len([r for r in district.sent() if r.contact_id == winner]) == 1  # the details, once
     # each account saw the other's messages in the groups, and they changed nothing
     relayed = [m for g in district.gateways.values() for m in g.state.messages if m.startswith("relay-")]
-    assert len(relayed) > 50
+    assert len(relayed) >= 5  # how many depends on how many late notices merged in the outbox
     assert await district.fetch("SELECT message_id FROM processed WHERE message_id LIKE 'relay-%'") == []
     assert [r["n"] for r in await district.fetch("SELECT COUNT(*) AS n FROM orders")] == [1]
     print(f"\ntwo instances ready in {started:.2f}s; 300 claims handled and answered in {handled:.2f}s "

@@ -44,7 +44,7 @@ class FakeRuntime:
 
 async def test_run_exits_non_zero_when_storage_stops(config, monkeypatch, capsys):
     made = []
-    monkeypatch.setattr(serve, "BotRuntime", lambda c, d: made.append(FakeRuntime(c, d)) or made[-1])
+    monkeypatch.setattr(serve, "BotRuntime", lambda c, d, **kw: made.append(FakeRuntime(c, d)) or made[-1])
     code = await asyncio.wait_for(serve.run_bot(config, "x.db"), 5)
     assert code == 3 and made[0].stopped_cleanly
     assert "the database disk is full" in capsys.readouterr().err
