@@ -151,6 +151,8 @@ class OutboxConfig:
     max_attempts: int = 5
     lease: float = 120.0  # seconds an instance's claim on a message lasts (a dead instance's run out)
     orphan_after: float = 30.0  # a direct message no instance knows the contact of: tried after this
+    keep_sent_days: float = 30.0  # sent replies older than this are deleted (the audit log keeps what happened)
+    keep_processed_days: float = 7.0  # handled message ids older than this are forgotten (re-delivery is minutes)
 
 
 DM_FALLBACKS = ("market", "none")
@@ -450,14 +452,19 @@ def parse_config(data: dict[str, Any], source: str = "config.toml",
     p.unknown({"mask_in_market"})
     privacy = PrivacyConfig(mask_in_market=p.get("mask_in_market", bool, "true or false", PrivacyConfig.mask_in_market))
     o = root.sub("outbox")
-    o.unknown({"min_interval", "per_minute", "max_attempts", "lease", "orphan_after"})
+    o.unknown({"min_interval", "per_minute", "max_attempts", "lease", "orphan_after", "keep_sent_days",
+               "keep_processed_days"})
     outbox = OutboxConfig(
         min_interval=o.get("min_interval", float, "seconds, e.g. 1.5", OutboxConfig.min_interval),
         per_minute=o.get("per_minute", int, "a whole number", OutboxConfig.per_minute),
         max_attempts=o.get("max_attempts", int, "a whole number", OutboxConfig.max_attempts),
         lease=o.get("lease", float, "seconds, e.g. 120", OutboxConfig.lease),
         orphan_after=o.get("orphan_after", float, "seconds, e.g. 30", OutboxConfig.orphan_after),
+        keep_sent_days=o.get("keep_sent_days", float, "days, e.g. 30", OutboxConfig.keep_sent_days),
+        keep_processed_days=o.get("keep_processed_days", float, "days, e.g. 7", OutboxConfig.keep_processed_days),
     )
+    if outbox.keep_sent_days < 1 or outbox.keep_processed_days < 1:
+        raise o.fail("keep_sent_days", "keep_sent_days and keep_processed_days must be at least 1 day")
     if outbox.min_interval < 0 or outbox.per_minute < 1 or outbox.max_attempts < 1:
         raise o.fail("min_interval", "min_interval must be >= 0, per_minute and max_attempts >= 1")
     if outbox.lease < 1:

@@ -53,6 +53,17 @@ class SqlTx:
     async def mark_processed(self, message_id: str, at: float) -> None:
         await self.execute("INSERT INTO processed (message_id, at) VALUES (?, ?)", (message_id, at))
 
+    # pruning (bot/prune.py): small batches, so no transaction holds the write lock for long
+    async def prune_sent_outbox(self, before: float, limit: int) -> int:
+        return await self.execute(
+            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE status = 'sent' AND sent_at < ? "
+            "ORDER BY sent_at LIMIT ?)", (before, limit))
+
+    async def prune_processed(self, before: float, limit: int) -> int:
+        return await self.execute(
+            "DELETE FROM processed WHERE message_id IN (SELECT message_id FROM processed WHERE at < ? ORDER BY at LIMIT ?)",
+            (before, limit))
+
     # the intake journal (migration 008): message events received, not yet handled ---------
     async def journal_add(self, instance: str, message_ids: Sequence[str], at: float) -> None:
         await self.execute_many(

@@ -19,6 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.config import CRON_KEYS, Community, Config
+from bot.prune import prune
 from bot.schedule.jobs import next_sweep_deadline, run_report, sweep
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ async def fire(app: "App", job: ScheduledJob, due: datetime, *, late: bool = Fal
     try:
         if job.name == "sweep":
             await sweep(app, job.community)
+            await prune(app)  # at most hourly, whichever community's sweep comes first
         else:
             await run_report(app, job.name, job.community, due, late=late)
     except Exception:
