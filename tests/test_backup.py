@@ -201,11 +201,11 @@ async def test_backup_and_restore_commands(day_db, tmp_path):
     cli = [sys.executable, "-m", "bot", "--config", str(ROOT / "config.toml")]
     done = subprocess.run([*cli, "backup", str(tmp_path / "cli.db"), "--db", str(day_db)], cwd=tmp_path,
                           capture_output=True, text=True)
-    assert done.returncode == 0 and "9 orders" in done.stdout and "integrity check ok" in done.stdout
+    assert done.returncode == 0 and "9 个订单" in done.stdout and "完整性检查通过" in done.stdout
     done = subprocess.run([*cli, "restore", str(tmp_path / "cli.db"), "--db", str(day_db)], cwd=tmp_path,
                           capture_output=True, text=True)
     assert done.returncode == 0 and "before-restore" in done.stdout
     (tmp_path / "junk.db").write_text("junk", encoding="utf-8")
     done = subprocess.run([*cli, "restore", str(tmp_path / "junk.db"), "--db", str(day_db)], cwd=tmp_path,
                           capture_output=True, text=True)
-    assert done.returncode == 2 and done.stderr.startswith("error: ") and "junk.db" in done.stderr
+    assert done.returncode == 2 and done.stderr.startswith("错误：恢复没有完成：") and "junk.db" in done.stderr

@@ -83,11 +83,11 @@ def test_linggong_intake_eval_prints_the_figures_of_a_small_file(tmp_path: Path,
     ]) + "\n", encoding="utf-8")
     assert main(["--config", str(ROOT / "config.toml"), "intake", "eval", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "messages 5, needs 3" in out
-    assert "auto orders: 2, precision 1.000" in out
-    assert "needs heard (order or review): 3/3 = 1.000" in out
-    assert "reviews: 1 (1 of them needs; 0.333 of needs went to review)" in out
-    assert "category accuracy: 3/3 = 1.000" in out
+    assert "消息 5 条，其中需求 3 条" in out
+    assert "自动发单 2 条，准确率 1.000" in out
+    assert "听到的需求（发单或待确认）：3/3 = 1.000" in out
+    assert "待确认 1 条（其中 1 条是需求，占需求的 0.333）" in out
+    assert "类别判对：3/3 = 1.000" in out
 
 
 def test_linggong_intake_eval_names_a_bad_line(tmp_path: Path, capsys) -> None:

@@ -114,7 +114,7 @@ def test_the_migrate_command(config, tmp_path, capsys):
     assert main(["migrate", "--from", f"sqlite:///{source}", "--to", target]) == 0
     assert main(["migrate", "--from", source, "--to", target]) == 0
     out, err = capsys.readouterr()
-    assert "copied now        0" in out and out.count(" ok\n") == 22
+    assert "这次复制        0 行" in out and out.count("  一致\n") == 22
     assert "workers       [##############################]" in err
     assert main(["migrate", "--from", source, "--to", source]) == 1
     assert "same database" in capsys.readouterr().err
@@ -128,9 +128,9 @@ def test_migrate_without_from_brings_the_schema_up_to_date(tmp_path, capsys):
     assert main(["migrate", "--to", target]) == 0
     assert main(["migrate", "--to", target]) == 0
     first, second = capsys.readouterr().out.splitlines()
-    assert first.endswith(f"schema version {latest:03d} (applied now: "
-                          + ", ".join(f"{n:03d}" for n in range(1, latest + 1)) + ")")
-    assert second.endswith("(already up to date)")
+    assert first.endswith(f"数据库结构版本 {latest:03d}（这次升级了 "
+                          + "、".join(f"{n:03d}" for n in range(1, latest + 1)) + "）")
+    assert second.endswith("（已是最新）")
     assert main(["migrate", "--to", "postgresql://lg:secret@127.0.0.1:1/x"]) == 1
     err = capsys.readouterr().err
     assert "cannot open postgresql://lg:***@127.0.0.1:1/x" in err and "secret" not in err

@@ -376,7 +376,7 @@ def test_workers_cli_imports_a_gbk_csv_and_an_xlsx(tmp_path: Path) -> None:
     gbk.write_bytes(csv_bytes(GOOD_ROWS, "gbk"))
     result = run_cli("import", str(gbk), "--db", db)
     assert result.returncode == 0, result.stderr
-    assert "2 added" in result.stdout
+    assert "新增 2 名" in result.stdout
     book = tmp_path / "名册.dat"  # an xlsx by content, whatever its name
     book.write_bytes(xlsx_bytes([list(COLUMNS), ["蒋秀兰", "jiang_nick", 13985201111, "", "", datetime(2026, 3, 1),
                                                  ""]], title="洗马社区零工名册"))

@@ -3,6 +3,10 @@
 Each command module has ``register(sub, common)``, which adds its parser(s) with
 ``set_defaults(func=...)``; ``func(args, config)`` is a coroutine returning the exit status.
 ``--config`` is accepted before or after the command's name.
+
+The parsers are ``bot.cli.parsing.Parser`` (argparse in Chinese: its own words, help layout and
+errors); ``sub.add_parser`` makes every command's parser of that class.  Help texts are written
+next to each option; what the commands print is in templates/labels.toml [cli].
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from bot.cli import (
     status,
     workers,
 )
-from bot.cli.common import UsageError
+from bot.cli.common import CONFIG_HELP, UsageError, fail, say
+from bot.cli.parsing import Parser
 from bot.config import ConfigError, load_config
 from bot.logs import setup_logging
 from bot.replay import ReplayError
@@ -47,13 +52,19 @@ def log_level(command: str) -> int:
     return logging.INFO if command in LOUD else logging.WARNING
 
 
+DESCRIPTION = """零工派单助手：社区零工市场的微信机器人。
+每个命令的用法：linggong 命令 -h，例如 linggong orders -h。"""
+
+
 def parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", default=argparse.SUPPRESS, help="path to config.toml (default: ./config.toml)")
-    p = argparse.ArgumentParser(prog="linggong", description="零工派单助手 — community odd-job market bot",
-                                parents=[common])
-    p.set_defaults(config=None)
-    sub = p.add_subparsers(dest="command", required=True)
+    # --config before the command's name is the main parser's (default None); after it, each command's
+    # own, which leaves the first alone unless given (SUPPRESS).  Two actions, not one shared through
+    # parents: a default set on a shared action would be every command's and undo a --config given first.
+    common = Parser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, metavar="配置文件", help=CONFIG_HELP)
+    p = Parser(prog="linggong", description=DESCRIPTION)
+    p.add_argument("--config", default=None, metavar="配置文件", help=CONFIG_HELP)
+    sub = p.add_subparsers(dest="command", required=True, metavar="命令")
     for module in COMMANDS:
         module.register(sub, common)
     return p
@@ -65,11 +76,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config)
         return asyncio.run(args.func(args, config))
-    except (ConfigError, ReplayError, UsageError, CorpusError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except ConfigError as exc:  # bot/config.py's words, as they are
+        fail(say("config_error", message=exc))
+        return 2
+    except ReplayError as exc:
+        fail(say("replay_error", message=exc))
+        return 2
+    except CorpusError as exc:
+        fail(say("corpus_error", message=exc))
+        return 2
+    except UsageError as exc:
+        fail(str(exc))
         return 2
     except BotStopped as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        fail(say("stopped", message=exc))
         return 3
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # linggong orders | head: the reader has gone, nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from bot.app import App
-from bot.cli.common import UsageError, add_db, database
+from bot.cli.common import UsageError, add_db, database, pick_community, say
 from bot.clock import SystemClock
 from bot.config import Config
 from bot.identity import CODE_HOURS, Identities, binding_sheet
@@ -21,11 +21,16 @@ from storage import open_repository
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("bind", parents=[common], help="binding codes for staff, admins and workers (绑定码)")
-    p.add_argument("--community", help="only this community (and the bot's admins)")
-    p.add_argument("--hours", type=float, default=CODE_HOURS, help=f"how long the codes are valid (default {CODE_HOURS})")
-    p.add_argument("--reset", metavar="NAME", help="forget NAME's binding (a changed or lost WeChat account)")
-    p.add_argument("--people", action="store_true", help="staff and admins only")
+    p = sub.add_parser("bind", parents=[common], help="给网格员、管理员和零工的绑定码",
+                       description="列出配置里的人（机器人管理员、社区管理员、网格员）和名册里的零工：已绑定的"
+                                   "写出微信号，没绑定的给一个新的六位绑定码。\n"
+                                   "没绑定的人私聊机器人发「绑定 123456」。\n"
+                                   "--reset 姓名：解除这个人的绑定（换了或丢了微信号），下次运行时给他新的绑定码。")
+    p.add_argument("--community", metavar="社区", help="只列这个社区（和机器人的管理员）")
+    p.add_argument("--hours", type=float, default=CODE_HOURS, metavar="小时",
+                   help=f"绑定码的有效时间（默认 {CODE_HOURS:g} 小时）")
+    p.add_argument("--reset", metavar="姓名", help="解除这个人的绑定（换了或丢了微信号）")
+    p.add_argument("--people", action="store_true", help="只列网格员和管理员")
     add_db(p)
     p.set_defaults(func=bind_command)
 
@@ -35,10 +40,10 @@ def show(config: Config, **data) -> None:
 
 
 async def bind_command(args: argparse.Namespace, config: Config, *, workers: bool | None = None) -> int:
-    if args.community is not None and config.community(args.community) is None:
-        raise UsageError(f"--community {args.community!r} is not a community of {config.source}")
+    if args.community is not None:
+        pick_community(config, args.community)  # an unknown name is a UsageError naming the communities
     if args.hours <= 0:
-        raise UsageError("--hours must be more than 0")
+        raise UsageError(say("hours_positive"))
     now = SystemClock(config.tz).now().timestamp()
     identities = Identities(config)
     repo = await open_repository(database(args, config))
@@ -70,6 +75,6 @@ async def _reset(tx, config: Config, name: str, community: str | None, now: floa
             done.append(scope)
             await tx.add_event(None, scope, now, "cli", "unbound", f"worker {name}")
     if not done:
-        raise UsageError(f"--reset {name!r}: no binding of that name (config ids are changed in {config.source})")
+        raise UsageError(say("reset_unknown", name=name, source=config.source))
     show(config, reset=name, places=[p or config.bot.name for p in dict.fromkeys(done)])
     return 0

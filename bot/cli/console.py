@@ -15,7 +15,7 @@ import re
 import sys
 from dataclasses import replace
 
-from bot.cli.common import add_db, database
+from bot.cli.common import MESSAGES, add_db, database, fail, say, table
 from bot.config import Config
 from bot.directory import Directory
 from bot.gateway import Contact, Gateway, SentRecord
@@ -26,19 +26,16 @@ _IN = re.compile(r"^/in\s+(\S+)(?:\s+as\s+(\S+))?$")
 _DM = re.compile(r"^/dm(?:\s+as\s+(\S+))?$")
 _AS = re.compile(r"^/as\s+(\S+)$")
 _MENTION = re.compile(r"@([^\s@\u2005]+)")
-COMMANDS = """\
-  /in 洗马社区第一网格群 as 张阿姨    speak in a group as someone
-  /dm as 杨先媚                        speak to the bot directly
-  /as 熊明祥                           change speaker, stay in the room
-  /rooms                               list the configured groups
-  /quit"""
+COMMANDS = "\n".join("  " + line for line in table(MESSAGES["console_help"], gap=4).splitlines())  # printed first
 READY_TIMEOUT = 30.0
 SETTLE_TIMEOUT = 15.0
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    c = sub.add_parser("console", parents=[common],
-                       help="chat with the bot in this terminal, through wechaty and the local gateway")
+    c = sub.add_parser("console", parents=[common], help="在这个终端里和机器人聊天（经 wechaty 和本机模拟的微信）",
+                       description="在这个终端里和机器人聊天：启动本机模拟的微信网关和机器人，机器人经 wechaty "
+                                   "连过来，和 linggong run 一样。\n每输入一行，就是当前说话的人发的一条微信消息；"
+                                   "机器人发出的消息打印出来。\n以 / 开头的行是控制命令：\n" + COMMANDS)
     add_db(c)
     c.set_defaults(func=lambda args, config: run_console(config, database(args, config)))
 
@@ -124,10 +121,10 @@ async def _loop(runtime: BotRuntime, chat: ConsoleChat, queue: asyncio.Queue[Sen
     room: str | None = grid.groups[0]
     speaker = grid.residents[0] if grid.residents else grid.staff[0].name
     print(COMMANDS, flush=True)
-    print(f"gateway {runtime.endpoint}", flush=True)
+    print(say("console_gateway", endpoint=runtime.endpoint), flush=True)
     loop = asyncio.get_running_loop()
     while True:
-        prompt = f"[{room or 'DM'}] {speaker}> "
+        prompt = f"[{room or MESSAGES['console_dm']}] {speaker}> "
         try:
             line = (await loop.run_in_executor(None, input, prompt)).strip()
         except EOFError:
@@ -141,7 +138,7 @@ async def _loop(runtime: BotRuntime, chat: ConsoleChat, queue: asyncio.Queue[Sen
             continue
         if m := _IN.match(line):
             if m.group(1) not in rooms:
-                print(f"unknown group {m.group(1)}; /rooms lists them", file=sys.stderr)
+                fail(say("console_unknown_group", room=m.group(1)))
                 continue
             room, speaker = m.group(1), m.group(2) or speaker
             continue
@@ -154,5 +151,5 @@ async def _loop(runtime: BotRuntime, chat: ConsoleChat, queue: asyncio.Queue[Sen
         try:
             await chat.say(speaker, room, line)
         except TimeoutError:
-            print("(the bot did not answer in time; see the log)", file=sys.stderr)
+            print(MESSAGES["console_timeout"], file=sys.stderr)
         await queue.join()  # everything the bot sent is printed before the next prompt

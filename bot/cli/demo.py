@@ -14,8 +14,10 @@ SCRIPT = Path(__file__).with_name("demo_morning.jsonl")
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    d = sub.add_parser("demo", parents=[common], help="replay a scripted morning of the demo community and print it")
-    d.add_argument("--db", help="database file (default: a fresh temporary one)")
+    d = sub.add_parser("demo", parents=[common], help="演示：回放示范社区写好的一个上午，打印成对话",
+                       description="演示：把示范社区写好的一个上午（居民发需求、网格员派单、零工抢单、完成、评价）"
+                                   "交给机器人，把群里和私聊的对话打印出来。")
+    d.add_argument("--db", metavar="数据库", help="数据库文件（默认：新建一个临时的）")
     d.set_defaults(func=lambda args, config: run_demo(config, args.db))
 
 

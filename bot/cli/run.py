@@ -7,11 +7,10 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from bot.cli.common import add_db, database
+from bot.cli.common import add_db, database, fail, reason, say
 from bot.config import Config
 from bot.render import Renderer
 from bot.runtime import GATEWAY_HEARTBEAT, LOCAL_HOST, BotRuntime
@@ -23,14 +22,32 @@ if TYPE_CHECKING:
 log = logging.getLogger("linggong.run")
 
 
+RUN_HELP = "运行机器人，通过 wechaty 连微信（没设网关地址时连本机模拟的微信），按 Ctrl-C 停止"
+RUN_DESCRIPTION = """运行机器人：通过 wechaty 连微信，收发群消息、派单、定时发统计，同时开网页
+（模拟微信、网格员后台、驿站大屏、扫码下单）。
+没设 WECHATY_PUPPET_SERVICE_ENDPOINT 和 config.toml 的 [wechat] endpoint 时，连本机模拟的微信。
+按 Ctrl-C 停止。"""
+GATEWAY_HELP = "只运行本机模拟的微信网关"
+GATEWAY_DESCRIPTION = """只运行本机模拟的微信网关（群和成员来自 config.toml），按 Ctrl-C 停止。
+另开一个终端用 WECHATY_PUPPET_SERVICE_ENDPOINT=地址 linggong run 让机器人连过来。"""
+
+
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    rn = sub.add_parser("run", parents=[common], help="run the bot on WeChat through wechaty (the local simulated "
-                                                      "WeChat unless a gateway endpoint is set); Ctrl-C stops it")
+    rn = sub.add_parser("run", parents=[common], help=RUN_HELP, description=RUN_DESCRIPTION)
     add_db(rn)
     rn.set_defaults(func=lambda args, config: run_bot(config, database(args, config)))
-    g = sub.add_parser("gateway", parents=[common], help="run the local simulated-WeChat gateway alone")
-    g.add_argument("--port", type=int, help="port on 127.0.0.1 (default: [wechat].gateway_port)")
+    g = sub.add_parser("gateway", parents=[common], help=GATEWAY_HELP, description=GATEWAY_DESCRIPTION)
+    g.add_argument("--port", type=int, metavar="端口",
+                   help="在 127.0.0.1 的这个端口监听（默认：[wechat] gateway_port）")
     g.set_defaults(func=lambda args, config: run_gateway(config, args.port))
+
+
+def start_error(exc: OSError) -> str:
+    """Why the bot did not start.  bot/runtime.py words a taken port itself (in Chinese, naming the
+    address and the config key to change): that is shown as it is; a system error is translated."""
+    if exc.errno is None:
+        return str(exc)
+    return say("start_failed", message=(f"{exc.filename}：" if exc.filename else "") + reason(exc))
 
 
 @contextlib.contextmanager
@@ -81,7 +98,7 @@ async def run_bot(config: Config, database: str) -> int:
             try:
                 await runtime.start()
             except OSError as exc:  # e.g. the local gateway's port is taken
-                print(f"error: {exc}", file=sys.stderr)
+                fail(start_error(exc))
                 return 2
             if runtime.gateway is not None:
                 watcher = asyncio.create_task(log_sent(runtime.gateway))
@@ -95,7 +112,7 @@ async def run_bot(config: Config, database: str) -> int:
             fault.cancel()
             signalled.cancel()
             if runtime.app.stopped is not None:  # disk full / read-only database: stop, do not limp on
-                print(f"error: stopped: {runtime.app.stopped.describe()}", file=sys.stderr)
+                fail(say("stopped", message=runtime.app.stopped.describe()))
                 return 3
         finally:
             if watcher is not None:
@@ -117,7 +134,7 @@ async def run_gateway(config: Config, port: int | None) -> int:
         try:
             await gateway.start()
         except OSError as exc:
-            print(f"error: cannot listen on {LOCAL_HOST}:{gateway.port}: {exc.strerror or exc}", file=sys.stderr)
+            fail(say("gateway_listen", host=LOCAL_HOST, port=gateway.port, reason=reason(exc)))
             return 2
         watcher = asyncio.create_task(log_sent(gateway))
         try:

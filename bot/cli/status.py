@@ -24,8 +24,11 @@ STALE = 3 * HEARTBEAT  # no word from a running bot for this long: it is not run
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("status", parents=[common],
-                       help="机器人的微信是否在线（监控用：在线时退出码 0，否则 1）")
-    p.add_argument("--json", action="store_true", help="machine-readable output (stable English keys)")
+                       help="机器人的微信是否在线（监控用：在线时退出码 0，否则 1）",
+                       description="机器人的微信是否在线：每个在运行的机器人一行。\n"
+                                   "退出码（给监控程序看）：都在线是 0，有不在线或没在运行的是 1，"
+                                   "从来没有记录是 2。")
+    p.add_argument("--json", action="store_true", help="给程序读的 JSON（键名固定为英文）")
     add_db(p)
     p.set_defaults(func=lambda args, config: status_command(config, database(args, config), args.json))
 

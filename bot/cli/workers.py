@@ -8,10 +8,17 @@ so Excel opens it as UTF-8), by ``--format`` or the file name's suffix.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from bot.cli.common import UsageError, add_db, database
+from bot.cli.common import (
+    UsageError,
+    add_db,
+    database,
+    fail,
+    pick_community,
+    reason,
+    say,
+)
 from bot.clock import SystemClock
 from bot.config import Config
 from bot.identity import CODE_HOURS
@@ -32,16 +39,21 @@ FORMATS = ("xlsx", "csv")
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     w = sub.add_parser("workers", parents=[common],
-                       help="import or export the worker roster (CSV or xlsx); template: a fill-in roster "
-                            "template; codes: binding codes for unbound workers")
-    w.add_argument("action", choices=["import", "export", "template", "codes"])
-    w.add_argument("file", type=Path, nargs="?")
-    w.add_argument("--out", type=Path, help="template: the file to write (default: 零工名册模板.xlsx)")
+                       help="导入或导出零工名册（CSV 或 xlsx）；template 生成空白名册模板；codes 给没绑定的零工绑定码",
+                       description="零工名册：\n"
+                                   "  import 名册.xlsx     导入名册：xlsx，或 CSV（UTF-8 或 GBK）\n"
+                                   "                       有问题时全部列出，改好之前一行也不导入\n"
+                                   "  export 名册.xlsx     导出名册（xlsx 或 CSV，看文件名或 --format）\n"
+                                   "  template             生成一份空白名册模板（默认 零工名册模板.xlsx）\n"
+                                   "  codes                给没绑定的零工绑定码（印在承诺书上）")
+    w.add_argument("action", choices=["import", "export", "template", "codes"], help="要做什么（见上）")
+    w.add_argument("file", type=Path, nargs="?", metavar="文件", help="import 和 export 的名册文件")
+    w.add_argument("--out", type=Path, metavar="文件", help="template 写到这个文件（默认：零工名册模板.xlsx）")
     w.add_argument("--format", choices=FORMATS,
-                   help="export/template: xlsx or csv (default: from the file name, else csv for export, "
-                        "xlsx for template)")
+                   help="export 和 template 的格式：xlsx 或 csv（默认看文件名；看不出时 export 用 csv，"
+                        "template 用 xlsx）")
     add_db(w)
-    w.add_argument("--community", help="community name (default: the first in config)")
+    w.add_argument("--community", metavar="社区", help="社区名称（默认：配置里的第一个社区）")
     w.set_defaults(func=command)
 
 
@@ -54,7 +66,7 @@ async def command(args: argparse.Namespace, config: Config) -> int:
     if args.action == "template":
         return template_command(config, args.out or args.file, args.format)
     if args.file is None:
-        raise UsageError(f"linggong workers {args.action} needs a file: linggong workers {args.action} 名册.xlsx")
+        raise UsageError(say("needs_file", action=args.action))
     return await workers_command(config, database(args, config), args.action, args.file, args.community,
                                  args.format)
 
@@ -72,32 +84,28 @@ def template_command(config: Config, out: Path | None, fmt: str | None) -> int:
     try:
         path.write_bytes(roster_template([c.name for c in config.categories], fmt))
     except OSError as exc:
-        print(f"error: {path}: {exc.strerror or exc}", file=sys.stderr)
+        fail(say("cannot_write", path=path, reason=reason(exc)))
         return 2
-    print(f"wrote the roster template to {path}")
+    print(say("template_written", path=path))
     return 0
 
 
 async def workers_command(config: Config, database: str, action: str, path: Path, community: str | None,
                           fmt: str | None = None) -> int:
-    name = community or config.communities[0].name
-    if config.community(name) is None:
-        print(f"error: --community {name!r} is not in {config.source}", file=sys.stderr)
-        return 2
+    name = pick_community(config, community).name  # an unknown name is a UsageError naming the communities
     if action == "import":  # read and check the whole file before the database is opened
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            print(f"error: {path}: file not found", file=sys.stderr)
+            fail(say("file_missing", path=path))
             return 2
         except OSError as exc:
-            print("error: " + MESSAGES["cannot_read"].format(source=path, reason=exc.strerror or exc), file=sys.stderr)
+            fail(MESSAGES["cannot_read"].format(source=path, reason=reason(exc)))
             return 2
         try:
             rows = read_roster(data, [c.name for c in config.categories])
         except RosterError as exc:
-            lines = [MESSAGES["nothing_imported"].format(source=path), *(f"  {p}" for p in exc.problems)]
-            print("\n".join(lines), file=sys.stderr)
+            fail("\n".join([MESSAGES["nothing_imported"].format(source=path), *(f"  {p}" for p in exc.problems)]))
             return 2
     repo = await open_repository(database)
     try:
@@ -109,12 +117,13 @@ async def workers_command(config: Config, database: str, action: str, path: Path
             try:
                 path.write_bytes(data)
             except OSError as exc:
-                print(f"error: {path}: {exc.strerror or exc}", file=sys.stderr)
+                fail(say("cannot_write", path=path, reason=reason(exc)))
                 return 2
-            print(f"exported the roster of {name} to {path}")
+            print(say("roster_exported", community=name, path=path))
             return 0
         counts = await import_roster(repo, name, rows, SystemClock(config.tz).now().timestamp())
-        print(f"imported {len(rows)} workers into {name}: {counts['added']} added, {counts['updated']} updated")
+        print(say("roster_imported", count=len(rows), community=name, added=counts["added"],
+                  updated=counts["updated"]))
         return 0
     finally:
         await repo.close()
