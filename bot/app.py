@@ -262,7 +262,8 @@ class App:
                 return
             self.directory.identities.load(await tx.bindings())  # another instance may have bound someone
             community = room.community if room else await self._direct_community(tx, msg)
-            ctx = Context(msg, tx, self.config, self.directory, now, room, community)
+            ctx = Context(msg, tx, self.config, self.directory, now, room, community,
+                          reachable=self.scope.contacts or frozenset())
             await self.router.handle(ctx, command)
             result.messages = await self.enqueue(tx, ctx.replies, now, community)
             result.orders = list(ctx.created)

@@ -51,6 +51,9 @@ class Context:
     community: Community | None
     replies: list[Reply] = field(default_factory=list)
     created: list[Order] = field(default_factory=list)  # orders this message created
+    # contact ids the bot's account can message (its friends, listed at login): only they get
+    # direct messages the bot could do without (the taker's full phone for a resident)
+    reachable: frozenset[str] = field(default_factory=frozenset)
     _worker: Worker | None | bool = False
 
     @property

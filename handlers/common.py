@@ -157,4 +157,7 @@ async def announce_taken(ctx: Context, order: Order, worker: Worker, how: str) -
                     resident=order.resident_name, **data)
     if order.source == "proxy":  # the staff who phoned it in pass the taker's number on: give it in full
         ctx.to_contact(order.resident_id, "taken_proxy_dm", no=order.no, worker=worker.name, phone=worker.phone)
+    elif order.source == "chat" and order.resident_id in ctx.reachable and worker.phone:
+        # the group saw the number masked; the resident gets it in full where only they see it
+        ctx.to_contact(order.resident_id, "taken_resident_dm", no=order.no, worker=worker.name, phone=worker.phone)
 

@@ -116,3 +116,20 @@ async def test_staff_who_phoned_a_need_in_get_the_takers_full_phone(chat: Chat, 
     worker = (await chat.order(1)).taker
     (dm,) = to_contact(sent, "杨先媚")
     assert worker.phone in dm.text and "转告" in dm.text
+
+
+async def test_a_resident_the_bot_can_message_gets_the_takers_full_phone_privately(chat: Chat, grid1, market) -> None:
+    from tests.conftest import pid
+
+    chat.app.scope.contacts = frozenset({pid("张阿姨")})  # a friend of the bot's account (listed at login)
+    await grid1.say("张阿姨", "发单 厨房水管漏水了，阳光小区3栋2单元501室，电话13908521234")
+    await grid1.say("杨先媚", "派单1")
+    sent = await market.say("熊明祥", "接1")
+    phone = (await chat.order(1)).taker.phone
+    (dm,) = to_contact(sent, "张阿姨")
+    assert phone in dm.text
+    assert all(phone not in s.text for s in sent if s.room is not None)  # masked in every group
+    await grid1.say("李大爷", "发单 家里跳闸了，插座没电，阳光小区4栋2单元1303室，电话13966083641")
+    await grid1.say("杨先媚", "派单2")
+    sent = await market.say("韩德明", "接2")
+    assert to_contact(sent, "李大爷") == []  # not a contact of the bot: the group message is all he gets
