@@ -39,10 +39,14 @@ class SqliteRepository:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._db = await aiosqlite.connect(self.path, isolation_level=None)
         self._db.row_factory = aiosqlite.Row
-        for pragma in ("journal_mode = WAL", f"synchronous = {self.synchronous}",
-                       "foreign_keys = ON", "busy_timeout = 5000"):
-            await self._db.execute(f"PRAGMA {pragma}")
-        await self._migrate()
+        try:
+            for pragma in ("journal_mode = WAL", f"synchronous = {self.synchronous}",
+                           "foreign_keys = ON", "busy_timeout = 5000"):
+                await self._db.execute(f"PRAGMA {pragma}")
+            await self._migrate()
+        except BaseException:  # not a usable database (a failed migration, a locked file): do not leak it
+            await self.close()
+            raise
 
     async def _migrate(self) -> None:
         assert self._db is not None

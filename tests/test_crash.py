@@ -132,7 +132,8 @@ def local_config(config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CACHE_DIR", str(tmp_path / "wechaty-cache"))
     return replace(config, wechat=replace(config.wechat, endpoint="", gateway_port=0, watchdog_deadline=1.0,
-                                                              send_interval=0.0))
+                                                              send_interval=0.0),
+                   web=replace(config.web, port=0))  # never the station's 8080, whatever else runs here
 
 
 async def started(config: Config, db: Path, gateway: Gateway, *, send: bool) -> BotRuntime:

@@ -50,7 +50,8 @@ def e2e_config(config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.chdir(tmp_path)
     return replace(config, outbox=replace(config.outbox, min_interval=MIN_INTERVAL, per_minute=10_000),
                    wechat=replace(config.wechat, endpoint="", gateway_port=0, watchdog_deadline=FAST.event_deadline,
-                                  send_interval=0.0))
+                                  send_interval=0.0),
+                   web=replace(config.web, port=0))  # never the station's 8080, whatever else runs here
 
 
 @pytest.fixture

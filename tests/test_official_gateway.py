@@ -51,7 +51,8 @@ def og_config(config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.chdir(tmp_path)
     return replace(config, outbox=replace(config.outbox, min_interval=0.0, per_minute=10_000),
                    wechat=replace(config.wechat, token=TOKEN, watchdog_deadline=TIMINGS.event_deadline,
-                                  send_interval=0.0))
+                                  send_interval=0.0),
+                   web=replace(config.web, port=0))
 
 
 @pytest.fixture
