@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from bot.background import Background
 from bot.clock import Clock
 from storage.repository import Repository
 
@@ -78,7 +79,7 @@ class AccountWatch:
         self.status = AccountStatus(since=now, checked_at=now)
         self._alerted = False
         self._dirty = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._writer = Background(self._run, "account-watch")
 
     # what the adapter sees ------------------------------------------------------------
     def scanned(self, qrcode: str, status: str) -> None:
@@ -112,15 +113,10 @@ class AccountWatch:
 
     # running ---------------------------------------------------------------------------
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="account-watch")
+        self._writer.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._writer.stop()
 
     async def _run(self) -> None:
         while True:

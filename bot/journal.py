@@ -14,10 +14,10 @@ removals ride along (they may lag: a removed-late id is only found processed at 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 
+from bot.background import Background
 from bot.clock import Clock
 from storage.repository import Repository
 
@@ -36,20 +36,14 @@ class Journal:
         self._unwritten: set[str] = set()
         self._wake = asyncio.Event()
         self._written = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self.writes = 0  # transactions written (the benchmark and the tests read it)
+        self._writer = Background(self._run, "intake-journal")
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="intake-journal")
+        self._writer.start()
 
     async def stop(self) -> None:
         """Write what is left (the last removals) and end the writer."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._writer.stop()
         await self._write()
 
     def arrived(self, message_id: str) -> None:
@@ -68,7 +62,7 @@ class Journal:
         will meet the same database and report it)."""
         wanted = set(message_ids)
         while wanted & self._unwritten:
-            if self._task is None:
+            if not self._writer.running:
                 await self._write()
                 continue
             self._written.clear()
@@ -99,7 +93,6 @@ class Journal:
                     await tx.journal_add(self.key, arrived, self.clock.now().timestamp())
                 if finished:
                     await tx.journal_remove(finished)
-            self.writes += 1
         except asyncio.CancelledError:
             self._arrived[:0], self._finished[:0] = arrived, finished  # written by stop()
             raise

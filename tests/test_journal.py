@@ -56,24 +56,30 @@ async def inbox_rows(runtime: BotRuntime) -> int:
         return len(await tx.journal_pending(runtime.journal.key, 100))
 
 
-async def test_messages_received_but_not_committed_are_handled_after_a_crash_in_wechat_time_order(
-        e2e_config: Config, gateway: Gateway, wechat_clock: FakeClock, tmp_path: Path) -> None:  # noqa: F811
-    db = tmp_path / "journal.db"
+async def dispatched_then_held(config: Config, db: Path, gateway: Gateway) -> tuple[BotRuntime, asyncio.Event]:
+    """Order #1 posted and dispatched by one bot; then a second bot whose app never commits
+    anything it is given (received and journaled, not handled), and the event set once it got some."""
     rooms = {room.topic: room.id for room in gateway.state.rooms.values()}
-    first = await start(e2e_config, db, gateway)
+    first = await start(config, db, gateway)
     for who, text in (("张阿姨", NEED), ("杨先媚", "派单1")):
-        message_id = await gateway.inject_text(wid(who), text, room_id=rooms[GRID1])
-        await first.wait_handled(message_id, 5.0)
+        await first.wait_handled(await gateway.inject_text(wid(who), text, room_id=rooms[GRID1]), 5.0)
     await first.stop()
-
-    dying = await start(e2e_config, db, gateway)
+    dying = await start(config, db, gateway)
     held = asyncio.Event()
 
-    async def hold(msg: IncomingMessage) -> None:  # received, journaled, never committed
+    async def hold(msg: IncomingMessage) -> None:
         held.set()
         await asyncio.Event().wait()
 
     dying.bot.app_process = hold
+    return dying, held
+
+
+async def test_messages_received_but_not_committed_are_handled_after_a_crash_in_wechat_time_order(
+        e2e_config: Config, gateway: Gateway, wechat_clock: FakeClock, tmp_path: Path) -> None:  # noqa: F811
+    db = tmp_path / "journal.db"
+    rooms = {room.topic: room.id for room in gateway.state.rooms.values()}
+    dying, held = await dispatched_then_held(e2e_config, db, gateway)
     wechat_clock.advance(seconds=30)  # 熊明祥 claims at 10:00:30 ...
     late = await gateway.inject_text(wid("熊明祥"), "接1", room_id=rooms[MARKET])
     await asyncio.wait_for(held.wait(), 5.0)
@@ -105,19 +111,7 @@ async def test_a_claim_recalled_before_the_bot_handled_it_counts_as_never_sent(
         e2e_config: Config, gateway: Gateway, wechat_clock: FakeClock, tmp_path: Path) -> None:  # noqa: F811
     db = tmp_path / "recall.db"
     rooms = {room.topic: room.id for room in gateway.state.rooms.values()}
-    first = await start(e2e_config, db, gateway)
-    for who, text in (("张阿姨", NEED), ("杨先媚", "派单1")):
-        await first.wait_handled(await gateway.inject_text(wid(who), text, room_id=rooms[GRID1]), 5.0)
-    await first.stop()
-
-    dying = await start(e2e_config, db, gateway)
-    held = asyncio.Event()
-
-    async def hold(msg: IncomingMessage) -> None:
-        held.set()
-        await asyncio.Event().wait()
-
-    dying.bot.app_process = hold
+    dying, held = await dispatched_then_held(e2e_config, db, gateway)
     claim = await gateway.inject_text(wid("熊明祥"), "接1", room_id=rooms[MARKET])
     await asyncio.wait_for(held.wait(), 5.0)
     wechat_clock.advance(seconds=5)

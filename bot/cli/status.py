@@ -40,13 +40,14 @@ async def status_command(config: Config, database: str, as_json: bool) -> int:
     finally:
         await repo.close()
     now = SystemClock(config.tz).now()
-    words = load_labels()["web"]["account"]["states"]
+    labels = load_labels()
+    words, say = labels["web"]["account"]["states"], labels["cli"]["status"]
     if as_json:
         print(json.dumps({key: {**asdict(s), "running": now.timestamp() - s.checked_at <= STALE}
                           for key, s in statuses.items()}, ensure_ascii=False, indent=2))
     if not statuses:
         if not as_json:
-            print("还没有记录：机器人（linggong run）还没运行过，或用的不是这个数据库。")
+            print(say["none"])
         return 2
     healthy = True
     for key, s in sorted(statuses.items()):
@@ -54,11 +55,12 @@ async def status_command(config: Config, database: str, as_json: bool) -> int:
         since = datetime.fromtimestamp(s.since, config.tz).strftime("%m-%d %H:%M")
         if not running:
             seen = datetime.fromtimestamp(s.checked_at, config.tz).strftime("%m-%d %H:%M")
-            line = f"{key}：机器人没有在运行（最后一次 {seen}，当时{words[s.state]}）"
+            line = say["not_running"].format(key=key, seen=seen, state=words[s.state])
         elif s.ok:
-            line = f"{key}：{words[s.state]}，微信名 {s.name}，从 {since} 起"
+            line = say["logged_in"].format(key=key, state=words[s.state], name=s.name, since=since)
         else:
-            line = f"{key}：{words[s.state]}，从 {since} 起" + (f"（{s.detail}）" if s.detail else "")
+            detail = say["detail"].format(detail=s.detail) if s.detail else ""
+            line = say["down"].format(key=key, state=words[s.state], since=since, detail=detail)
         healthy = healthy and running and s.ok
         if not as_json:
             print(line)

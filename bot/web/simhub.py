@@ -18,6 +18,7 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from bot.background import Background
 from bot.clock import Clock
 from bot.gateway import Contact, Gateway, SentRecord
 
@@ -48,7 +49,7 @@ class SimHub:
         self.items: deque[ChatItem] = deque(maxlen=keep)
         self._seq = itertools.count(1)
         self._subscribers: set[asyncio.Queue[ChatItem | None]] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._follower = Background(self._follow_bot, "sim-follow-bot")
 
     @property
     def world(self):  # the gateway's live world: contacts and rooms as they are now
@@ -56,15 +57,10 @@ class SimHub:
 
     # lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._follow_bot(), name="sim-follow-bot")
+        self._follower.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._follower.stop()
         for queue in list(self._subscribers):
             queue.put_nowait(None)
 
