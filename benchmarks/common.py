@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import sqlite3
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -112,3 +113,10 @@ def filesystem(path: Path) -> str:
     except OSError:
         pass
     return kind
+
+
+def late_answered(text: str, mentions: tuple[str, ...]) -> int:
+    """How many late claimers one "already taken" notice answers: its @-mentions and the ones
+    its last line counts ("另有 N 位师傅…", templates/claim_late_more.txt)."""
+    counted = re.search(r"另有 (\d+) 位师傅", text)
+    return len(mentions) + (int(counted.group(1)) if counted else 0)

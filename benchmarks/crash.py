@@ -355,7 +355,7 @@ class Driver:
         while True:
             await self.tend()
             pending = self.db.value("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
-            doubt = self.db.value("SELECT value FROM meta WHERE key = 'outbox.in_doubt'")
+            doubt = self.db.value("SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND sending_since IS NOT NULL")
             if pending == 0 and not doubt and not self.plan:
                 break
             await asyncio.sleep(POLL)

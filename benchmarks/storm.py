@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Results, Row, Sizes, demo_config, ms, percentile
+from benchmarks.common import Results, Row, Sizes, demo_config, late_answered, ms, percentile
 from bot.app import App
 from bot.clock import FakeClock
 from bot.outbox import Outbox
@@ -103,7 +103,7 @@ async def storm_figures(sizes: Sizes, inner: Any) -> dict[str, Any]:
         storm_sent = transport.sent[sent_before:]
         to_market = [s for s in storm_sent if s.room == market]
         return {"winners": len(taken_events), "market": len(to_market), "status": order.status,
-                "sent": len(storm_sent), "late": sum(len(s.mentions) for s in to_market if "已被" in s.text),
+                "sent": len(storm_sent), "late": sum(late_answered(s.text, s.mentions) for s in to_market if "已被" in s.text),
                 "held": held, "from_submission": from_submission, "decision": decision,
                 "seconds": storm_seconds}
     finally:

@@ -58,6 +58,8 @@ from storage.repository import Repository, Tx
 
 log = logging.getLogger(__name__)
 
+_UNLOADED = object()  # no bindings' revision seen yet
+
 MAX_TEXT = 2000  # longer messages are cut before parsing; nobody types a need this long
 
 
@@ -109,6 +111,7 @@ class App:
         self.scope = scope or Scope(config)
         self.wake = wake or (lambda: None)
         self.processed = ProcessedIds(repo)
+        self._bindings_rev: object = _UNLOADED  # the bindings' revision (meta) when they were last loaded
         self.busy_retries, self.busy_delay, self.sleep = busy_retries, busy_delay, sleep
         self.flood = FloodGuard(config.flood.max_per_minute)
         self.intake: Intake | LazyIntake = intake or LazyIntake(config)
@@ -253,21 +256,23 @@ class App:
         room = self._room_of(msg)
         now = self.clock.now()
         async with self.repo.transaction() as tx:
-            if await tx.get_meta(bot_account_key(msg.sender_id)) is not None:
-                # another instance's WeChat account, in the same group: its messages are the bot's
-                log.debug("ignoring message %s from bot account %s", msg.id, msg.sender_id)
+            # one statement: marks the message processed and reads the bindings' revision; None
+            # when it was processed before, or comes from another instance's WeChat account in the
+            # same group (its messages are the bot's own)
+            gate = await tx.begin_message(msg.id, now.timestamp(), bot_account_key(msg.sender_id))
+            if gate is None:
+                log.info("message %s ignored: handled before, or sent by another instance's account", msg.id)
                 return
-            if await tx.is_processed(msg.id):
-                log.info("duplicate message %s ignored", msg.id)
-                return
-            self.directory.identities.load(await tx.bindings())  # another instance may have bound someone
+            if gate.bindings_rev != self._bindings_rev:
+                # someone was bound or unbound (by another instance, too) since they were loaded
+                self.directory.identities.load(await tx.bindings())
+                self._bindings_rev = gate.bindings_rev
             community = room.community if room else await self._direct_community(tx, msg)
             ctx = Context(msg, tx, self.config, self.directory, now, room, community,
                           reachable=self.scope.contacts or frozenset())
             await self.router.handle(ctx, command)
             result.messages = await self.enqueue(tx, ctx.replies, now, community)
             result.orders = list(ctx.created)
-            await tx.mark_processed(msg.id, now.timestamp())
 
     async def _ignore_flooded(self, msg: IncomingMessage, room: RoomInfo | None, *, announce: bool) -> None:
         """Record a muted sender's message as processed without handling it; the first one of a
@@ -322,10 +327,14 @@ class App:
             log.exception("could not record the failure of message %s", msg.id)
 
     def render(self, reply: Reply) -> OutMessage:
-        return OutMessage(
+        out = OutMessage(
             text=self.renderer.render(reply.template, reply.data), room=reply.room, contact=reply.contact,
             mentions=reply.mentions, coalesce_key=reply.coalesce_key,
         )
+        if reply.notice is not None:  # the count of the rest is filled in when it is sent ("{n}")
+            out.mention_cap, out.max_notices = reply.notice.mentions, reply.notice.messages
+            out.more_text = self.renderer.render(reply.notice.more, {**reply.data, "n": "{n}"})
+        return out
 
     async def enqueue(self, tx: Tx, replies: list[Reply], now: datetime,
                       community: Community | None) -> list[OutMessage]:

@@ -127,6 +127,8 @@ class DispatchConfig:
     auto: bool = False
     max_active_per_worker: int = 3
     require_skill: bool = False
+    late_mentions: int = 20  # @-mentions in one "already taken" notice; the rest are counted
+    late_notices: int = 2  # "already taken" notices per order; later late claimers get none
 
 
 @dataclass(frozen=True)
@@ -439,15 +441,18 @@ def parse_config(data: dict[str, Any], source: str = "config.toml",
     _check_unique(root, communities)
     bot = replace(bot, communities=_served(b, bot.communities, communities))
     d = root.sub("dispatch")
-    d.unknown({"auto", "max_active_per_worker", "require_skill"})
+    d.unknown({"auto", "max_active_per_worker", "require_skill", "late_mentions", "late_notices"})
     dispatch = DispatchConfig(
         auto=d.get("auto", bool, "true or false", DispatchConfig.auto),
         max_active_per_worker=d.get("max_active_per_worker", int, "a whole number",
                                     DispatchConfig.max_active_per_worker),
         require_skill=d.get("require_skill", bool, "true or false", DispatchConfig.require_skill),
+        late_mentions=d.get("late_mentions", int, "a whole number", DispatchConfig.late_mentions),
+        late_notices=d.get("late_notices", int, "a whole number", DispatchConfig.late_notices),
     )
-    if dispatch.max_active_per_worker < 1:
-        raise d.fail("max_active_per_worker", "must be at least 1")
+    for key in ("max_active_per_worker", "late_mentions", "late_notices"):
+        if getattr(dispatch, key) < 1:
+            raise d.fail(key, "must be at least 1")
     p = root.sub("privacy")
     p.unknown({"mask_in_market"})
     privacy = PrivacyConfig(mask_in_market=p.get("mask_in_market", bool, "true or false", PrivacyConfig.mask_in_market))

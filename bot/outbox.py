@@ -22,11 +22,11 @@ A transport that is not connected (``NotConnected``) pauses the sender without c
 attempt, and gives the claimed message back: replies committed during an outage wait for the
 reconnection (or for another instance) instead of failing.
 
-A message is never sent twice where the network can say what it has.  Before each send the
-message is committed as *in doubt* (a meta entry: its id, target, text and the time the send
-began; ``outbox.in_doubt``, or ``outbox.in_doubt:<instance>`` when instances share the
-database); the entry is cleared in the transaction that marks the message sent, or when the
-send certainly failed.  While a message is in doubt this sender sends nothing else.  So after
+A message is never sent twice where the network can say what it has.  The claim that takes a
+message to send it also commits it as *in doubt* (``sending_since``, the time the send began,
+on the claimed row); the mark is cleared in the transaction that marks the message sent, or
+when the send certainly failed.  So a delivered reply costs two transactions: the claim and
+the mark.  While a message is in doubt this sender sends nothing else.  So after
 a crash between a send and its ``mark_sent``, or a failed call whose request may have reached
 the network (a timeout), there is exactly one message whose fate is unknown, and the sender
 settles it before anything else: it asks the transport (``DeliveryCheck.find_sent``) whether
@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 
 OFFLINE_RETRY = 1.0  # seconds the sender waits after the transport reported it is not connected
 SEND_SHARE_OF_LEASE = 0.75  # a send still running after this part of its lease is abandoned (retried)
-IN_DOUBT = "outbox.in_doubt"  # meta key: the message whose send began but was never settled ("" if none)
+IN_DOUBT = "outbox.in_doubt"  # meta key where versions before migration 011 kept the message in doubt
 _UNREAD: Any = object()  # the in-doubt entry has not been read from the database yet
 
 Conversation = tuple[str, str]  # ("room", group key) or ("dm", contact)
@@ -82,7 +82,7 @@ class Outbox:
         self._offline_until = float("-inf")
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
-        self._in_doubt: dict[str, Any] | None = _UNREAD  # mirrors the in-doubt meta entry
+        self._in_doubt: dict[str, Any] | None = _UNREAD  # mirrors the in-doubt row (sending_since)
         self.confirmed = 0  # messages in doubt found delivered, so not sent again
         self.resent = 0  # messages in doubt the transport could not check, so sent again
 
@@ -101,7 +101,7 @@ class Outbox:
 
     @property
     def _doubt_key(self) -> str:
-        """One entry per sender: the single instance's, or this instance's on a shared database."""
+        """The old meta entry: the single instance's, or this instance's on a shared database."""
         return IN_DOUBT if self.scope is None else f"{IN_DOUBT}:{self.instance}"
 
     def _conversation(self, m: OutMessage) -> Conversation:
@@ -139,7 +139,8 @@ class Outbox:
                 orphans = now - self.config.orphan_after if reach is not None else None
                 async with self.repo.transaction() as tx:
                     claimed = await tx.claim_outbox(self.instance, now, self.config.lease, reach,
-                                                    skip=skip if paced else None, orphans_due_before=orphans)
+                                                    skip=skip if paced else None, orphans_due_before=orphans,
+                                                    sending=True)
                     # with other instances about: look again when one of their claims runs out
                     # (a dead instance's messages go out then, not at the next idle poll)
                     claims_end = (await tx.outbox_claims_end(now, self.instance)
@@ -151,34 +152,24 @@ class Outbox:
                     return self._offline_until
 
     async def _send(self, m: OutMessage, now: float) -> bool:
-        """Send one claimed message; False if the transport is not connected (nothing was attempted)."""
+        """Send one message claimed with ``sending=True`` (committed as in doubt); False if the
+        transport is not connected (nothing was attempted)."""
         assert m.id is not None
         conversation = self._conversation(m)
-        async with self.repo.transaction() as tx:
-            if m.coalesce_key:
-                # From here on a new late notice must start a new message: mentions merged into
-                # this one while it is on the wire would be marked sent without being sent.
-                mentions = await tx.close_coalescing(m.id)
-                if mentions is None:
-                    return True  # no longer pending
-                m.mentions, m.coalesce_key = mentions, None
-            doubt = {"id": m.id, "room": m.room, "contact": m.contact, "text": m.text,
-                     "mentions": list(m.mentions), "since": self.clock.now().timestamp()}
-            await tx.set_meta(self._doubt_key, json.dumps(doubt, ensure_ascii=False))  # committed before the send
-        self._in_doubt = doubt
+        text, mentions = m.to_send()
+        self._in_doubt = _doubt(m)
         try:
             # Finish well inside the lease, so no other instance takes the message while this
             # send may still go through.
             async with asyncio.timeout(self.config.lease * SEND_SHARE_OF_LEASE):
                 if m.room is not None:
-                    await self.transport.send_room(m.room, m.text, tuple(m.mentions))
+                    await self.transport.send_room(m.room, text, mentions)
                 else:
-                    await self.transport.send_direct(m.contact or "", m.text)
+                    await self.transport.send_direct(m.contact or "", text)
         except NotConnected as exc:  # nothing was attempted
             self._went_offline(exc, m.id)
             async with self.repo.transaction() as tx:
                 await tx.release_outbox(m.id, self.instance)
-                await tx.set_meta(self._doubt_key, "")
             self._in_doubt = None
             return False
         except SendError as exc:
@@ -198,8 +189,7 @@ class Outbox:
         # than min_interval, however long the sends before it in this round took.
         done = self._record_send(conversation, now)
         async with self.repo.transaction() as tx:
-            await tx.mark_sent(m.id, done)
-            await tx.set_meta(self._doubt_key, "")
+            await tx.mark_sent(m.id, done)  # and no longer in doubt
         self._in_doubt = None
         return True
 
@@ -221,8 +211,11 @@ class Outbox:
         Cannot tell: the same, with a warning and a ``send_unconfirmed`` audit event."""
         if self._in_doubt is _UNREAD:  # the first flush after a start: left by the previous run?
             async with self.repo.transaction() as tx:
-                raw = await tx.get_meta(self._doubt_key)
-            self._in_doubt = json.loads(raw) if raw else None
+                row = await tx.outbox_in_doubt(self.instance)
+                legacy = await tx.get_meta(self._doubt_key)  # kept there before migration 011
+                if legacy:
+                    await tx.set_meta(self._doubt_key, "")
+            self._in_doubt = _doubt(row) if row is not None else json.loads(legacy) if legacy else None
         doubt = self._in_doubt
         if doubt is None:
             return True
@@ -243,10 +236,11 @@ class Outbox:
             if delivered:
                 conversation = ("room", doubt["room"]) if doubt["room"] is not None else ("dm", doubt["contact"])
                 await tx.mark_sent(doubt["id"], self._record_send(conversation, now))
-            elif delivered is None:
-                await tx.add_event(None, "", now, "bot", "send_unconfirmed",
-                                   f"outbox {doubt['id']} to {where}: may have gone out; sent again")
-            await tx.set_meta(self._doubt_key, "")
+            else:
+                if delivered is None:
+                    await tx.add_event(None, "", now, "bot", "send_unconfirmed",
+                                       f"outbox {doubt['id']} to {where}: may have gone out; sent again")
+                await tx.settle_sending(doubt["id"])
         self._in_doubt = None
         if delivered:
             self.confirmed += 1
@@ -269,9 +263,7 @@ class Outbox:
             masked(reason), "giving up" if give_up else f"retrying in {delay}s",
         )
         async with self.repo.transaction() as tx:
-            await tx.mark_retry(m.id, reason, now + delay, give_up=give_up)
-            if settled:
-                await tx.set_meta(self._doubt_key, "")
+            await tx.mark_retry(m.id, reason, now + delay, give_up=give_up, settled=settled)
             if give_up:
                 await self._undeliverable(tx, m, now, reason)
         if settled:
@@ -317,3 +309,10 @@ class Outbox:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             except asyncio.TimeoutError:
                 pass
+
+
+def _doubt(m: OutMessage) -> dict[str, Any]:
+    """What settling a message in doubt needs: where it went, what went out, when the send began."""
+    text, mentions = m.to_send()
+    return {"id": m.id, "room": m.room, "contact": m.contact, "text": text, "mentions": list(mentions),
+            "since": m.sending_since}

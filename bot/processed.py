@@ -60,8 +60,8 @@ class ProcessedIds:
         if self.repo is None:
             return False
         try:
-            async with self.repo.transaction() as tx:
-                known = await tx.is_processed(message_id)
+            async with self.repo.reading() as tx:  # a snapshot: no write transaction, no commit
+                known = await tx.was_processed(message_id)
         except Exception:  # the app's own check in the message's transaction still runs
             log.exception("cannot check whether message %s was handled before", message_id)
             return False

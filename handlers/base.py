@@ -36,6 +36,18 @@ class Reply:
     mentions: tuple[str, ...] = ()
     coalesce_key: str | None = None
     fallback: "Reply | None" = None
+    notice: "Notice | None" = None  # a notice many join (with coalesce_key): its caps
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Caps of a notice that many people join (the late claimers of an order): at most
+    ``mentions`` @-mentions in one message, the rest counted by template ``more`` (given ``n``);
+    at most ``messages`` such messages ever."""
+
+    mentions: int
+    messages: int
+    more: str
 
 
 @dataclass
@@ -126,8 +138,9 @@ class Context:
             self.replies.append(Reply(template, data, contact=self.msg.sender_id))
 
     def to_room(self, room: str, template: str, *, mentions: tuple[str, ...] = (),
-                coalesce_key: str | None = None, **data: Any) -> None:
-        self.replies.append(Reply(template, data, room=room, mentions=mentions, coalesce_key=coalesce_key))
+                coalesce_key: str | None = None, notice: Notice | None = None, **data: Any) -> None:
+        self.replies.append(Reply(template, data, room=room, mentions=mentions, coalesce_key=coalesce_key,
+                                  notice=notice))
 
     def to_contact(self, contact: str, template: str, *, fallback: Reply | None = None, **data: Any) -> None:
         self.replies.append(Reply(template, data, contact=contact, fallback=fallback))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.base import ACTIVE_WORKER, MARKET, Context, route
+from handlers.base import ACTIVE_WORKER, MARKET, Context, Notice, route
 from handlers.commands import Claim
 from handlers.common import announce_taken, worker_refusal
 from storage.models import Order
@@ -43,34 +43,37 @@ async def claim(ctx: Context, cmd: Claim) -> None:
     if order.status == Status.TAKEN:
         await _late(ctx, order)
         return
-    reason = await worker_refusal(ctx, worker, order)
+    # the limit of active orders is checked by the claim's own conditional update
+    reason = await worker_refusal(ctx, worker, order, count_active=False)
     if reason is not None:
         ctx.reply("refuse", reason=reason, no=order.no, limit=ctx.config.dispatch.max_active_per_worker,
                   category=order.category)
         return
     limit = ctx.config.dispatch.max_active_per_worker
-    if not await ctx.tx.claim_order(order.id, worker.id, ctx.ts, max_active=limit):
+    claimed = await ctx.tx.claim_order(order.id, worker.id, ctx.ts, max_active=limit)
+    if claimed is None:
         fresh = await ctx.tx.get_order_by_id(order.id)
         assert fresh is not None
-        if fresh.status == Status.DISPATCHED:  # still open: the worker reached the limit meanwhile
+        if fresh.status == Status.DISPATCHED:  # still open: the worker has reached the limit
             ctx.reply("refuse", reason="too_many", no=order.no, limit=limit, category=order.category)
         else:
             await _late(ctx, fresh)
         return
-    order = await ctx.tx.get_order_by_id(order.id)
-    assert order is not None
-    await ctx.audit(order, "taken", f"{worker.name} {order.claim_seconds:.1f}s")
-    await announce_taken(ctx, order, worker, "claim")
+    claimed.taker = worker
+    await ctx.audit(claimed, "taken", f"{worker.name} {claimed.claim_seconds:.1f}s")
+    await announce_taken(ctx, claimed, worker, "claim")
 
 
 async def _late(ctx: Context, order: Order) -> None:
-    """One notice per order while it waits in the outbox, however many late claims arrive."""
+    """One notice per order while it waits in the outbox, however many late claims arrive; at
+    most ``[dispatch] late_mentions`` @ in it (the rest are counted) and ``late_notices`` of them."""
     if order.taker is not None and order.taker.wechat == ctx.msg.sender_id:
         ctx.reply("claim_own", no=order.no)
         return
     assert ctx.room is not None
     ctx.to_room(ctx.room.key, "claim_late", mentions=(ctx.msg.sender_id,),
                 coalesce_key=f"late:{order.community}:{order.no}", no=order.no,
+                notice=Notice(ctx.config.dispatch.late_mentions, ctx.config.dispatch.late_notices, "claim_late_more"),
                 taker=order.taker.name if order.taker else "")
 
 

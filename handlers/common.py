@@ -113,8 +113,10 @@ async def find_worker_named(ctx: Context, name: str, worker_id: int | None = Non
     return matches[0] if len(matches) == 1 else None
 
 
-async def worker_refusal(ctx: Context, worker: Worker | None, order: Order) -> str | None:
-    """Why ``worker`` may not take ``order`` (a refuse reason), or None if they may."""
+async def worker_refusal(ctx: Context, worker: Worker | None, order: Order, *,
+                         count_active: bool = True) -> str | None:
+    """Why ``worker`` may not take ``order`` (a refuse reason), or None if they may;
+    ``count_active=False`` leaves the limit of active orders to the caller's conditional update."""
     if worker is None:
         return "not_registered"
     if worker.status == "pending":
@@ -123,7 +125,7 @@ async def worker_refusal(ctx: Context, worker: Worker | None, order: Order) -> s
         return "suspended"
     if ctx.config.dispatch.require_skill and order.category and order.category not in worker.skills:
         return "no_skill"
-    if await ctx.tx.count_active(worker.id) >= ctx.config.dispatch.max_active_per_worker:
+    if count_active and await ctx.tx.count_active(worker.id) >= ctx.config.dispatch.max_active_per_worker:
         return "too_many"
     return None
 

@@ -24,8 +24,8 @@ async def create_order(ctx: Context, need: Need, *, source: str, grid: str, room
     community = ctx.community.name
     auto = ctx.config.dispatch.auto and not review
     status = Status.PENDING_REVIEW if review else Status.DISPATCHED if auto else Status.POSTED
-    order = await ctx.tx.insert_order({
-        "community": community, "no": await ctx.tx.next_order_no(community), "grid": grid,
+    order = await ctx.tx.insert_numbered_order({
+        "community": community, "grid": grid,
         "origin_room": room, "source": source, "status": status,
         "category": need.category, "raw_text": ctx.msg.text, "need_text": restore_punct(need.text), "phones": need.phones,
         "address": need.address, "coarse_address": need.coarse_address, "time_wish": need.time_wish,

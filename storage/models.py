@@ -145,3 +145,16 @@ class OutMessage:
     id: int | None = None
     attempts: int = 0
     created_at: float = 0.0
+    # a notice many may join (coalesce_key): at most mention_cap @-mentions, the rest counted by
+    # more_text ("{n}": how many); at most max_notices messages of that key ever (enqueue only)
+    mention_cap: int | None = None
+    more_text: str | None = None
+    max_notices: int | None = None
+    sending_since: float | None = None  # claimed to be sent, since then (the in-doubt marker)
+
+    def to_send(self) -> tuple[str, tuple[str, ...]]:
+        """The text and @-mentions that go out: capped, with the line that counts the rest."""
+        if self.mention_cap is None or len(self.mentions) <= self.mention_cap:
+            return self.text, tuple(self.mentions)
+        more = (self.more_text or "").replace("{n}", str(len(self.mentions) - self.mention_cap))
+        return (f"{self.text}\n{more}" if more else self.text), tuple(self.mentions[:self.mention_cap])

@@ -23,6 +23,7 @@ violation, a bug) comes out unchanged.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import secrets
@@ -41,7 +42,9 @@ from storage.errors import (
     StorageReadOnly,
 )
 from storage.migrations import load_migrations
+from storage.models import Order
 from storage.sqltx import SqlTx
+from storage.stats import StorageStats
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,7 @@ class PostgresRepository:
         self.server_settings = dict(server_settings or {})
         self.applied: list[int] = []  # migrations this instance applied when it opened
         self._pool: asyncpg.Pool | None = None
+        self.stats = StorageStats()
 
     async def open(self) -> None:
         self._pool = await asyncpg.create_pool(
@@ -111,6 +115,35 @@ class PostgresRepository:
             await pool.close()
 
     @asynccontextmanager
+    async def reading(self) -> AsyncIterator[PostgresTx]:
+        """A read-only REPEATABLE READ snapshot on a pooled connection: it takes no row locks,
+        so it never holds up a write transaction."""
+        assert self._pool is not None, "repository is not open"
+        try:
+            conn = await self._pool.acquire()
+        except DRIVER_ERRORS as exc:
+            if (fault := as_fault(exc)) is not None:
+                raise fault from exc
+            raise
+        try:
+            self.stats.reads += 1
+            tx = PostgresTx(conn, self.stats)
+            try:
+                await tx.run_plain("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                yield tx
+            except DRIVER_ERRORS as exc:
+                await self._rollback(conn)
+                if (fault := as_fault(exc, conn)) is not None:
+                    raise fault from exc
+                raise
+            except BaseException:
+                await self._rollback(conn)
+                raise
+            await tx.run_plain("COMMIT")
+        finally:
+            await self._release(conn)
+
+    @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresTx]:
         """One transaction on a pooled connection.  A fault (``as_fault``) comes out as its
         ``storage.errors`` type with the driver's error as ``__cause__``, always after the
@@ -123,17 +156,20 @@ class PostgresRepository:
             if (fault := as_fault(exc)) is not None:
                 raise fault from exc
             raise
+        held = time.perf_counter()
         try:
+            self.stats.transactions += 1
+            tx = PostgresTx(conn, self.stats)
             try:
-                await conn.execute("BEGIN")
+                await tx.run_plain("BEGIN")
             except DRIVER_ERRORS as exc:
                 await self._rollback(conn)
                 if (fault := as_fault(exc, conn)) is not None:
                     raise fault from exc
                 raise
-            tx = PostgresTx(conn)
             try:
                 yield tx
+                await tx.flush()
             except BaseException as exc:
                 await self._rollback(conn)
                 if isinstance(exc, DRIVER_ERRORS):
@@ -144,7 +180,7 @@ class PostgresRepository:
                         raise fault from cause
                 raise
             try:
-                status = await conn.execute("COMMIT")
+                status = await tx.run_plain("COMMIT")
             except DRIVER_ERRORS as exc:
                 await self._rollback(conn)  # a COMMIT the server never saw leaves the transaction open
                 if (fault := as_fault(exc, conn)) is not None:
@@ -157,6 +193,7 @@ class PostgresRepository:
                 raise RuntimeError("the transaction was rolled back: an error aborted it and was caught "
                                    "before COMMIT") from cause
         finally:
+            self.stats.held(time.perf_counter() - held)
             await self._release(conn)
 
     async def _rollback(self, conn: asyncpg.Connection) -> None:
@@ -263,8 +300,10 @@ class PostgresTx(SqlTx):
 
     BINARY = ' COLLATE "C"'  # code point order, as SQLite sorts text
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, stats: StorageStats | None = None) -> None:
+        super().__init__()
         self.conn = conn
+        self.stats = stats if stats is not None else StorageStats()
         self.error: BaseException | None = None  # the first driver error a statement raised
 
     @contextmanager
@@ -278,31 +317,104 @@ class PostgresTx(SqlTx):
                 self.error = exc
             raise
 
+    def _count(self, statements: int = 1) -> None:
+        self.stats.round_trips += 1
+        self.stats.statements += statements
+
+    async def run_plain(self, sql: str) -> str:
+        """A statement without arguments (BEGIN, COMMIT): one round trip; its status."""
+        self._count()
+        with self._noted():
+            return await self.conn.execute(sql)
+
+    async def flush(self) -> None:
+        """Send the queued ``later`` writes: each run of INSERTs into one table becomes one
+        multi-row INSERT, and all of them one statement (data-modifying WITH), one round trip.
+        Rows of one table keep their order (their ids follow it)."""
+        later = self.take_later()
+        while later:
+            parts: list[tuple[str, list[tuple[Any, ...]]]] = []
+            count = 0
+            while later and count + len(later[0][1]) <= 30000:  # PostgreSQL takes up to 32767 arguments
+                sql, args = later.pop(0)
+                if parts and parts[-1][0] == sql:
+                    parts[-1][1].append(args)
+                else:
+                    parts.append((sql, [args]))
+                count += len(args)
+            statement, values = _combined(parts)
+            self._count(sum(len(rows) for _, rows in parts))
+            with self._noted():
+                await self.conn.execute(statement, *values)
+
     async def fetch_one(self, sql: str, args: Sequence[Any] = ()) -> dict[str, Any] | None:
+        await self.flush()
+        self._count()
         with self._noted():
             row = await self.conn.fetchrow(numbered(sql), *args)
         return dict(row) if row is not None else None
 
     async def fetch_all(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        await self.flush()
+        self._count()
         with self._noted():
             return [dict(r) for r in await self.conn.fetch(numbered(sql), *args)]
 
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
+        await self.flush()
+        self._count()
         with self._noted():
             status = await self.conn.execute(numbered(sql), *args)  # e.g. "UPDATE 1", "INSERT 0 1"
         count = status.rsplit(" ", 1)[-1]
         return int(count) if count.isdigit() else 0
 
     async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self.flush()
+        self._count(len(rows))
         with self._noted():
             await self.conn.executemany(numbered(sql), rows)
 
+    async def insert_numbered_order(self, values: dict[str, Any]) -> Order:
+        """The counter's upsert and the INSERT in one statement: the order takes the number the
+        upsert returns (the counter row stays locked until the transaction ends: no gaps)."""
+        values = {**values, "phones": json.dumps(list(values.get("phones", ())), ensure_ascii=False)}
+        cols = ", ".join([*values, "no"])
+        marks = ", ".join("?" for _ in values)
+        row = await self.fetch_one(
+            "WITH c AS (INSERT INTO counters (community, last_no) VALUES (?, 1) ON CONFLICT (community) "
+            "DO UPDATE SET last_no = counters.last_no + 1 RETURNING last_no) "
+            f"INSERT INTO orders ({cols}) SELECT {marks}, c.last_no FROM c RETURNING *",
+            (values["community"], *values.values()))
+        assert row is not None
+        return Order.from_row(row)
+
     async def serialize(self, key: str) -> None:
         # keyed by schema too, so deployments (or test runs) in other schemas never wait on it
+        await self.flush()
+        self._count()
         with self._noted():
             await self.conn.execute(
                 "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()::text || ':' || $2))", KEY_LOCK, key,
             )
+
+
+def _combined(parts: list[tuple[str, list[tuple[Any, ...]]]]) -> tuple[str, list[Any]]:
+    """One statement for runs of single-row INSERTs (``INSERT INTO t (...) VALUES (?, ...)``):
+    each run as a multi-row INSERT, several runs as the parts of a data-modifying WITH."""
+    statements, values = [], []
+    for sql, rows in parts:
+        head, _, row_marks = sql.partition(" VALUES ")
+        assert head.startswith("INSERT INTO ") and row_marks.startswith("("), sql
+        tail = ""
+        if " ON CONFLICT " in row_marks:
+            row_marks, _, rest = row_marks.partition(" ON CONFLICT ")
+            tail = " ON CONFLICT " + rest
+        statements.append(f"{head} VALUES {', '.join([row_marks] * len(rows))}{tail}")
+        values += [v for row in rows for v in row]
+    if len(statements) == 1:
+        return numbered(statements[0]), values
+    body = ", ".join(f"w{i} AS ({s})" for i, s in enumerate(statements[:-1]))
+    return numbered(f"WITH {body} {statements[-1]}"), values
 
 
 @asynccontextmanager

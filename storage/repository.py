@@ -11,9 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from storage.models import Conversations, Event, Order, OutMessage, Worker
+from storage.stats import StorageStats
+
+if TYPE_CHECKING:
+    from storage.sqltx import MessageGate
 
 ORDER_TIME_COLUMNS = ("created_at", "dispatched_at", "taken_at", "done_at", "cancelled_at", "rated_at",
                       "followup_sent_at")
@@ -23,7 +27,14 @@ class Tx(Protocol):
     """One transaction's worth of storage operations."""
 
     async def is_processed(self, message_id: str) -> bool: ...
+    async def was_processed(self, message_id: str) -> bool: ...
     async def mark_processed(self, message_id: str, at: float) -> None: ...
+    async def begin_message(self, message_id: str, at: float, sender_key: str) -> MessageGate | None:
+        """Mark the message processed, first thing: None if it already was (see ``SqlTx``)."""
+
+    def later(self, sql: str, args: Sequence[Any] = ()) -> None:
+        """Queue a write whose outcome nobody reads; it goes with the next statement or the COMMIT."""
+
     async def prune_sent_outbox(self, before: float, limit: int) -> int: ...
     async def prune_processed(self, before: float, limit: int) -> int: ...
     async def journal_add(self, instance: str, message_ids: Sequence[str], at: float) -> None: ...
@@ -32,6 +43,9 @@ class Tx(Protocol):
 
     async def next_order_no(self, community: str) -> int: ...
     async def insert_order(self, values: dict[str, Any]) -> Order: ...
+    async def insert_numbered_order(self, values: dict[str, Any]) -> Order:
+        """Insert an order (``values`` without ``no``) under the community's next number."""
+
     async def get_order(self, community: str, no: int) -> Order | None: ...
     async def get_order_by_id(self, order_id: int) -> Order | None: ...
     async def update_order(
@@ -42,9 +56,11 @@ class Tx(Protocol):
         with ``expect`` only if those columns hold those values (None: IS NULL).  True if applied:
         of several instances making the same change, exactly one gets True."""
 
-    async def claim_order(self, order_id: int, worker_id: int, at: float, max_active: int | None = None) -> bool:
+    async def claim_order(self, order_id: int, worker_id: int, at: float,
+                          max_active: int | None = None) -> Order | None:
         """Make ``worker_id`` the taker if the order is still dispatched and (with ``max_active``)
-        the worker has fewer than that many taken orders; True if this call won."""
+        the worker has fewer than that many taken orders; the claimed order (without ``taker``)
+        if this call won, else None."""
 
     async def find_orders(
         self,
@@ -57,8 +73,15 @@ class Tx(Protocol):
         time_column: str = "created_at",
         start: float | None = None,
         end: float | None = None,
+        is_null: Sequence[str] = (),
+        before_no: int | None = None,
+        newest_first: bool = False,
         limit: int | None = None,
-    ) -> list[Order]: ...
+        takers: bool = True,
+    ) -> list[Order]:
+        """Orders by number (``newest_first``: descending), with their ``taker`` (one query for
+        all; ``takers=False`` skips it); ``is_null``: columns that must be NULL; ``before_no``:
+        numbers below it (the next page of a newest-first list)."""
     async def count_active(self, worker_id: int) -> int: ...
 
     # reports: aggregates over one community's orders in a half-open time range [start, end)
@@ -164,6 +187,7 @@ class Tx(Protocol):
         limit: int = 1,
         skip: Conversations | None = None,
         orphans_due_before: float | None = None,
+        sending: bool = False,
     ) -> list[OutMessage]:
         """Claim due messages this instance may send now (see ``SqlTx.claim_outbox``)."""
 
@@ -171,12 +195,17 @@ class Tx(Protocol):
         """When the first claim another instance holds on a pending message runs out."""
 
     async def release_outbox(self, message_id: int, instance: str) -> None: ...
+    async def outbox_in_doubt(self, instance: str) -> OutMessage | None:
+        """The message ``instance`` began to send (``claim_outbox(sending=True)``), not yet settled."""
+
+    async def settle_sending(self, message_id: int) -> None: ...
     async def close_coalescing(self, message_id: int) -> tuple[str, ...] | None:
         """Stop a pending message from absorbing later ones (it is about to be sent); return its
         mentions as they are now, or None if it is no longer pending."""
 
     async def mark_sent(self, message_id: int, at: float) -> None: ...
-    async def mark_retry(self, message_id: int, error: str, next_at: float, *, give_up: bool) -> None: ...
+    async def mark_retry(self, message_id: int, error: str, next_at: float, *, give_up: bool,
+                         settled: bool = True) -> None: ...
     async def outbox_rows(self) -> list[dict[str, Any]]: ...
 
     async def claim_job_run(self, job: str, community: str, period: str, due_at: float, ran_at: float,
@@ -193,6 +222,11 @@ class Tx(Protocol):
 
 
 class Repository(Protocol):
+    stats: StorageStats
+
     async def open(self) -> None: ...
     async def close(self) -> None: ...
     def transaction(self) -> AbstractAsyncContextManager[Tx]: ...
+    def reading(self) -> AbstractAsyncContextManager[Tx]:
+        """A read-only snapshot that never holds the write lock (reports, exports, web pages);
+        a write in it fails."""

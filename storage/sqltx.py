@@ -16,14 +16,38 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from storage.models import Conversations, Event, Order, OutMessage, Worker, claim_seconds
 from storage.repository import ORDER_TIME_COLUMNS
 
 
+BINDINGS_REV = "bindings.rev"  # meta key: bumped by every change of the bindings table
+NULLABLE = ORDER_TIME_COLUMNS + ("rating", "taker_id", "stale_reminded_at", "escalated_at", "assigned_at")
+
+
+@dataclass(frozen=True)
+class MessageGate:
+    """What ``begin_message`` found out about a new message, in the statement that claimed it."""
+
+    bindings_rev: str | None  # the bindings' revision: reload them when it changed
+
+
 class SqlTx:
     BINARY = ""  # appended to text columns in ORDER BY
+
+    def __init__(self) -> None:
+        self._later: list[tuple[str, tuple[Any, ...]]] = []
+
+    def later(self, sql: str, args: Sequence[Any] = ()) -> None:
+        """Queue a write whose outcome nobody reads (an audit event, an outbox row): it goes to the
+        database with this transaction's next statement, or with its COMMIT, in the same call."""
+        self._later.append((sql, tuple(args)))
+
+    def take_later(self) -> list[tuple[str, tuple[Any, ...]]]:
+        later, self._later = self._later, []
+        return later
 
     # primitives, supplied by the backend ------------------------------------------------
     async def fetch_one(self, sql: str, args: Sequence[Any] = ()) -> dict[str, Any] | None:
@@ -50,8 +74,25 @@ class SqlTx:
         await self.serialize(f"message:{message_id}")
         return await self.fetch_one("SELECT 1 AS hit FROM processed WHERE message_id = ?", (message_id,)) is not None
 
+    async def was_processed(self, message_id: str) -> bool:
+        """Whether the message's processing was committed (no waiting for a concurrent one)."""
+        return await self.fetch_one("SELECT 1 AS hit FROM processed WHERE message_id = ?", (message_id,)) is not None
+
     async def mark_processed(self, message_id: str, at: float) -> None:
-        await self.execute("INSERT INTO processed (message_id, at) VALUES (?, ?)", (message_id, at))
+        self.later("INSERT INTO processed (message_id, at) VALUES (?, ?)", (message_id, at))
+
+    async def begin_message(self, message_id: str, at: float, sender_key: str) -> MessageGate | None:
+        """Mark ``message_id`` processed as this transaction's first statement, unless it already
+        was (committed, or by a concurrent transaction, which this one waits for on the key; if that
+        one rolls back, this one gets the id) or ``sender_key`` (a ``bot_account:`` meta key: the
+        message is another instance's) is known: then None.  The same statement reads the
+        bindings' revision."""
+        row = await self.fetch_one(
+            "INSERT INTO processed (message_id, at) SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM meta WHERE key = ?) "
+            "ON CONFLICT (message_id) DO NOTHING RETURNING (SELECT value FROM meta WHERE key = ?) AS rev",
+            (message_id, at, sender_key, BINDINGS_REV),
+        )
+        return None if row is None else MessageGate(row["rev"])
 
     # pruning (bot/prune.py): small batches, so no transaction holds the write lock for long
     async def prune_sent_outbox(self, before: float, limit: int) -> int:
@@ -104,6 +145,35 @@ class SqlTx:
         phones = json.dumps(list(values.get("phones", ())), ensure_ascii=False)
         return Order.from_row(await self._insert("orders", {**values, "phones": phones}))
 
+    async def insert_numbered_order(self, values: dict[str, Any]) -> Order:
+        """Insert an order under the community's next number (``values`` without ``no``): the
+        counter's upsert rides along with the INSERT, so both cost one call."""
+        self.later(
+            "INSERT INTO counters (community, last_no) VALUES (?, 1) "
+            "ON CONFLICT (community) DO UPDATE SET last_no = counters.last_no + 1", (values["community"],))
+        phones = json.dumps(list(values.get("phones", ())), ensure_ascii=False)
+        values = {**values, "phones": phones}
+        cols = ", ".join([*values, "no"])
+        marks = ", ".join("?" for _ in values)
+        row = await self.fetch_one(
+            f"INSERT INTO orders ({cols}) VALUES ({marks}, (SELECT last_no FROM counters WHERE community = ?)) "
+            "RETURNING *", (*values.values(), values["community"]))
+        assert row is not None
+        return Order.from_row(row)
+
+    async def _with_takers(self, orders: list[Order]) -> list[Order]:
+        """Fill in ``taker`` of every order that has one: one query for all of them."""
+        ids = sorted({o.taker_id for o in orders if o.taker_id is not None})
+        workers: dict[int, Worker] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            rows = await self.fetch_all(f"SELECT * FROM workers WHERE id IN ({', '.join('?' for _ in chunk)})", chunk)
+            workers.update((r["id"], Worker.from_row(r)) for r in rows)
+        for order in orders:
+            if order.taker_id is not None:
+                order.taker = workers.get(order.taker_id)
+        return orders
+
     async def _with_taker(self, order: Order | None) -> Order | None:
         if order is not None and order.taker_id is not None:
             order.taker = await self.get_worker(order.taker_id)
@@ -135,24 +205,22 @@ class SqlTx:
                 args.append(value)
         return await self.execute(sql, args) == 1
 
-    async def claim_order(self, order_id: int, worker_id: int, at: float, max_active: int | None = None) -> bool:
+    async def claim_order(self, order_id: int, worker_id: int, at: float,
+                          max_active: int | None = None) -> Order | None:
+        claim = ("UPDATE orders SET status = 'taken', taker_id = ?, taken_at = ?, assigned_at = NULL "
+                 "WHERE id = ? AND status = 'dispatched'")
         if max_active is None:
-            return await self.execute(
-                "UPDATE orders SET status = 'taken', taker_id = ?, taken_at = ?, assigned_at = NULL "
-                "WHERE id = ? AND status = 'dispatched'",
-                (worker_id, at, order_id),
-            ) == 1
-        # The worker's limit is part of the one conditional update.  Two instances claiming
-        # two orders for the same worker take turns on the worker's key, so the second
-        # statement starts after the first transaction ended and counts its order (under READ
-        # COMMITTED each statement sees what was committed when it started).
-        await self.serialize(f"worker:{worker_id}")
-        return await self.execute(
-            "UPDATE orders SET status = 'taken', taker_id = ?, taken_at = ?, assigned_at = NULL "
-            "WHERE id = ? AND status = 'dispatched' "
-            "AND (SELECT COUNT(*) FROM orders AS mine WHERE mine.taker_id = ? AND mine.status = 'taken') < ?",
-            (worker_id, at, order_id, worker_id, max_active),
-        ) == 1
+            row = await self.fetch_one(claim + " RETURNING *", (worker_id, at, order_id))
+        else:
+            # The worker's limit is part of the one conditional update.  Two instances claiming
+            # two orders for the same worker take turns on the worker's key, so the second
+            # statement starts after the first transaction ended and counts its order (under READ
+            # COMMITTED each statement sees what was committed when it started).
+            await self.serialize(f"worker:{worker_id}")
+            row = await self.fetch_one(
+                claim + " AND (SELECT COUNT(*) FROM orders AS mine WHERE mine.taker_id = ? AND mine.status = 'taken')"
+                " < ? RETURNING *", (worker_id, at, order_id, worker_id, max_active))
+        return Order.from_row(row) if row is not None else None
 
     async def find_orders(
         self,
@@ -165,10 +233,16 @@ class SqlTx:
         time_column: str = "created_at",
         start: float | None = None,
         end: float | None = None,
+        is_null: Sequence[str] = (),
+        before_no: int | None = None,
+        newest_first: bool = False,
         limit: int | None = None,
+        takers: bool = True,
     ) -> list[Order]:
         if time_column not in ORDER_TIME_COLUMNS:
             raise ValueError(f"not a time column: {time_column}")
+        if unknown := set(is_null) - set(NULLABLE):
+            raise ValueError(f"not a nullable order column: {sorted(unknown)}")
         where, args = [], []
         for column, value in (("community", community), ("grid", grid), ("taker_id", taker_id),
                               ("resident_id", resident_id)):
@@ -184,12 +258,15 @@ class SqlTx:
         if end is not None:
             where.append(f"{time_column} < ?")
             args.append(end)
+        where += [f"{column} IS NULL" for column in is_null]
+        if before_no is not None:
+            where.append("no < ?")
+            args.append(before_no)
         sql = "SELECT * FROM orders" + (" WHERE " + " AND ".join(where) if where else "")
-        sql += f" ORDER BY community{self.BINARY}, no" + (f" LIMIT {int(limit)}" if limit else "")
+        sql += f" ORDER BY community{self.BINARY}, no" + (" DESC" if newest_first else "")
+        sql += f" LIMIT {int(limit)}" if limit else ""
         orders = [Order.from_row(r) for r in await self.fetch_all(sql, args)]
-        for order in orders:
-            await self._with_taker(order)
-        return orders
+        return await self._with_takers(orders) if takers else orders
 
     async def count_active(self, worker_id: int) -> int:
         row = await self.fetch_one("SELECT COUNT(*) AS n FROM orders WHERE taker_id = ? AND status = 'taken'",
@@ -273,10 +350,8 @@ class SqlTx:
     async def add_event(
         self, order_id: int | None, community: str, at: float, actor: str, kind: str, detail: str = ""
     ) -> None:
-        await self.execute(
-            "INSERT INTO events (order_id, community, at, actor, kind, detail) VALUES (?, ?, ?, ?, ?, ?)",
-            (order_id, community, at, actor, kind, detail),
-        )
+        self.later("INSERT INTO events (order_id, community, at, actor, kind, detail) VALUES (?, ?, ?, ?, ?, ?)",
+                   (order_id, community, at, actor, kind, detail))
 
     async def count_events(self, kind: str, actor: str, since: float) -> int:
         row = await self.fetch_one("SELECT COUNT(*) AS n FROM events WHERE kind = ? AND actor = ? AND at >= ?",
@@ -291,16 +366,23 @@ class SqlTx:
     async def bindings(self) -> list[dict[str, Any]]:
         return await self.fetch_all("SELECT * FROM bindings ORDER BY scope, name")
 
+    async def _bump_bindings(self) -> None:
+        await self.execute(
+            "INSERT INTO meta (key, value) VALUES (?, '1') ON CONFLICT (key) DO UPDATE "
+            "SET value = CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT)", (BINDINGS_REV,))
+
     async def set_binding(self, scope: str, name: str, contact_id: str, at: float, by: str) -> None:
+        await self._bump_bindings()
         key = f"{scope}\t{name}"
         await self.execute("DELETE FROM bindings WHERE person = ?", (key,))
         await self.execute("INSERT INTO bindings (person, scope, name, contact_id, bound_at, bound_by) "
                            "VALUES (?, ?, ?, ?, ?, ?)", (key, scope, name, contact_id, at, by))
 
     async def remove_binding(self, scope: str, name: str) -> bool:
-        before = await self.fetch_one("SELECT 1 AS x FROM bindings WHERE person = ?", (f"{scope}\t{name}",))
-        await self.execute("DELETE FROM bindings WHERE person = ?", (f"{scope}\t{name}",))
-        return before is not None
+        removed = await self.execute("DELETE FROM bindings WHERE person = ?", (f"{scope}\t{name}",)) > 0
+        if removed:
+            await self._bump_bindings()
+        return removed
 
     async def add_bind_code(self, values: dict[str, Any]) -> None:
         if values["kind"] == "person":
@@ -431,12 +513,18 @@ class SqlTx:
                 )
                 if absorbed:
                     return
-        await self.execute(
-            "INSERT INTO outbox (created_at, room, contact, text, mentions, coalesce_key, fallback, next_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            if message.max_notices is not None:
+                sent = await self.fetch_one("SELECT COUNT(*) AS n FROM outbox WHERE notice_group = ?",
+                                            (message.coalesce_key,))
+                if sent is not None and int(sent["n"]) >= message.max_notices:
+                    return  # enough notices of this kind went out already
+        self.later(
+            "INSERT INTO outbox (created_at, room, contact, text, mentions, coalesce_key, fallback, next_at, "
+            "notice_group, mention_cap, more_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (at, message.room, message.contact, message.text,
              json.dumps(list(message.mentions), ensure_ascii=False), message.coalesce_key,
-             json.dumps(message.fallback, ensure_ascii=False) if message.fallback else None, at),
+             json.dumps(message.fallback, ensure_ascii=False) if message.fallback else None, at,
+             message.coalesce_key, message.mention_cap, message.more_text),
         )
 
     async def pending_outbox(self, now: float, limit: int = 50) -> list[OutMessage]:
@@ -456,8 +544,11 @@ class SqlTx:
         limit: int = 1,
         skip: Conversations | None = None,
         orphans_due_before: float | None = None,
+        sending: bool = False,
     ) -> list[OutMessage]:
         """Claim up to ``limit`` due messages for ``instance`` to send now; oldest first.
+        ``sending``: the claim also marks the send as begun (``sending_since``, the in-doubt
+        marker) and closes the message to coalescing, so the caller sends it right after commit.
 
         Design (several bot instances, one per WeChat account, sharing one database):
 
@@ -508,11 +599,14 @@ class SqlTx:
             f"SELECT id FROM outbox WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", (*args, limit + 10)
         )
         claimed: list[OutMessage] = []
+        # sending: from here on a new late notice starts a new message (mentions merged into this
+        # one while it is on the wire would be marked sent without being sent)
+        also = ", sending_since = ?, coalesce_key = NULL" if sending else ""
         for candidate in candidates:
             row = await self.fetch_one(
-                "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id = ? AND status = 'pending' "
+                f"UPDATE outbox SET claimed_by = ?, claimed_until = ?{also} WHERE id = ? AND status = 'pending' "
                 "AND (claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?) RETURNING *",
-                (instance, now + lease, candidate["id"], now, instance),
+                (instance, now + lease, *((now,) if sending else ()), candidate["id"], now, instance),
             )
             if row is not None:
                 claimed.append(_out_message(row))
@@ -533,10 +627,21 @@ class SqlTx:
     async def release_outbox(self, message_id: int, instance: str) -> None:
         """Give a claimed, unsent message back at once (e.g. the connection is down)."""
         await self.execute(
-            "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL "
+            "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL, sending_since = NULL "
             "WHERE id = ? AND claimed_by = ? AND status = 'pending'",
             (message_id, instance),
         )
+
+    async def outbox_in_doubt(self, instance: str) -> OutMessage | None:
+        """The message ``instance`` began to send and never settled (sent, failed for sure), if any."""
+        row = await self.fetch_one(
+            "SELECT * FROM outbox WHERE status = 'pending' AND claimed_by = ? AND sending_since IS NOT NULL "
+            "ORDER BY sending_since LIMIT 1", (instance,))
+        return _out_message(row) if row is not None else None
+
+    async def settle_sending(self, message_id: int) -> None:
+        """The send of the message certainly did not go out: it is no longer in doubt."""
+        await self.execute("UPDATE outbox SET sending_since = NULL WHERE id = ?", (message_id,))
 
     async def close_coalescing(self, message_id: int) -> tuple[str, ...] | None:
         row = await self.fetch_one(
@@ -547,15 +652,18 @@ class SqlTx:
 
     async def mark_sent(self, message_id: int, at: float) -> None:
         await self.execute(
-            "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1 WHERE id = ? AND status = 'pending'",
+            "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, sending_since = NULL "
+            "WHERE id = ? AND status = 'pending'",
             (at, message_id),
         )
 
-    async def mark_retry(self, message_id: int, error: str, next_at: float, *, give_up: bool) -> None:
-        # the claim ends with the attempt: the retry may go out through any instance
+    async def mark_retry(self, message_id: int, error: str, next_at: float, *, give_up: bool,
+                         settled: bool = True) -> None:
+        """Count a failed attempt; the claim ends with it (the retry may go out through any
+        instance).  ``settled=False``: it may have gone out, so it stays in doubt."""
         await self.execute(
             "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_at = ?, status = ?, "
-            "claimed_until = NULL WHERE id = ?",
+            f"claimed_until = NULL{', sending_since = NULL' if settled else ''} WHERE id = ?",
             (error[:500], next_at, "failed" if give_up else "pending", message_id),
         )
 
@@ -604,6 +712,7 @@ def _out_message(r: dict[str, Any]) -> OutMessage:
         text=r["text"], room=r["room"], contact=r["contact"], mentions=tuple(json.loads(r["mentions"])),
         coalesce_key=r["coalesce_key"], fallback=json.loads(r["fallback"]) if r["fallback"] else None,
         id=r["id"], attempts=r["attempts"], created_at=r["created_at"],
+        mention_cap=r.get("mention_cap"), more_text=r.get("more_text"), sending_since=r.get("sending_since"),
     )
 
 

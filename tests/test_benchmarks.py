@@ -17,7 +17,7 @@ def test_quick_benchmark_is_correct(tmp_path, capsys):
     assert checks["storm_winners"] == 1 and checks["storm_status"] == "taken"
     assert checks["classifier_test_precision"] >= 0.97
     assert checks["storm_market_messages"] == 2, "the winner's announcement and one coalesced late notice"
-    assert checks["storm_late_mentions"] == run.QUICK.storm_claims - 1
+    assert checks["storm_late_mentions"] == run.QUICK.storm_claims - 1, "every late claimer @-mentioned or counted"
     assert abs(checks["report_orders"] - run.QUICK.orders) <= run.QUICK.communities
     assert checks["report_workers"] >= run.QUICK.workers
     assert checks["report_tally"]["posted"] > 0 and checks["report_ranking"]

@@ -26,7 +26,6 @@ from benchmarks.crash import run_crash
 from bot.config import PROJECT_ROOT, Config, ConfigError, parse_config
 from bot.gateway import Gateway, World, world_from_config
 from bot.gateway.service import EVENT_LOGIN, EVENT_MESSAGE, EVENT_READY
-from bot.outbox import IN_DOUBT
 from bot.runtime import BotRuntime
 from bot.transport import SendError
 from bot.wechat.support import Timings
@@ -163,7 +162,8 @@ async def one_reply_in_doubt(config: Config, db: Path, gateway: Gateway, *, deli
             await runtime.outbox.flush()
         async with runtime.repo.transaction() as tx:
             assert [r["status"] for r in await tx.outbox_rows()] == ["pending"]
-            assert json.loads(await tx.get_meta(IN_DOUBT) or "{}")["text"].startswith("收到您的需求")
+            doubt = await tx.outbox_in_doubt(runtime.outbox.instance)  # the claim is the in-doubt mark
+            assert doubt is not None and doubt.text.startswith("收到您的需求") and doubt.sending_since is not None
     finally:
         await runtime.stop()
 
@@ -185,7 +185,7 @@ async def test_a_reply_in_doubt_after_a_crash_is_sent_exactly_once(
             assert (outbox.confirmed, outbox.resent) == ((1, 0) if delivered else (0, 0))
             async with runtime.repo.transaction() as tx:
                 assert [r["status"] for r in await tx.outbox_rows()] == ["sent"]
-                assert await tx.get_meta(IN_DOUBT) == ""
+                assert await tx.outbox_in_doubt(runtime.outbox.instance) is None
         finally:
             await runtime.stop()
         assert [r.text.count("收到您的需求") for r in gateway.sent] == [1]  # exactly once
@@ -206,7 +206,7 @@ async def test_with_a_gateway_that_cannot_tell_a_reply_in_doubt_is_sent_again_an
             await runtime.wait_outbox_idle(5.0)
             assert (runtime.outbox.confirmed, runtime.outbox.resent) == (0, 1)
             async with runtime.repo.transaction() as tx:
-                events = await tx.db.execute_fetchall("SELECT kind, detail FROM events WHERE kind = 'send_unconfirmed'")
+                events = await tx.fetch_all("SELECT kind, detail FROM events WHERE kind = 'send_unconfirmed'")
             assert len(events) == 1
         finally:
             await runtime.stop()

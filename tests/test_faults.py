@@ -239,8 +239,8 @@ async def dispatched_order(h: Harness) -> None:
 
 
 # Where in the message's transaction the fault strikes: every write of an intake and of a claim.
-INTAKE_POINTS = ["is_processed", "next_order_no", "insert_order", "add_event", "enqueue", "mark_processed"]
-CLAIM_POINTS = ["find_worker", "claim_order", "add_event", "enqueue", "mark_processed"]
+INTAKE_POINTS = ["begin_message", "insert_numbered_order", "add_event", "enqueue"]
+CLAIM_POINTS = ["begin_message", "find_worker", "claim_order", "add_event", "enqueue"]
 
 
 @pytest.mark.parametrize("fault, kind", [("full", "disk full"), ("read-only", "read-only")],
@@ -292,7 +292,7 @@ async def test_locked_database_is_retried_and_the_message_applied_once(harness, 
 
 
 async def test_database_locked_for_too_long_gives_up_on_that_message_only(harness, caplog):
-    harness.repo.arm("insert_order", "locked", times=100)
+    harness.repo.arm("insert_numbered_order", "locked", times=100)
     before = await harness.state()
     with caplog.at_level(logging.WARNING):
         sent = await harness.say(GRID1, "张阿姨", NEED)
@@ -301,7 +301,7 @@ async def test_database_locked_for_too_long_gives_up_on_that_message_only(harnes
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and "gave up on message" in errors[0] and "database locked" in errors[0]
     assert harness.app.stopped is None
-    harness.repo.arm("insert_order", "locked", times=0)
+    harness.repo.arm("insert_numbered_order", "locked", times=0)
     assert (await harness.say(GRID1, "李大爷", NEED))[0].text.count("#1") == 1, "the next message works"
 
 
@@ -312,22 +312,25 @@ async def test_fault_at_commit_rolls_back(harness, monkeypatch, fault, fatal):
     failures = {"left": 1}
     make = harness.repo.errors[fault]
     if harness.backend == "sqlite":
-        db = harness.repo.inner._db
-        real_execute = db.execute
+        import storage.sqlite
 
-        def execute(sql, *args, **kwargs):
-            if sql == "COMMIT" and failures["left"]:
+        db = harness.repo.inner._db
+        real_commit = storage.sqlite._commit  # COMMIT runs on the database thread, with the queued writes
+
+        def commit(conn):
+            if failures["left"]:
                 failures["left"] -= 1
                 raise make()
-            return real_execute(sql, *args, **kwargs)
+            return real_commit(conn)
 
         def undo() -> None:
-            monkeypatch.setattr(db, "execute", real_execute)
+            monkeypatch.setattr(storage.sqlite, "_commit", real_commit)
 
         async def left_open() -> bool:
             return db.in_transaction
 
-        target: Any = db
+        target: Any = storage.sqlite
+        name, execute = "_commit", commit
     else:
         real_execute = asyncpg.Connection.execute
         failed_on: list[int] = []
@@ -347,10 +350,10 @@ async def test_fault_at_commit_rolls_back(harness, monkeypatch, fault, fatal):
                 state = await other.fetchval("SELECT state FROM pg_stat_activity WHERE pid = $1", failed_on[0])
             return state is not None and "transaction" in state  # "idle in transaction"
 
-        target = asyncpg.Connection
+        target, name = asyncpg.Connection, "execute"
 
     before = await harness.state()
-    monkeypatch.setattr(target, "execute", execute)
+    monkeypatch.setattr(target, name, execute)
     if fatal:
         with pytest.raises(BotStopped):
             await harness.app.process(harness.message(GRID1, "张阿姨", NEED))
@@ -468,7 +471,7 @@ async def test_postgres_real_serialization_failure_is_retried(pg_harness, caplog
         async with harness.pg_connection() as other:
             await other.execute("INSERT INTO counters (community, last_no) VALUES ('洗马社区', 0)")
 
-    harness.repo.before("next_order_no", concurrent_counter)
+    harness.repo.before("insert_numbered_order", concurrent_counter)
     with caplog.at_level(logging.WARNING):
         sent = await harness.say(GRID1, "张阿姨", NEED)
     assert harness.sleeps == [0.01] and "#1" in sent[0].text
@@ -489,7 +492,7 @@ async def test_postgres_real_read_only_database_stops_with_nothing_applied(pg_ha
     assert await harness.state() == before
 
 
-@pytest.mark.parametrize("point", ["is_processed", "insert_order", "mark_processed", "COMMIT"])
+@pytest.mark.parametrize("point", ["begin_message", "insert_numbered_order", "enqueue", "COMMIT"])
 async def test_postgres_lost_connection_is_retried_on_a_fresh_one(pg_harness, monkeypatch, caplog, point):
     """The server ends the message's connection (pg_terminate_backend: an admin, a restart, a
     failover) just before a statement or COMMIT: the retry gets a new connection and the message
@@ -632,7 +635,7 @@ async def test_postgres_a_caught_error_that_is_no_fault_is_not_committed_quietly
         async with pg_repo.transaction() as tx:
             await tx.set_meta("half", "applied")
             try:
-                await tx.mark_processed("m1", 2.0)
+                await tx.execute("INSERT INTO processed (message_id, at) VALUES (?, ?)", ("m1", 2.0))
             except asyncpg.UniqueViolationError:
                 pass
     assert isinstance(caught.value.__cause__, asyncpg.UniqueViolationError)

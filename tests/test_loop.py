@@ -88,7 +88,8 @@ async def test_claim_storm_has_exactly_one_winner(chat, grid1, market):
     won = [s for s in chat.transport.sent if s.room == MARKET and "接走，用时" in s.text]
     late = [s for s in chat.transport.sent if "已被" in s.text]
     assert len(won) == 1 and order.taker.wechat in won[0].mentions
-    assert len(late) == 1 and len(late[0].mentions) == 199
+    # one notice: 20 @-mentions (what one WeChat message carries well), the other 179 counted
+    assert len(late) == 1 and len(late[0].mentions) == 20 and "另有 179 位师傅也报了名" in late[0].text
     async with chat.app.repo.transaction() as tx:
         events = await tx.events_for(order.id)
     assert [e.kind for e in events].count("taken") == 1
@@ -191,3 +192,27 @@ async def test_direct_message_failure_falls_back_to_market_mention(chat, grid1, 
         rows = await tx.outbox_rows()
     failed = [r for r in rows if r["status"] == "failed"]
     assert len(failed) == 1 and failed[0]["contact"] == pid("熊明祥")
+
+
+async def test_regression_late_notice_mentioned_all_199_late_claimers(chat, grid1, market):
+    """With real pacing late claimers came in one notice @-mentioning up to 199 people (1,816
+    characters): now at most 20 @ per notice, the rest counted, and at most 2 notices per order."""
+    await post_and_dispatch(grid1)
+    await market.say("熊明祥", "接1")
+    async with chat.app.repo.transaction() as tx:
+        for i in range(60):
+            await tx.add_worker({"community": "洗马社区", "name": f"工{i}", "wechat": f"w{i}",
+                                 "phone": "13900000000", "skills": (), "team": None, "pledge_date": None,
+                                 "status": "active", "registered_at": 0, "bound_at": 0})
+    chat.outbox.config = chat.outbox.config.__class__(min_interval=60, per_minute=1000)
+    for wave in (range(0, 25), range(25, 50), range(50, 60)):  # each wave sent before the next claims
+        for i in wave:
+            await chat.app.process(chat.message(MARKET, f"工{i}", "接1", sender_id=f"w{i}"))
+        chat.clock.advance(61)
+        await chat.outbox.flush()
+    late = [s for s in chat.transport.sent if "已被" in s.text]
+    assert len(late) == 2, "the third wave gets no third notice"
+    assert [len(s.mentions) for s in late] == [20, 20]
+    assert "另有 5 位师傅也报了名" in late[0].text and "另有 5 位师傅也报了名" in late[1].text
+    assert set(late[0].mentions) == {f"w{i}" for i in range(20)}
+    assert set(late[1].mentions) == {f"w{i}" for i in range(25, 45)}

@@ -117,7 +117,7 @@ async def test_undeliverable_dm_with_fallback_none_is_only_recorded(config: Conf
     failed = [r for r in await rows(bot) if r["status"] == "failed"]
     assert len(failed) == 1 and failed[0]["contact"] == pid("熊明祥")
     async with bot.repo.transaction() as tx:
-        events = await tx.db.execute_fetchall("SELECT kind, detail FROM events WHERE kind = 'send_failed'")
+        events = await tx.fetch_all("SELECT kind, detail FROM events WHERE kind = 'send_failed'")
     assert len(events) == 1 and "#1" in events[0]["detail"]
     await bot.repo.close()
 
@@ -132,7 +132,7 @@ async def test_undeliverable_dm_falls_back_and_is_audited(config: Config, tmp_pa
     sent = await chat.say(MARKET, "熊明祥", "接1")
     assert [s.mentions for s in sent if "私信发不出去" in s.text] == [(pid("熊明祥"),)]
     async with bot.repo.transaction() as tx:
-        events = await tx.db.execute_fetchall("SELECT kind, detail, community FROM events WHERE kind = 'dm_fallback'")
+        events = await tx.fetch_all("SELECT kind, detail, community FROM events WHERE kind = 'dm_fallback'")
     assert [(e["community"], "#1" in e["detail"]) for e in events] == [("洗马社区", True)]
     assert "13908521234" not in events[0]["detail"]
     await bot.repo.close()

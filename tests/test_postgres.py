@@ -49,7 +49,7 @@ async def test_claim_storm_from_two_instances_has_one_winner(two):
 
     async def claim(repo, worker_id):
         async with repo.transaction() as tx:
-            return await tx.claim_order(order.id, worker_id, 1005.0)
+            return await tx.claim_order(order.id, worker_id, 1005.0) is not None
 
     results = await asyncio.gather(*(claim(two[i % 2], w.id) for i, w in enumerate(workers)))
     assert results.count(True) == 1
@@ -67,7 +67,7 @@ async def test_one_worker_claiming_many_orders_on_two_instances_stays_within_the
 
     async def claim(repo, order_id):
         async with repo.transaction() as tx:
-            won = await tx.claim_order(order_id, worker.id, 1005.0, max_active=3)
+            won = await tx.claim_order(order_id, worker.id, 1005.0, max_active=3) is not None
             await asyncio.sleep(0.001)  # the rest of the message's transaction
             return won
 

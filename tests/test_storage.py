@@ -121,7 +121,7 @@ class TestRepositoryContract:
 
         async def claim(worker_id):
             async with repo.transaction() as tx:
-                return await tx.claim_order(order.id, worker_id, 1005.0)
+                return await tx.claim_order(order.id, worker_id, 1005.0) is not None
 
         results = await asyncio.gather(*(claim(w) for w in [a.id, b.id] * 50))
         assert results.count(True) == 1
@@ -426,7 +426,11 @@ async def test_migration_009_finds_the_assigned_orders_in_the_audit_log(backend,
         await repo.open()
         try:
             async with repo.transaction() as tx:  # back to the schema migration 008 left
-                await tx.execute("DROP INDEX processed_at")  # (and undo 010, which comes after)
+                await tx.execute("DROP INDEX processed_at")  # (and undo 010 and 011, which come after)
+                await tx.execute("DROP INDEX orders_followup")
+                await tx.execute("DROP INDEX outbox_notice_group")
+                for column in ("sending_since", "notice_group", "mention_cap", "more_text"):
+                    await tx.execute(f"ALTER TABLE outbox DROP COLUMN {column}")
                 await tx.execute("DROP INDEX outbox_sent")
                 await tx.execute("DROP INDEX orders_taken_how")
                 await tx.execute("CREATE INDEX orders_taken ON orders (community, taken_at)")

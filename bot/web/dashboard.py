@@ -16,7 +16,6 @@ from quart import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 
@@ -24,10 +23,8 @@ from bot.config import Community
 from bot.web.actions import act_as_staff
 from bot.web.queries import STATUSES, filtered_orders, order_row, read_filter
 from bot.web.security import (
-    client_key,
     current_staff,
     login_required,
-    password_ok,
     wants_json,
 )
 from bot.web.state import state

@@ -1,0 +1,17 @@
+-- Bounded work (issue 15).
+-- The daily follow-up list finds unanswered follow-ups by when they were sent, not by walking
+-- every completed order of the community.
+CREATE INDEX orders_followup ON orders (community, followup_sent_at);
+
+-- A reply's in-doubt marker is its claim: the claim that takes a message to send it sets
+-- sending_since (when the send began); mark_sent, or settling the doubt, clears it.  So a
+-- delivered reply costs two transactions (claim, mark sent), not three.
+ALTER TABLE outbox ADD COLUMN sending_since REAL;
+
+-- "Already taken" notices (claim_late): notice_group is the coalesce key, kept after the key
+-- is closed for sending, so the number of notices per order can be counted; mention_cap is how
+-- many @-mentions one notice carries, more_text the line that counts the rest ("{n}": how many).
+ALTER TABLE outbox ADD COLUMN notice_group TEXT;
+ALTER TABLE outbox ADD COLUMN mention_cap INTEGER;
+ALTER TABLE outbox ADD COLUMN more_text TEXT;
+CREATE INDEX outbox_notice_group ON outbox (notice_group);
