@@ -44,6 +44,13 @@ class TimedRepository:
         if task is not None:
             self.held[task] = self.held.get(task, 0.0) + time.perf_counter() - start
 
+    def reading(self):
+        return self.inner.reading()
+
+    @property
+    def stats(self):
+        return self.inner.stats
+
 
 async def storm_figures(sizes: Sizes, inner: Any) -> dict[str, Any]:
     """One storm on the repository ``inner`` (not yet open); its figures."""

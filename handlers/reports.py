@@ -64,7 +64,7 @@ async def tally(tx: Tx, community: str, start: datetime, end: datetime, *, now: 
     counts = await tx.tally_counts(community, s, e, grid=grid)
     taken = await tx.claim_durations(community, s, e, grid=grid)  # by order number
     claims = [seconds for _, seconds, assigned in taken if seconds is not None and not assigned]
-    waiting = await tx.find_orders(community, grid=grid, statuses=(Status.DISPATCHED,))
+    waiting = await tx.find_orders(community, grid=grid, statuses=(Status.DISPATCHED,), takers=False)
     takers = Counter(name for name, _, assigned in taken if name is not None and not assigned)
     assignees = Counter(name for name, _, assigned in taken if name is not None and assigned)
     return Tally(

@@ -70,6 +70,7 @@ class Tx(Protocol):
         grid: str | None = None,
         taker_id: int | None = None,
         resident_id: str | None = None,
+        category: str | None = None,
         time_column: str = "created_at",
         start: float | None = None,
         end: float | None = None,
@@ -83,6 +84,10 @@ class Tx(Protocol):
         all; ``takers=False`` skips it); ``is_null``: columns that must be NULL; ``before_no``:
         numbers below it (the next page of a newest-first list)."""
     async def count_active(self, worker_id: int) -> int: ...
+    async def worker_activity(self, community: str, done_start: float, done_end: float,
+                              claims_since: float) -> dict[int, dict[str, Any]]:
+        """Per worker: active orders, orders done in the range, claim seconds since ``claims_since``."""
+
 
     # reports: aggregates over one community's orders in a half-open time range [start, end)
     async def tally_counts(self, community: str, start: float, end: float, *,

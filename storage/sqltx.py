@@ -24,7 +24,7 @@ from storage.repository import ORDER_TIME_COLUMNS
 
 
 BINDINGS_REV = "bindings.rev"  # meta key: bumped by every change of the bindings table
-NULLABLE = ORDER_TIME_COLUMNS + ("rating", "taker_id", "stale_reminded_at", "escalated_at", "assigned_at")
+NULLABLE = ORDER_TIME_COLUMNS + ("rating", "taker_id", "stale_reminded_at", "escalated_at", "assigned_at", "category")
 
 
 @dataclass(frozen=True)
@@ -230,6 +230,7 @@ class SqlTx:
         grid: str | None = None,
         taker_id: int | None = None,
         resident_id: str | None = None,
+        category: str | None = None,
         time_column: str = "created_at",
         start: float | None = None,
         end: float | None = None,
@@ -245,7 +246,7 @@ class SqlTx:
             raise ValueError(f"not a nullable order column: {sorted(unknown)}")
         where, args = [], []
         for column, value in (("community", community), ("grid", grid), ("taker_id", taker_id),
-                              ("resident_id", resident_id)):
+                              ("resident_id", resident_id), ("category", category)):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
@@ -267,6 +268,32 @@ class SqlTx:
         sql += f" LIMIT {int(limit)}" if limit else ""
         orders = [Order.from_row(r) for r in await self.fetch_all(sql, args)]
         return await self._with_takers(orders) if takers else orders
+
+    async def worker_activity(self, community: str, done_start: float, done_end: float,
+                              claims_since: float) -> dict[int, dict[str, Any]]:
+        """Per worker of the community who has any: ``{"active": taken orders now, "done":
+        completed in [done_start, done_end), "claims": claim seconds of claims since
+        ``claims_since``}``; three index range reads, never the community's whole history."""
+        figures: dict[int, dict[str, Any]] = {}
+
+        def of(worker_id: int) -> dict[str, Any]:
+            return figures.setdefault(worker_id, {"active": 0, "done": 0, "claims": []})
+
+        for r in await self.fetch_all(
+                "SELECT taker_id, COUNT(*) AS n FROM orders WHERE community = ? AND status = 'taken' "
+                "AND taker_id IS NOT NULL GROUP BY taker_id", (community,)):
+            of(r["taker_id"])["active"] = int(r["n"])
+        for r in await self.fetch_all(
+                "SELECT taker_id, COUNT(*) AS n FROM orders WHERE community = ? AND done_at >= ? AND done_at < ? "
+                "AND status = 'done' AND taker_id IS NOT NULL GROUP BY taker_id", (community, done_start, done_end)):
+            of(r["taker_id"])["done"] = int(r["n"])
+        for r in await self.fetch_all(
+                "SELECT taker_id, taken_at, dispatched_at FROM orders WHERE community = ? AND taken_at >= ? "
+                "AND assigned_at IS NULL AND taker_id IS NOT NULL ORDER BY taken_at", (community, claims_since)):
+            seconds = claim_seconds(r["taken_at"], r["dispatched_at"], None)
+            if seconds is not None:
+                of(r["taker_id"])["claims"].append(seconds)
+        return figures
 
     async def count_active(self, worker_id: int) -> int:
         row = await self.fetch_one("SELECT COUNT(*) AS n FROM orders WHERE taker_id = ? AND status = 'taken'",
@@ -532,7 +559,7 @@ class SqlTx:
         rows = await self.fetch_all(
             "SELECT * FROM outbox WHERE status = 'pending' AND next_at <= ? ORDER BY id LIMIT ?", (now, limit)
         )
-        return [_out_message(r) for r in rows]
+        return [out_message(r) for r in rows]
 
     async def claim_outbox(
         self,
@@ -609,7 +636,7 @@ class SqlTx:
                 (instance, now + lease, *((now,) if sending else ()), candidate["id"], now, instance),
             )
             if row is not None:
-                claimed.append(_out_message(row))
+                claimed.append(out_message(row))
                 if len(claimed) == limit:
                     break
         return claimed
@@ -637,7 +664,7 @@ class SqlTx:
         row = await self.fetch_one(
             "SELECT * FROM outbox WHERE status = 'pending' AND claimed_by = ? AND sending_since IS NOT NULL "
             "ORDER BY sending_since LIMIT 1", (instance,))
-        return _out_message(row) if row is not None else None
+        return out_message(row) if row is not None else None
 
     async def settle_sending(self, message_id: int) -> None:
         """The send of the message certainly did not go out: it is no longer in doubt."""
@@ -707,7 +734,7 @@ class SqlTx:
         )
 
 
-def _out_message(r: dict[str, Any]) -> OutMessage:
+def out_message(r: dict[str, Any]) -> OutMessage:
     return OutMessage(
         text=r["text"], room=r["room"], contact=r["contact"], mentions=tuple(json.loads(r["mentions"])),
         coalesce_key=r["coalesce_key"], fallback=json.loads(r["fallback"]) if r["fallback"] else None,

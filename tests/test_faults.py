@@ -104,9 +104,18 @@ class FaultyRepository:
     async def close(self) -> None:
         await self.inner.close()
 
+    @property
+    def stats(self):
+        return self.inner.stats
+
     @asynccontextmanager
     async def transaction(self):
         async with self.inner.transaction() as tx:
+            yield FaultyTx(tx, self)
+
+    @asynccontextmanager
+    async def reading(self):
+        async with self.inner.reading() as tx:
             yield FaultyTx(tx, self)
 
 

@@ -337,3 +337,35 @@ async def test_the_stats_page_shows_assignments_apart_from_claims(web: Web, chat
     assert [r["name"] for r in data["top"]] == ["熊明祥", "韩德明"], "the board's 接单王 counts claims"
     status, board = await web.get("/board")
     assert "（另指派 1）" in board and "抢单完成数" in board
+
+
+async def test_regression_the_order_list_read_every_order_of_the_community(web: Web, chat: Chat) -> None:
+    """The list loaded the community's whole history and cut it in Python: now pages of 100,
+    newest first, read as an index range; the text search stops at a bound and says so."""
+    from bot.web import queries
+
+    async with chat.repo.transaction() as tx:
+        for _ in range(230):
+            await tx.insert_numbered_order({
+                "community": "洗马社区", "grid": "第一网格", "source": "chat", "status": "done",
+                "raw_text": "修水管", "need_text": "修水管", "phones": (), "resident_id": "r", "resident_name": "张阿姨",
+                "created_at": 1000.0})
+    await web.login()
+    response = await web.response("get", "/dash/api/orders")
+    body = await response.get_json()
+    assert [o["no"] for o in body["orders"]] == list(range(230, 130, -1)) and body["next_before"] == 131
+    body = await (await web.response("get", "/dash/api/orders?before=131")).get_json()
+    assert [o["no"] for o in body["orders"]] == list(range(130, 30, -1)) and body["next_before"] == 31
+    body = await (await web.response("get", "/dash/api/orders?before=31")).get_json()
+    assert [o["no"] for o in body["orders"]] == list(range(30, 0, -1)) and body["next_before"] is None
+    _, text = await web.get("/dash/orders")
+    assert "更早的订单" in text and "before=131" in text and "最新的订单" not in text
+    _, text = await web.get("/dash/orders?before=131")
+    assert "更早的订单" in text and "最新的订单" in text
+    old = queries.SEARCH_LIMIT
+    queries.SEARCH_LIMIT = 100  # a small bound: the search reads the newest 100 orders only
+    try:
+        _, text = await web.get("/dash/orders?q=没有这个词")
+    finally:
+        queries.SEARCH_LIMIT = old
+    assert "只在最新的 100 张订单里搜索了" in text

@@ -75,7 +75,7 @@ async def print_orders(config: Config, database: str, *, json_lines: bool, statu
                        community: str | None) -> int:
     repo = await open_repository(database)
     try:
-        async with repo.transaction() as tx:
+        async with repo.reading() as tx:
             orders = await tx.find_orders(community, statuses=(status,) if status else None)
     finally:
         await repo.close()

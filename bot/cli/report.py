@@ -58,7 +58,7 @@ async def report_command(config: Config, database: str, kind: str, period: str |
     repo = await open_repository(database)
     try:
         app = App(config, repo, FakeClock(now, config.tz))
-        async with repo.transaction() as tx:
+        async with repo.reading() as tx:
             if kind == "daily":
                 replies = [r for r in await tally_replies(app, tx, community, start, end, now)
                            if r.room == community.market_group]

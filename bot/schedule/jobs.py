@@ -46,15 +46,18 @@ async def run_report(app: "App", job: str, community: Community, due: datetime, 
     """Post report ``job`` for the period that ``due`` covers, once; True if it was posted now."""
     now = app.clock.now()
     period, start, end = report_period(job, due)
-    async with app.repo.transaction() as tx:
-        if not await tx.claim_job_run(job, community.name, period, due.timestamp(), now.timestamp(), late):
-            log.info("%s for %s %s already ran; skipped", job, community.name, period)
-            return False
+    # The report is read from a snapshot, outside the write lock (it reads a whole period);
+    # the write transaction only claims the period and queues the messages.
+    async with app.repo.reading() as tx:
         if job == "daily_tally":
             replies = await tally_replies(app, tx, community, start, end, now, late)
         else:
             reply = await ranking_reply(app, tx, community, RANKING_JOBS[job], start, end, late=late)
             replies = [reply] if reply.data["rows"] else []  # nobody completed anything: say nothing
+    async with app.repo.transaction() as tx:
+        if not await tx.claim_job_run(job, community.name, period, due.timestamp(), now.timestamp(), late):
+            log.info("%s for %s %s already ran; skipped", job, community.name, period)
+            return False
         await app.enqueue(tx, replies, now, community)
     log.info("%s for %s %s posted%s", job, community.name, period, " late" if late else "")
     if job == "daily_tally":
@@ -88,9 +91,10 @@ async def tally_replies(app: "App", tx, community: Community, start: datetime, e
         replies.append(Reply("tally", {"t": grid_data.as_data(), "late": late, "grid": grid.name},
                              room=grid.groups[0]))
     cutoff = now.timestamp() - community.schedule.followup_unanswered_hours * 3600
-    unanswered = [o for o in await tx.find_orders(community.name, statuses=(Status.DONE,),
-                                                  time_column="followup_sent_at", end=cutoff)
-                  if o.rating is None and o.followup_sent_at is not None and o.followup_sent_at > cutoff - 7 * 86400]
+    # asked for a rating in the week before the cutoff and never answered: a range of the
+    # (community, followup_sent_at) index (migration 011), not every completed order
+    unanswered = await tx.find_orders(community.name, statuses=(Status.DONE,), time_column="followup_sent_at",
+                                      start=cutoff - 7 * 86400 + 0.001, end=cutoff, is_null=("rating",))
     pending = await tx.find_orders(community.name, statuses=(Status.PENDING_REVIEW,))  # 待确认, not answered yet
     for grid in community.grids:
         items = [dict(card(app, o), resident=o.resident_name, done_at=o.done_at,
@@ -140,7 +144,8 @@ async def sweep(app: "App", community: Community) -> None:
     sched = community.schedule
     replies: list[Reply] = []
     async with app.repo.transaction() as tx:
-        for order in await tx.find_orders(community.name, statuses=(Status.DISPATCHED,)):
+        # every query below reads open orders (the orders_open index) or a bounded window
+        for order in await tx.find_orders(community.name, statuses=(Status.DISPATCHED,), takers=False):
             waited = ts - (order.dispatched_at or order.created_at)
             grid_room = app.directory.grid_room(community, order.grid)
             staff = tuple(app.directory.staff_ids(community, order.grid))
@@ -167,9 +172,9 @@ async def sweep(app: "App", community: Community) -> None:
                                                             "minutes": int(waited // 60),
                                                             "order": card(app, order)}, contact=admin))
         stale_cut = ts - sched.stale_after_hours * 3600
-        for order in await tx.find_orders(community.name, statuses=(Status.TAKEN,), time_column="taken_at",
-                                          end=stale_cut + 0.001):  # end is exclusive; due means <= cut
-            if order.stale_reminded_at is not None or order.taker is None:
+        # the taken orders not yet reminded (open ones: few), not every order ever taken before the cut
+        for order in await tx.find_orders(community.name, statuses=(Status.TAKEN,), is_null=("stale_reminded_at",)):
+            if order.taker is None or order.taken_at is None or order.taken_at > stale_cut:
                 continue
             if not await tx.update_order(order.id, {"stale_reminded_at": ts}, expect_status=(Status.TAKEN,),
                                          expect={"stale_reminded_at": None, "taker_id": order.taker_id,
@@ -184,8 +189,8 @@ async def sweep(app: "App", community: Community) -> None:
                 replies.append(Reply("stale_staff", data, room=grid_room,
                                      mentions=tuple(app.directory.staff_ids(community, order.grid))))
         for order in await tx.find_orders(community.name, statuses=(Status.DONE,), time_column="done_at",
-                                          start=ts - FOLLOWUP_HORIZON):
-            if order.rating is not None or order.followup_sent_at is not None or order.done_at is None:
+                                          start=ts - FOLLOWUP_HORIZON, is_null=("rating", "followup_sent_at")):
+            if order.done_at is None:
                 continue
             if followup_due(community, order.done_at, app.config.tz) > ts:
                 continue
@@ -206,18 +211,20 @@ async def next_sweep_deadline(app: "App", community: Community) -> float | None:
     """The earliest time at which ``sweep`` would have something to do (None: nothing pending)."""
     sched = community.schedule
     deadlines: list[float] = []
-    async with app.repo.transaction() as tx:
-        for order in await tx.find_orders(community.name, statuses=(Status.DISPATCHED,)):
+    async with app.repo.reading() as tx:
+        for order in await tx.find_orders(community.name, statuses=(Status.DISPATCHED,), takers=False):
             base = order.dispatched_at or order.created_at
             if order.escalation_level == 0:
                 deadlines.append(base + sched.escalate_after_minutes * 60)
             elif order.escalation_level == 1:
                 deadlines.append(base + sched.admins_after_minutes * 60)
-        for order in await tx.find_orders(community.name, statuses=(Status.TAKEN,)):
-            if order.stale_reminded_at is None and order.taken_at is not None:
+        for order in await tx.find_orders(community.name, statuses=(Status.TAKEN,), is_null=("stale_reminded_at",),
+                                          takers=False):
+            if order.taken_at is not None:
                 deadlines.append(order.taken_at + sched.stale_after_hours * 3600)
         for order in await tx.find_orders(community.name, statuses=(Status.DONE,), time_column="done_at",
-                                          start=app.clock.now().timestamp() - FOLLOWUP_HORIZON):
-            if order.rating is None and order.followup_sent_at is None and order.done_at is not None:
+                                          start=app.clock.now().timestamp() - FOLLOWUP_HORIZON,
+                                          is_null=("rating", "followup_sent_at"), takers=False):
+            if order.done_at is not None:
                 deadlines.append(followup_due(community, order.done_at, app.config.tz))
     return min(deadlines) if deadlines else None

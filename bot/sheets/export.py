@@ -99,7 +99,7 @@ def worker_rows(orders: list[Order]) -> list[list[Any]]:
 async def export_orders(repo: Repository, config: Config, community: str | None, start: datetime, end: datetime,
                         path: Path, fmt: str) -> int:
     """Write orders created in [start, end) to ``path``; returns the number of order rows."""
-    async with repo.transaction() as tx:
+    async with repo.reading() as tx:  # a snapshot: an export never holds the write lock
         orders = await tx.find_orders(community, time_column="created_at", start=start.timestamp(),
                                       end=end.timestamp())
     names = labels()["export"]

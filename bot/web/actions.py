@@ -110,7 +110,7 @@ def token_hash(token: str) -> str:
 async def order_of_token(web: WebState, token: str) -> Order | None:
     if not token or len(token) > 64:
         return None
-    async with web.app.repo.transaction() as tx:
+    async with web.app.repo.reading() as tx:
         found = await tx.get_meta(STATUS_KEY + token_hash(token))
         if found is None:
             return None

@@ -24,7 +24,7 @@ async def _data() -> tuple[dict | None, str]:
     community = web.config.community(wanted) if wanted else web.config.communities[0]
     if community is None:
         return None, wanted or ""
-    async with web.app.repo.transaction() as tx:
+    async with web.app.repo.reading() as tx:
         return await board_data(tx, web, community.name), community.name
 
 

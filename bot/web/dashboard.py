@@ -75,16 +75,16 @@ async def home():
 async def _orders_data(community: Community):
     web = state()
     f, errors = read_filter(request.args, web, community.name)
-    async with web.app.repo.transaction() as tx:
-        orders = [] if errors else await filtered_orders(tx, web, community.name, f)
+    async with web.app.repo.reading() as tx:
+        page = None if errors else await filtered_orders(tx, web, community.name, f)
         workers = await tx.list_workers(community.name)
-    return f, errors, [order_row(web, o) for o in orders], workers
+    return f, errors, [order_row(web, o) for o in page.orders] if page else [], workers, page
 
 
 async def _pending_reviews(community: Community) -> list[dict[str, Any]]:
     """The 待确认 orders, oldest first: the staff answer them from the top of the order page."""
     web = state()
-    async with web.app.repo.transaction() as tx:
+    async with web.app.repo.reading() as tx:
         pending = await tx.find_orders(community.name, statuses=(Status.PENDING_REVIEW,))
     return [order_row(web, o) for o in pending]
 
@@ -93,13 +93,18 @@ async def _pending_reviews(community: Community) -> list[dict[str, Any]]:
 @login_required
 async def orders():
     community = view_community()
-    f, errors, rows, workers = await _orders_data(community)
+    f, errors, rows, workers, page = await _orders_data(community)
     if request.args.get("partial"):
         return await render_template("_order_rows.html", rows=rows, community=community)
     web = state()
+    newer = {k: v for k, v in f.as_args().items() if k != "before"}
     return await render_template(
         "orders.html", rows=rows, f=f, errors=errors, workers=workers, reviews=await _pending_reviews(community),
         refresh_url=url_for("dash.orders", partial=1, c=community.name, **f.as_args()),
+        older_url=url_for("dash.orders", c=community.name, **newer, before=page.next_before)
+        if page and page.next_before else None,
+        newest_url=url_for("dash.orders", c=community.name, **newer) if f.before else None,
+        search_cut=page.search_cut if page else False, searched=page.searched if page else 0,
         statuses=[(s, web.status_name(s)) for s in STATUSES], categories=[c.name for c in web.config.categories],
         **page_context(community)), 400 if errors else 200
 
@@ -108,17 +113,18 @@ async def orders():
 @login_required
 async def orders_json():
     community = view_community()
-    f, errors, rows, _ = await _orders_data(community)
+    f, errors, rows, _, page = await _orders_data(community)
     if errors:
         return jsonify({"ok": False, "errors": errors}), 400
-    return jsonify({"ok": True, "community": community.name, "orders": rows})
+    return jsonify({"ok": True, "community": community.name, "orders": rows,
+                    "next_before": page.next_before if page else None})
 
 
 async def _order_page(community: Community, no: int, errors: dict[str, str] | None = None,
                       form: Any = None, status: int = 200):
     web = state()
     msgs = web.msgs
-    async with web.app.repo.transaction() as tx:
+    async with web.app.repo.reading() as tx:
         order = await tx.get_order(community.name, no)
         if order is None:
             return await render_template("message.html", title=msgs["orders"]["no_order_title"],
@@ -192,7 +198,7 @@ async def order_action(no: int, action: str):
     form = (await request.get_json(silent=True) or {}) if request.is_json else await request.form
     if action not in ACTIONS:
         return jsonify({"ok": False, "errors": {"action": msgs["common"]["no_such_action"]}}), 404
-    async with web.app.repo.transaction() as tx:
+    async with web.app.repo.reading() as tx:
         exists = await tx.get_order(community.name, no) is not None
         workers = {str(w.id): w.name for w in await tx.list_workers(community.name)}
     errors: dict[str, str] = {}
@@ -214,7 +220,7 @@ async def order_action(no: int, action: str):
     outcome = await act_as_staff(web, name, command, note)
     text = web.app.renderer.render("web/action_note", note)
     if wants_json():
-        async with web.app.repo.transaction() as tx:
+        async with web.app.repo.reading() as tx:
             after = await tx.get_order(community.name, no)
         # ok: the command was handled; whether it changed the order, the status and the bot's replies say
         return jsonify({"ok": True, "command": text, "replies": outcome.replies,

@@ -48,7 +48,7 @@ def order_url(community: str, grid: str | None = None) -> str:
 
 
 async def _teams(community: str) -> dict[str, list]:
-    async with state().app.repo.transaction() as tx:
+    async with state().app.repo.reading() as tx:
         workers = [w for w in await tx.list_workers(community) if w.status == "active"]
     no_team = state().msgs["posters"]["no_team"]
     teams: dict[str, list] = {}

@@ -32,6 +32,7 @@ class OrderFilter:
     day: str = ""  # YYYY-MM-DD (created that day)
     worker: str = ""  # worker id as text
     q: str = ""
+    before: str = ""  # order number as text: the page of orders numbered below it
 
     def as_args(self) -> dict[str, str]:
         return {k: v for k, v in self.__dict__.items() if v}
@@ -58,26 +59,59 @@ def read_filter(args: Any, web: WebState, community_name: str) -> tuple[OrderFil
             errors["day"] = msgs["filter"]["bad_day"]
     if f.worker and not f.worker.isdigit():
         errors["worker"] = msgs["filter"]["choose_worker"]
+    if f.before and not f.before.isdigit():
+        f.before = ""  # a page link someone edited: the first page
     return f, errors
 
 
-async def filtered_orders(tx: Tx, web: WebState, community: str, f: OrderFilter, limit: int = 300) -> list[Order]:
+PAGE = 100  # orders per page of the staff's order list
+SEARCH_BATCH = 500  # orders read per query while searching the text
+SEARCH_LIMIT = 20_000  # the text search looks through this many of the newest orders at most
+
+
+@dataclass
+class OrderPage:
+    orders: list[Order]
+    next_before: int | None  # the next (older) page: orders numbered below this one
+    searched: int  # orders read
+    search_cut: bool  # the text search stopped at SEARCH_LIMIT before the oldest order
+
+
+async def filtered_orders(tx: Tx, web: WebState, community: str, f: OrderFilter, limit: int = PAGE) -> OrderPage:
+    """One page of the filtered orders, newest first.  Every filter but the text search is part
+    of the query (an index range); the text search reads the newest orders in batches until the
+    page is full, at most SEARCH_LIMIT of them."""
     start = end = None
     if f.day:
         day = datetime.combine(date.fromisoformat(f.day), datetime.min.time(), web.config.tz)
         start, end = day.timestamp(), (day + timedelta(days=1)).timestamp()
     statuses = OPEN if f.status == "open" else (f.status,) if f.status else None
-    orders = await tx.find_orders(community, statuses=statuses, grid=f.grid or None,
-                                  taker_id=int(f.worker) if f.worker else None, start=start, end=end)
-    if f.category:
-        orders = [o for o in orders if _category(web, o.category) == f.category]
-    if f.q:
-        q = f.q.lstrip("#＃").casefold()
-        orders = [o for o in orders if q == str(o.no) or any(
-            q in (text or "").casefold() for text in (o.need_text, o.resident_name, o.address, o.grid,
-                                                        o.taker.name if o.taker else "", *o.phones))]
-    orders.sort(key=lambda o: o.no, reverse=True)
-    return orders[:limit]
+    other = f.category == web.labels["words"]["other_category"]  # not recognised: no category
+    query = dict(statuses=statuses, grid=f.grid or None, taker_id=int(f.worker) if f.worker else None,
+                 category=None if other or not f.category else f.category, is_null=("category",) if other else (),
+                 start=start, end=end, newest_first=True)
+    before = int(f.before) if f.before else None
+    batch = min(SEARCH_BATCH, SEARCH_LIMIT) if f.q else limit + 1
+    q = f.q.lstrip("#＃").casefold()
+    found: list[Order] = []
+    searched, exhausted = 0, False
+    while len(found) <= limit and (searched < SEARCH_LIMIT or not f.q):
+        orders = await tx.find_orders(community, **query, before_no=before, limit=batch)
+        searched += len(orders)
+        found += [o for o in orders if not q or _matches(o, q)]
+        if len(orders) < batch:
+            exhausted = True
+            break
+        before = orders[-1].no
+    cut = bool(f.q) and not exhausted and len(found) <= limit  # stopped at the bound, older ones unread
+    page = found[:limit]
+    more = len(found) > limit or (cut and bool(page))
+    return OrderPage(page, page[-1].no if more and page else None, searched, cut)
+
+
+def _matches(o: Order, q: str) -> bool:
+    return q == str(o.no) or any(q in (text or "").casefold() for text in (
+        o.need_text, o.resident_name, o.address, o.grid, o.taker.name if o.taker else "", *o.phones))
 
 
 def _category(web: WebState, name: str | None) -> str:
@@ -102,27 +136,24 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
+CLAIM_WINDOW_DAYS = 90  # the median time to claim is of the claims of the last 90 days
+
+
 async def worker_figures(tx: Tx, web: WebState, community: str) -> list[dict[str, Any]]:
-    """The roster with active orders, completed this month and median time-to-claim (of claims:
-    an assigned order has no claim time)."""
-    month_start, month_end = period_bounds(web.now(), "month")
-    orders = await tx.find_orders(community)
-    by_taker: dict[int, list[Order]] = {}
-    for o in orders:
-        if o.taker_id is not None:
-            by_taker.setdefault(o.taker_id, []).append(o)
+    """The roster with active orders, completed this month and the median time-to-claim of the
+    last 90 days (of claims: an assigned order has no claim time); three index range reads."""
+    now = web.now()
+    month_start, month_end = period_bounds(now, "month")
+    figures = await tx.worker_activity(community, month_start.timestamp(), month_end.timestamp(),
+                                       (now - timedelta(days=CLAIM_WINDOW_DAYS)).timestamp())
     rows = []
     for w in await tx.list_workers(community):
-        mine = by_taker.get(w.id, [])
-        claims = [o.claim_seconds for o in mine if o.claim_seconds is not None]
+        mine = figures.get(w.id, {"active": 0, "done": 0, "claims": []})
         rows.append({
             "id": w.id, "name": w.name, "wechat": w.wechat, "phone": w.phone, "skills": list(w.skills),
             "team": w.team or "", "pledge_date": w.pledge_date or "", "status": w.status,
             "status_name": web.labels["roster"]["status_names"].get(w.status, w.status),
-            "active": sum(o.status == Status.TAKEN for o in mine),
-            "done_month": sum(o.status == Status.DONE and o.done_at is not None
-                              and month_start.timestamp() <= o.done_at < month_end.timestamp() for o in mine),
-            "median_claim": _median(claims),
+            "active": mine["active"], "done_month": mine["done"], "median_claim": _median(mine["claims"]),
         })
     return rows
 
@@ -137,7 +168,7 @@ async def board_data(tx: Tx, web: WebState, community: str) -> dict[str, Any]:
     now = web.now()
     day_start, day_end = period_bounds(now, "day")
     month_start, month_end = period_bounds(now, "month")
-    waiting = await tx.find_orders(community, statuses=OPEN)
+    waiting = await tx.find_orders(community, statuses=OPEN, takers=False)
     t = await tally(tx, community, day_start, day_end, now=now)
     top = await ranking(tx, community, month_start, month_end, limit=10)
     return {
@@ -176,14 +207,14 @@ async def chart_data(tx: Tx, web: WebState, community: str, period: str) -> dict
                                 start=start.timestamp(), end=end.timestamp())
     per_worker = Counter(o.taker.name for o in done if o.taker is not None).most_common(15)
     taken = await tx.find_orders(community, time_column="taken_at", start=start.timestamp(),
-                                 end=end.timestamp())
+                                 end=end.timestamp(), takers=False)
     buckets = Counter()
     for o in taken:
         if o.claim_seconds is not None:  # claims only: an assigned order (指派) has none
             buckets[next(label for limit, label in claim_buckets if o.claim_seconds < limit)] += 1
     first_day = (now - timedelta(days=13)).replace(hour=0, minute=0, second=0, microsecond=0)
-    recent = await tx.find_orders(community, start=first_day.timestamp())
-    recent_done = await tx.find_orders(community, time_column="done_at", start=first_day.timestamp())
+    recent = await tx.find_orders(community, start=first_day.timestamp(), takers=False)
+    recent_done = await tx.find_orders(community, time_column="done_at", start=first_day.timestamp(), takers=False)
     days = [(first_day + timedelta(days=i)).date() for i in range(14)]
     posted_by_day = Counter(web.local(o.created_at).date() for o in recent)
     done_by_day = Counter(web.local(o.done_at).date() for o in recent_done if o.done_at is not None)

@@ -52,7 +52,7 @@ async def _page(export_form: dict[str, str], export_errors: dict[str, str], stat
     now = web.now()
     day_start, day_end = period_bounds(now, "day")
     start, end = period_bounds(now, period)
-    async with web.app.repo.transaction() as tx:
+    async with web.app.repo.reading() as tx:  # a snapshot: never holds the write lock
         today = await tally(tx, community.name, day_start, day_end, now=now)
         rows = await ranking(tx, community.name, start, end, limit=10,
                              confirmed_only=web.config.rankings.confirmed_only)

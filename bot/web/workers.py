@@ -46,7 +46,7 @@ STATUS_COMMANDS = {"approve": Approve, "suspend": Suspend}
 
 async def _page(problems: list[str] | None = None, status: int = 200):
     web, community = state(), view_community()
-    async with web.app.repo.transaction() as tx:
+    async with web.app.repo.reading() as tx:
         rows = await worker_figures(tx, web, community.name)
     return await render_template("workers.html", rows=rows, problems=problems or [], columns=COLUMNS,
                                  duration=web.app.renderer.duration, **page_context(community)), status
@@ -64,7 +64,7 @@ async def set_status(worker_id: int, action: str):
     web, community, name = state(), view_community(), current_staff()
     assert name is not None
     msgs = web.msgs
-    async with web.app.repo.transaction() as tx:
+    async with web.app.repo.reading() as tx:
         worker = await tx.get_worker(worker_id)
     errors = {}
     if action not in STATUS_COMMANDS:
