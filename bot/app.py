@@ -33,6 +33,7 @@ from bot.config import Community, Config, looks_like_id
 from bot.directory import Directory, RoomInfo
 from bot.flood import FloodGuard, Verdict
 from bot.instance import Scope, bot_account_key
+from storage.sqltx import BINDINGS_REV
 from bot.logs import masked
 from bot.processed import ProcessedIds
 from bot.render import Renderer
@@ -134,6 +135,7 @@ class App:
                         "bound_at": now if looks_like_id(seed.wechat) else None,  # a nickname binds by code
                     })
             self.directory.identities.load(await tx.bindings())
+            self._bindings_rev = await tx.get_meta(BINDINGS_REV)
 
     def _community_for(self, msg: IncomingMessage) -> Community | None:
         staff = self.directory.staff_community(msg.sender_id)

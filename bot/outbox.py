@@ -210,10 +210,11 @@ class Outbox:
         Delivered: it is marked sent.  Not delivered: it stays pending and is sent in turn.
         Cannot tell: the same, with a warning and a ``send_unconfirmed`` audit event."""
         if self._in_doubt is _UNREAD:  # the first flush after a start: left by the previous run?
-            async with self.repo.transaction() as tx:
+            async with self.repo.reading() as tx:
                 row = await tx.outbox_in_doubt(self.instance)
                 legacy = await tx.get_meta(self._doubt_key)  # kept there before migration 011
-                if legacy:
+            if legacy:
+                async with self.repo.transaction() as tx:
                     await tx.set_meta(self._doubt_key, "")
             self._in_doubt = _doubt(row) if row is not None else json.loads(legacy) if legacy else None
         doubt = self._in_doubt
