@@ -461,12 +461,11 @@ def verify(database: Path, gateway: Gateway, script: Script, *, exactly_once: bo
                 problems.append(f"order #{no}: {taken_events} taken events, {winners[no]} winner announcements")
         if script.storm_no is not None:
             storm = script.orders[script.storm_no]
-            late = Counter(m for r in outbox if r["text"].startswith(f"#{storm.no} 已被 ")
-                           for m in json.loads(r["mentions"]))
+            # each late claim is a row; the rows merged into a notice went out with it
+            notices = [r for r in outbox if r["text"].startswith(f"#{storm.no} 已被 ") and r["merged_into"] is None]
+            late = Counter(m for r in notices for m in json.loads(r["mentions"]))
             figures["claim storm"] = {"order": storm.no, "claims": len(storm.claimers), "winner": storm.taker,
-                                      "late notices": sum(1 for r in outbox if r["text"].startswith(f"#{storm.no} 已被 ")),
-                                      "late claimers told": len(late)}
-            notices = [r for r in outbox if r["text"].startswith(f"#{storm.no} 已被 ")]
+                                      "late notices": len(notices), "late claimers told": len(late)}
             capped = [out_message(r).to_send()[1] for r in notices]
             # at most [dispatch] late_notices notices of at most late_mentions @ each, nobody twice
             # (late claimers after the last notice went out are told nothing more)
@@ -491,7 +490,8 @@ def verify(database: Path, gateway: Gateway, script: Script, *, exactly_once: bo
             text, mentions = out_message(r).to_send()  # what goes out: capped @, the rest counted
             return conversation, text, mentions
 
-        sent_rows = sorted((r for r in outbox if r["status"] == "sent"), key=lambda r: (r["sent_at"], r["id"]))
+        sent_rows = sorted((r for r in outbox if r["status"] == "sent" and r["merged_into"] is None),
+                           key=lambda r: (r["sent_at"], r["id"]))
         want_sent = Counter(key_of_row(r) for r in sent_rows)
         got_sent = Counter((s.conversation_id, body_of(s.text), s.mention_ids) for s in gateway.sent)
         duplicates = sum((got_sent - want_sent).values())

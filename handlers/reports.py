@@ -99,7 +99,7 @@ async def ranking(tx: Tx, community: str, start: datetime, end: datetime, *, lim
     """接单王: completed orders each worker claimed; ties by median time-to-claim, then by average
     rating (of those orders).  Orders staff assigned count for nothing here but their own
     ``assigned`` figure; a worker who only had assigned ones is not ranked."""
-    rows = [RankRow(0, r["name"], r["team"], r["done"], _median(r["claims"]), r["rating"], r["assigned"])
+    rows = [RankRow(0, r["name"], r["team"], r["done"], r["median_claim"], r["rating"], r["assigned"])
             for r in await tx.ranking_rows(community, start.timestamp(), end.timestamp(),
                                            confirmed_only=confirmed_only) if r["done"]]
     rows.sort(key=lambda r: (-r.done, r.median_claim if r.median_claim is not None else float("inf"),

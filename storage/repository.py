@@ -86,7 +86,7 @@ class Tx(Protocol):
     async def count_active(self, worker_id: int) -> int: ...
     async def worker_activity(self, community: str, done_start: float, done_end: float,
                               claims_since: float) -> dict[int, dict[str, Any]]:
-        """Per worker: active orders, orders done in the range, claim seconds since ``claims_since``."""
+        """Per worker: active orders, orders done in the range, median claim seconds since ``claims_since``."""
 
 
     # reports: aggregates over one community's orders in a half-open time range [start, end)
@@ -113,7 +113,8 @@ class Tx(Protocol):
         """One row per worker, not suspended, who completed orders in the range (by done_at, status
         'done'): ``{"worker_id", "name", "team", "done": count of those the worker claimed,
         "assigned": count of those staff assigned, "rating": average of the non-null ratings of the
-        claimed ones or None, "claims": [claim seconds of the claimed ones that have one]}``, in any
+        claimed ones or None, "median_claim": the median claim seconds of the claimed ones that have one,
+        or None}``, in any
         order.  ``confirmed_only`` counts only orders rated 3 or more, or unrated with a follow-up sent."""
 
     async def add_event(
@@ -204,10 +205,6 @@ class Tx(Protocol):
         """The message ``instance`` began to send (``claim_outbox(sending=True)``), not yet settled."""
 
     async def settle_sending(self, message_id: int) -> None: ...
-    async def close_coalescing(self, message_id: int) -> tuple[str, ...] | None:
-        """Stop a pending message from absorbing later ones (it is about to be sent); return its
-        mentions as they are now, or None if it is no longer pending."""
-
     async def mark_sent(self, message_id: int, at: float) -> None: ...
     async def mark_retry(self, message_id: int, error: str, next_at: float, *, give_up: bool,
                          settled: bool = True) -> None: ...

@@ -272,12 +272,13 @@ class SqlTx:
     async def worker_activity(self, community: str, done_start: float, done_end: float,
                               claims_since: float) -> dict[int, dict[str, Any]]:
         """Per worker of the community who has any: ``{"active": taken orders now, "done":
-        completed in [done_start, done_end), "claims": claim seconds of claims since
-        ``claims_since``}``; three index range reads, never the community's whole history."""
+        completed in [done_start, done_end), "median_claim": median claim seconds of the claims
+        since ``claims_since`` or None}``; three index range reads, never the community's whole
+        history, and aggregated by the database."""
         figures: dict[int, dict[str, Any]] = {}
 
         def of(worker_id: int) -> dict[str, Any]:
-            return figures.setdefault(worker_id, {"active": 0, "done": 0, "claims": []})
+            return figures.setdefault(worker_id, {"active": 0, "done": 0, "median_claim": None})
 
         for r in await self.fetch_all(
                 "SELECT taker_id, COUNT(*) AS n FROM orders WHERE community = ? AND status = 'taken' "
@@ -287,12 +288,9 @@ class SqlTx:
                 "SELECT taker_id, COUNT(*) AS n FROM orders WHERE community = ? AND done_at >= ? AND done_at < ? "
                 "AND status = 'done' AND taker_id IS NOT NULL GROUP BY taker_id", (community, done_start, done_end)):
             of(r["taker_id"])["done"] = int(r["n"])
-        for r in await self.fetch_all(
-                "SELECT taker_id, taken_at, dispatched_at FROM orders WHERE community = ? AND taken_at >= ? "
-                "AND assigned_at IS NULL AND taker_id IS NOT NULL ORDER BY taken_at", (community, claims_since)):
-            seconds = claim_seconds(r["taken_at"], r["dispatched_at"], None)
-            if seconds is not None:
-                of(r["taker_id"])["claims"].append(seconds)
+        for worker_id, median in (await self._median_claims(
+                "FROM orders o WHERE o.community = ? AND o.taken_at >= ?", (community, claims_since))).items():
+            of(worker_id)["median_claim"] = median
         return figures
 
     async def count_active(self, worker_id: int) -> int:
@@ -361,17 +359,25 @@ class SqlTx:
             f"SUM(CASE WHEN {claimed} THEN o.rating END) AS rating_sum, "
             f"COUNT(CASE WHEN {claimed} THEN o.rating END) AS rated "
             f"FROM orders o JOIN workers w ON w.id = o.taker_id WHERE {where} GROUP BY w.id, w.name, w.team", args)
-        claims: dict[int, list[float]] = {r["worker_id"]: [] for r in rows}
-        for r in await self.fetch_all(
-                "SELECT o.taker_id AS worker_id, o.taken_at AS taken_at, o.dispatched_at AS dispatched_at "
-                f"FROM orders o JOIN workers w ON w.id = o.taker_id WHERE {where} AND {claimed}", args):
-            seconds = claim_seconds(r["taken_at"], r["dispatched_at"], None)
-            if seconds is not None:
-                claims[r["worker_id"]].append(seconds)
+        medians = await self._median_claims(f"FROM orders o JOIN workers w ON w.id = o.taker_id WHERE {where}", args)
         return [{"worker_id": r["worker_id"], "name": r["name"], "team": r["team"], "done": int(r["done"]),
                  "assigned": int(r["assigned"]),
                  "rating": int(r["rating_sum"]) / int(r["rated"]) if r["rated"] else None,
-                 "claims": claims[r["worker_id"]]} for r in rows]
+                 "median_claim": medians.get(r["worker_id"])} for r in rows]
+
+    async def _median_claims(self, source: str, args: Sequence[Any]) -> dict[int, float]:
+        """The median claim seconds (``claim_seconds``) per taker of the claimed orders of ``source``
+        (``FROM orders o ... WHERE ...``), computed by the database: the rows never reach Python."""
+        rows = await self.fetch_all(
+            "SELECT taker_id, AVG(s) AS median FROM ("
+            " SELECT taker_id, s, ROW_NUMBER() OVER (PARTITION BY taker_id ORDER BY s) AS rn,"
+            " COUNT(*) OVER (PARTITION BY taker_id) AS c FROM ("
+            "  SELECT o.taker_id AS taker_id, CASE WHEN o.taken_at > o.dispatched_at"
+            "  THEN o.taken_at - o.dispatched_at ELSE 0.0 END AS s "
+            f" {source} AND o.assigned_at IS NULL AND o.taken_at IS NOT NULL AND o.dispatched_at IS NOT NULL"
+            "  AND o.taker_id IS NOT NULL) AS claims"
+            ") AS ranked WHERE rn IN ((c + 1) / 2, (c + 2) / 2) GROUP BY taker_id", args)
+        return {r["taker_id"]: float(r["median"]) for r in rows}
 
     # audit ----------------------------------------------------------------------------
     async def add_event(
@@ -523,28 +529,15 @@ class SqlTx:
 
     # outbox ---------------------------------------------------------------------------
     async def enqueue(self, message: OutMessage, at: float) -> None:
-        if message.coalesce_key:
-            # Without the turn-taking, two transactions could each miss the other's pending row.
-            await self.serialize(f"outbox:{message.coalesce_key}")
-            row = await self.fetch_one(
-                "SELECT id, mentions FROM outbox WHERE coalesce_key = ? AND status = 'pending' AND attempts = 0",
-                (message.coalesce_key,),
-            )
-            if row is not None:
-                mentions = list(dict.fromkeys([*json.loads(row["mentions"]), *message.mentions]))
-                # coalesce_key in the condition: a row closed meanwhile (being sent) absorbs nothing.
-                absorbed = await self.execute(
-                    "UPDATE outbox SET mentions = ? WHERE id = ? AND coalesce_key = ? AND status = 'pending' "
-                    "AND attempts = 0",
-                    (json.dumps(mentions, ensure_ascii=False), row["id"], message.coalesce_key),
-                )
-                if absorbed:
-                    return
-            if message.max_notices is not None:
-                sent = await self.fetch_one("SELECT COUNT(*) AS n FROM outbox WHERE notice_group = ?",
-                                            (message.coalesce_key,))
-                if sent is not None and int(sent["n"]) >= message.max_notices:
-                    return  # enough notices of this kind went out already
+        """Queue ``message``.  One with a ``coalesce_key`` is its own row too: the sender merges the
+        pending rows of a key into one message when it claims the oldest (``claim_outbox``), so
+        hundreds of claimers joining one notice never wait on each other's row lock."""
+        if message.coalesce_key and message.max_notices is not None:
+            sent = await self.fetch_one(
+                "SELECT COUNT(*) AS n FROM outbox WHERE notice_group = ? AND merged_into IS NULL "
+                "AND (status = 'sent' OR sending_since IS NOT NULL)", (message.coalesce_key,))
+            if sent is not None and int(sent["n"]) >= message.max_notices:
+                return  # enough notices of this kind went out already
         self.later(
             "INSERT INTO outbox (created_at, room, contact, text, mentions, coalesce_key, fallback, next_at, "
             "notice_group, mention_cap, more_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -604,7 +597,8 @@ class SqlTx:
         The claim is the only new step between pending and sent, so an exactly-once 'sending'
         state (marked before the send, resolved after a crash) fits in after it.
         """
-        where = ["status = 'pending'", "next_at <= ?", "(claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?)"]
+        where = ["status = 'pending'", "merged_into IS NULL", "next_at <= ?",
+                 "(claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?)"]
         args: list[Any] = [now, now, instance]
         if conversations is not None:
             rooms, room_args = _in_list("room", conversations.rooms)
@@ -632,14 +626,29 @@ class SqlTx:
         for candidate in candidates:
             row = await self.fetch_one(
                 f"UPDATE outbox SET claimed_by = ?, claimed_until = ?{also} WHERE id = ? AND status = 'pending' "
-                "AND (claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?) RETURNING *",
+                "AND merged_into IS NULL AND (claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?) RETURNING *",
                 (instance, now + lease, *((now,) if sending else ()), candidate["id"], now, instance),
             )
             if row is not None:
+                if sending and row["notice_group"] and row["merged_into"] is None:
+                    row = await self._merge_notice(row)
                 claimed.append(out_message(row))
                 if len(claimed) == limit:
                     break
         return claimed
+
+    async def _merge_notice(self, head: dict[str, Any]) -> dict[str, Any]:
+        """Merge the other pending rows of the head's coalesce key into it: they go out with it."""
+        riders = await self.fetch_all(
+            "UPDATE outbox SET merged_into = ?, coalesce_key = NULL WHERE coalesce_key = ? AND status = 'pending' "
+            "AND merged_into IS NULL AND id <> ? RETURNING id, mentions", (head["id"], head["notice_group"], head["id"]))
+        if not riders:
+            return head
+        rows = sorted([head, *riders], key=lambda r: r["id"])
+        mentions = list(dict.fromkeys(m for r in rows for m in json.loads(r["mentions"])))
+        head = {**head, "mentions": json.dumps(mentions, ensure_ascii=False)}
+        await self.execute("UPDATE outbox SET mentions = ? WHERE id = ?", (head["mentions"], head["id"]))
+        return head
 
     async def outbox_claims_end(self, now: float, instance: str) -> float | None:
         """When the first claim another instance holds on a pending message runs out (None: no
@@ -670,18 +679,11 @@ class SqlTx:
         """The send of the message certainly did not go out: it is no longer in doubt."""
         await self.execute("UPDATE outbox SET sending_since = NULL WHERE id = ?", (message_id,))
 
-    async def close_coalescing(self, message_id: int) -> tuple[str, ...] | None:
-        row = await self.fetch_one(
-            "UPDATE outbox SET coalesce_key = NULL WHERE id = ? AND status = 'pending' RETURNING mentions",
-            (message_id,),
-        )
-        return tuple(json.loads(row["mentions"])) if row is not None else None
-
     async def mark_sent(self, message_id: int, at: float) -> None:
         await self.execute(
             "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, sending_since = NULL "
-            "WHERE id = ? AND status = 'pending'",
-            (at, message_id),
+            "WHERE (id = ? OR merged_into = ?) AND status = 'pending'",  # with the rows merged into it
+            (at, message_id, message_id),
         )
 
     async def mark_retry(self, message_id: int, error: str, next_at: float, *, give_up: bool,
@@ -693,6 +695,9 @@ class SqlTx:
             f"claimed_until = NULL{', sending_since = NULL' if settled else ''} WHERE id = ?",
             (error[:500], next_at, "failed" if give_up else "pending", message_id),
         )
+        if give_up:  # the rows merged into it fail with it
+            await self.execute("UPDATE outbox SET status = 'failed', last_error = ? WHERE merged_into = ? "
+                               "AND status = 'pending'", (error[:500], message_id))
 
     async def outbox_rows(self) -> list[dict[str, Any]]:
         return await self.fetch_all("SELECT * FROM outbox ORDER BY id")

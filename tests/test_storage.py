@@ -169,7 +169,7 @@ class TestRepositoryContract:
                     "洗马社区", no, status="done", taker_id=w.id, dispatched_at=1000.0, taken_at=1000.0 + 10 * no,
                     done_at=2000.0, rating=rating, assigned_at=1000.0 + 10 * no if assigned else None))
             (row,) = await tx.ranking_rows("洗马社区", 0.0, 10_000.0)
-        assert (row["done"], row["assigned"], row["claims"], row["rating"]) == (1, 2, [10.0], 4.0)
+        assert (row["done"], row["assigned"], row["median_claim"], row["rating"]) == (1, 2, 10.0, 4.0)
 
     async def test_update_with_expected_status(self, repo):
         async with repo.transaction() as tx:
@@ -187,25 +187,38 @@ class TestRepositoryContract:
     async def test_outbox_coalesces_pending_messages_with_the_same_key(self, repo):
         async with repo.transaction() as tx:
             await tx.enqueue(OutMessage("late", room="m", mentions=("a",), coalesce_key="k"), 1.0)
-            await tx.enqueue(OutMessage("late", room="m", mentions=("b",), coalesce_key="k"), 2.0)
+            await tx.enqueue(OutMessage("late", room="m", mentions=("b", "a"), coalesce_key="k"), 2.0)
             await tx.enqueue(OutMessage("other", room="m"), 3.0)
-            pending = await tx.pending_outbox(10.0)
-        assert [(p.text, p.mentions) for p in pending] == [("late", ("a", "b")), ("other", ())]
         async with repo.transaction() as tx:
-            await tx.mark_sent(pending[0].id, 11.0)
+            claimed = await tx.claim_outbox("i1", 10.0, 30.0, limit=5, sending=True)
+        assert [(c.text, c.mentions) for c in claimed] == [("late", ("a", "b")), ("other", ())]
+        async with repo.transaction() as tx:
+            await tx.mark_sent(claimed[0].id, 11.0)
+            await tx.mark_sent(claimed[1].id, 11.0)
+            rows = await tx.outbox_rows()
+            assert [(r["status"], r["merged_into"]) for r in rows[:2]] == [("sent", None), ("sent", claimed[0].id)]
             await tx.enqueue(OutMessage("late", room="m", mentions=("c",), coalesce_key="k"), 12.0)
-            assert len(await tx.pending_outbox(20.0)) == 2
-
-    async def test_a_message_about_to_be_sent_absorbs_nothing_more(self, repo):
         async with repo.transaction() as tx:
-            await tx.enqueue(OutMessage("late", room="m", mentions=("a",), coalesce_key="k"), 1.0)
-            (m,) = await tx.pending_outbox(10.0)
-            await tx.enqueue(OutMessage("late", room="m", mentions=("b",), coalesce_key="k"), 2.0)
-            assert await tx.close_coalescing(m.id) == ("a", "b")
-            await tx.enqueue(OutMessage("late", room="m", mentions=("c",), coalesce_key="k"), 3.0)
-            await tx.mark_sent(m.id, 4.0)
-            assert await tx.close_coalescing(m.id) is None
-            assert [p.mentions for p in await tx.pending_outbox(10.0)] == [("c",)]
+            (again,) = await tx.claim_outbox("i1", 20.0, 30.0, limit=5, sending=True)
+        assert again.mentions == ("c",), "a new notice after the first one went out"
+
+    async def test_a_message_being_sent_takes_no_more_and_the_notices_are_capped(self, repo):
+        async with repo.transaction() as tx:
+            await tx.enqueue(OutMessage("late", room="m", mentions=("a",), coalesce_key="k", max_notices=2), 1.0)
+            await tx.enqueue(OutMessage("late", room="m", mentions=("b",), coalesce_key="k", max_notices=2), 1.5)
+        async with repo.transaction() as tx:
+            (m,) = await tx.claim_outbox("i1", 10.0, 30.0, sending=True)
+        assert m.mentions == ("a", "b") and m.sending_since == 10.0
+        async with repo.transaction() as tx:  # on the wire: a new late claim starts a second notice
+            await tx.enqueue(OutMessage("late", room="m", mentions=("c",), coalesce_key="k", max_notices=2), 11.0)
+            await tx.mark_sent(m.id, 12.0)
+        async with repo.transaction() as tx:
+            (second,) = await tx.claim_outbox("i1", 20.0, 30.0, sending=True)
+            await tx.mark_sent(second.id, 21.0)
+        assert second.mentions == ("c",)
+        async with repo.transaction() as tx:  # two went out: a third is not queued
+            await tx.enqueue(OutMessage("late", room="m", mentions=("d",), coalesce_key="k", max_notices=2), 30.0)
+            assert await tx.claim_outbox("i1", 40.0, 30.0, sending=True) == []
 
     async def test_outbox_retry_and_give_up(self, repo):
         async with repo.transaction() as tx:
@@ -429,7 +442,8 @@ async def test_migration_009_finds_the_assigned_orders_in_the_audit_log(backend,
                 await tx.execute("DROP INDEX processed_at")  # (and undo 010 and 011, which come after)
                 await tx.execute("DROP INDEX orders_followup")
                 await tx.execute("DROP INDEX outbox_notice_group")
-                for column in ("sending_since", "notice_group", "mention_cap", "more_text"):
+                await tx.execute("DROP INDEX outbox_merged")
+                for column in ("sending_since", "merged_into", "notice_group", "mention_cap", "more_text"):
                     await tx.execute(f"ALTER TABLE outbox DROP COLUMN {column}")
                 await tx.execute("DROP INDEX outbox_sent")
                 await tx.execute("DROP INDEX orders_taken_how")

@@ -148,12 +148,12 @@ async def worker_figures(tx: Tx, web: WebState, community: str) -> list[dict[str
                                        (now - timedelta(days=CLAIM_WINDOW_DAYS)).timestamp())
     rows = []
     for w in await tx.list_workers(community):
-        mine = figures.get(w.id, {"active": 0, "done": 0, "claims": []})
+        mine = figures.get(w.id, {"active": 0, "done": 0, "median_claim": None})
         rows.append({
             "id": w.id, "name": w.name, "wechat": w.wechat, "phone": w.phone, "skills": list(w.skills),
             "team": w.team or "", "pledge_date": w.pledge_date or "", "status": w.status,
             "status_name": web.labels["roster"]["status_names"].get(w.status, w.status),
-            "active": mine["active"], "done_month": mine["done"], "median_claim": _median(mine["claims"]),
+            "active": mine["active"], "done_month": mine["done"], "median_claim": mine["median_claim"],
         })
     return rows
 

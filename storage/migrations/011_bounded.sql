@@ -8,10 +8,16 @@ CREATE INDEX orders_followup ON orders (community, followup_sent_at);
 -- delivered reply costs two transactions (claim, mark sent), not three.
 ALTER TABLE outbox ADD COLUMN sending_since REAL;
 
--- "Already taken" notices (claim_late): notice_group is the coalesce key, kept after the key
--- is closed for sending, so the number of notices per order can be counted; mention_cap is how
--- many @-mentions one notice carries, more_text the line that counts the rest ("{n}": how many).
+-- "Already taken" notices (claim_late).  Each late claimer's transaction only inserts its own row
+-- (no row lock for hundreds of claimers to queue on); the claim that takes the oldest row of a
+-- coalesce key to send it merges the other pending rows of the key into it (merged_into: the
+-- message they go out with; they are marked sent with it).  notice_group is the coalesce key,
+-- kept after the key is closed for sending, so the notices per order can be counted;
+-- mention_cap is how many @-mentions one notice carries, more_text the line that counts the rest
+-- ("{n}": how many).
+ALTER TABLE outbox ADD COLUMN merged_into INTEGER;
 ALTER TABLE outbox ADD COLUMN notice_group TEXT;
 ALTER TABLE outbox ADD COLUMN mention_cap INTEGER;
 ALTER TABLE outbox ADD COLUMN more_text TEXT;
 CREATE INDEX outbox_notice_group ON outbox (notice_group);
+CREATE INDEX outbox_merged ON outbox (merged_into);
