@@ -46,6 +46,7 @@ class Row:
     target: str = ""
     met: bool | None = None  # None: no target, or not measured
     pg: str = ""  # the same figure on PostgreSQL ("" where it has no counterpart)
+    pg_met: bool | None = None  # the PostgreSQL figure judged against the same target
 
 
 @dataclass
@@ -58,14 +59,15 @@ class Results:
     pg_notes: dict[str, str] = field(default_factory=dict)  # bottleneck of each group on PostgreSQL
     pg_facts: dict[str, str] = field(default_factory=dict)  # server version and settings, for the doc
 
-    def pg(self, group: str, match: str, value: str, figure: str | None = None) -> None:
+    def pg(self, group: str, match: str, value: str, figure: str | None = None, met: bool | None = None) -> None:
         """Put ``value`` in the PostgreSQL column of the row of ``group`` whose figure starts with
-        ``match``; without such a row, append one (SQLite column "—") named ``figure or match``."""
+        ``match`` (``met``: judged against the row's target); without such a row, append one
+        (SQLite column "—") named ``figure or match``."""
         for row in self.rows:
             if row.group == group and row.figure.startswith(match):
-                row.pg = value
+                row.pg, row.pg_met = value, met
                 return
-        self.rows.append(Row(group, figure or match, "—", pg=value))
+        self.rows.append(Row(group, figure or match, "—", pg=value, pg_met=met))
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -164,3 +164,38 @@ def write_sqlite(path: Path, sizes: DaySizes, config: Config) -> dict[str, int]:
         conn.close()
     made["bytes"] = path.stat().st_size
     return made
+
+
+async def write_postgres(url: str, schema: dict[str, str], sizes: DaySizes, config: Config) -> dict[str, int]:
+    """COPY the city into a migrated PostgreSQL schema (secondary indexes rebuilt after the load),
+    then VACUUM ANALYZE, as a running district's database would have been."""
+    import asyncpg
+
+    columns = {"workers": WORKER_COLUMNS, "orders": ORDER_COLUMNS, "events": EVENT_COLUMNS, "outbox": OUTBOX_COLUMNS,
+               "processed": PROCESSED_COLUMNS, "counters": ("community", "last_no")}
+    conn = await asyncpg.connect(url, server_settings=schema)
+    made: dict[str, int] = {}
+    try:
+        indexes = await conn.fetch(
+            "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.schemaname = current_schema() "
+            "AND i.tablename IN ('orders', 'events', 'outbox', 'processed') AND NOT EXISTS (SELECT 1 FROM pg_constraint c "
+            "WHERE c.conname = i.indexname AND c.connamespace = current_schema()::regnamespace)")
+        async with conn.transaction():
+            for row in indexes:
+                await conn.execute(f'DROP INDEX {row["indexname"]}')
+            for table, rows in iter_day_city(sizes, config):
+                await conn.copy_records_to_table(table, records=rows, columns=columns[table])
+                made[table] = made.get(table, 0) + len(rows)
+            for row in indexes:
+                await conn.execute(row["indexdef"])
+            for table in ("workers", "orders", "events", "outbox"):
+                await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                   f"(SELECT coalesce(max(id), 1) FROM {table}))")
+        for table in columns:
+            await conn.execute(f"VACUUM ANALYZE {table}")
+        made["bytes"] = await conn.fetchval(
+            "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c WHERE c.relkind = 'r' "
+            "AND c.relnamespace = current_schema()::regnamespace")
+    finally:
+        await conn.close()
+    return made

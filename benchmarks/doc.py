@@ -10,8 +10,7 @@ from benchmarks.common import NO_PG, Results, Row, Sizes, filesystem, machine
 
 def table(rows: list[Row]) -> str:
     header = ("benchmark", "figure", "SQLite", "PostgreSQL", "target", "")
-    cells = [header] + [(r.group, r.figure, r.value, r.pg, r.target,
-                         "" if r.met is None else "met" if r.met else "MISSED") for r in rows]
+    cells = [header] + [(r.group, r.figure, r.value, r.pg, r.target, judged(r, "met", "MISSED")) for r in rows]
 
     def width(text: str) -> int:
         return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
@@ -25,6 +24,14 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def judged(r: Row, met: str, missed: str) -> str:
+    """The verdict of a row: SQLite's, and PostgreSQL's after a slash where it is judged too."""
+    marks = [("" if r.met is None else met if r.met else missed)]
+    if r.pg_met is not None:
+        marks.append(f"PostgreSQL {met if r.pg_met else missed}")
+    return " / ".join(m for m in marks if m)
+
+
 def markdown(results: Results, sizes: Sizes, work: Path, quick: bool, seconds: float) -> str:
     m = machine()
     out = ["# Benchmarks", "",
@@ -36,23 +43,26 @@ def markdown(results: Results, sizes: Sizes, work: Path, quick: bool, seconds: f
     out += [f"- database folder: {filesystem(work)}", "", "## Results", "",
             "| benchmark | figure | SQLite | PostgreSQL | target | |", "| --- | --- | --- | --- | --- | --- |"]
     for r in results.rows:
-        mark = "" if r.met is None else "met" if r.met else "**missed**"
-        out.append(f"| {r.group} | {r.figure} | {r.value} | {r.pg} | {r.target} | {mark} |")
-    out += ["", "Targets are judged on the SQLite column (the default backend). The PostgreSQL column runs the "
-            "same code on a PostgreSQL repository (`storage.postgres`, an asyncpg pool), each benchmark in a fresh "
-            "schema dropped afterwards" + ("." if results.pg_url else f"; in this run: {results.pg_missing}."),
+        out.append(f"| {r.group} | {r.figure} | {r.value} | {r.pg} | {r.target} | {judged(r, 'met', '**missed**')} |")
+    out += ["", "Targets are judged on the SQLite column (the default backend), and on the PostgreSQL column where "
+            "the verdict names it. The PostgreSQL column runs the same code on a PostgreSQL repository "
+            "(`storage.postgres`, an asyncpg pool), each benchmark in a fresh schema dropped afterwards"
+            + ("." if results.pg_url else f"; in this run: {results.pg_missing}."),
             "", "## What each figure measures and what bounds it", ""]
     for group, note in results.notes.items():
         out += [f"**{group}.** {note}", ""]
         if group in results.pg_notes:
             out += [f"**{group}, on PostgreSQL.** {results.pg_notes[group]}", ""]
     out += DOC_TAIL
-    missed = [r for r in results.rows if r.met is False]
+    missed = [r for r in results.rows if r.met is False or r.pg_met is False]
     out += ["## Targets missed", ""]
     if not missed:
         out += ["None of the measured figures misses its target.", ""]
     for r in missed:
-        out += [f"- {r.group}: {r.figure}: {r.value} against {r.target}. {MISSED_WHY.get(r.group, '')}", ""]
+        where = [name for name, met in (("SQLite", r.met), ("PostgreSQL", r.pg_met)) if met is False]
+        value = " / ".join(v for v, met in ((r.value, r.met), (r.pg, r.pg_met)) if met is False)
+        out += [f"- {r.group} ({', '.join(where)}): {r.figure}: {value} against {r.target}. "
+                f"{MISSED_WHY.get(r.group, '')}", ""]
     pending = [r for r in results.rows if r.value.startswith("n/a") and r.value != NO_PG]
     if pending:
         out += ["Not measured yet (need `linggong run`): " + "; ".join(f"{r.group}: {r.figure}" for r in pending) + ".",
@@ -67,9 +77,11 @@ DOC_TAIL = [
     "- Intake throughput: residents' needs in grid groups, one `await app.process(msg)` after another (as the "
     "runner feeds them), each one transaction that stores the order, its audit event, the rendered "
     "acknowledgement in the outbox and the processed message id. The acknowledgement is counted when it is "
-    "committed to the outbox; delivery is paced by the outbox, not part of this figure. The raw limit runs on "
-    "the same kind of file with the same PRAGMAs (WAL, synchronous=FULL, foreign_keys, busy_timeout) and "
-    "commits one row per message. Both are the median of alternating rounds.",
+    "committed to the outbox; delivery is paced by the outbox, not part of this figure. The baseline replays "
+    "the statements those very messages ran (recorded by SQLite's trace callback), each message's transaction "
+    "in one call to the database thread, on a copy of the database as it was before them; the raw loop "
+    "commits one row per message, for the disk's pace. Same PRAGMAs (WAL, synchronous=FULL, foreign_keys, "
+    "busy_timeout); medians of alternating rounds.",
     "- Claim storm: all claims are submitted at the same moment as separate tasks while the outbox sender runs; "
     "*decision time* is how long a claim's own transaction held the database (from BEGIN done to COMMIT done: "
     "the conditional UPDATE or the late notice, the audit event, the outbox rows); *latency from submission* "
@@ -77,15 +89,17 @@ DOC_TAIL = [
     "simulated time.",
     "- Reports: `bot.reports.tally` and `bot.reports.ranking` (what the bot runs for 今日统计, 接单王 and the "
     "scheduled posts) inside one transaction; *warm* is the median of the repeats after the first run, *cold* "
-    "the first run after opening the database (the OS page cache may still hold the file).", "",
+    "the first run after opening the database (the OS page cache may still hold the file).",
+    "- Real day: *write lock* is the longest a write transaction of that job or page stayed open (from taking "
+    "SQLite's write lock, or PostgreSQL's BEGIN, to COMMIT); *message -> first reply* runs from handing the "
+    "message to `app.process` until the outbox has sent its first reply through the transport. Counts come "
+    "from `storage/stats.py`: a *call* is one round trip to aiosqlite's database thread or to the PostgreSQL "
+    "server, which may carry several statements.", "",
 ]
 
 MISSED_WHY = {
-    "intake": "The raw loop is almost only an fsync; whenever the disk is fast the app's fixed cost per "
-              "message (CPU for parsing, the handler, rendering and Python row objects, and five more round trips "
-              "to aiosqlite's database thread, see above) decides, and the ratio falls below the target. Closing "
-              "the gap would take fewer round trips per transaction (the write-only statements of a message, "
-              "audit event, outbox row and processed id, sent with the COMMIT in one call on the database thread, "
-              "which aiosqlite's public API does not offer) and less Python per message; neither fits this change.",
+    "intake": "The replay does the app's database work in one call per message; the app adds its Python "
+              "(parsing with the classifier, the handler, rendering, row objects) and two more calls to the "
+              "database thread. When the shared disk's fsync is fast that fixed cost decides the ratio.",
     "claim storm": "",
 }

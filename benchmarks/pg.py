@@ -79,31 +79,6 @@ async def round_trip(url: str, n: int = 2000) -> float:
         await conn.close()
 
 
-class StatementCounter:
-    """Counts the statements PostgresTx sends (each one a round trip), while installed."""
-
-    NAMES = ("fetch_one", "fetch_all", "execute", "execute_many", "serialize")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._saved: dict[str, Any] = {}
-
-    def __enter__(self) -> "StatementCounter":
-        for name in self.NAMES:
-            real = getattr(PostgresTx, name)
-            self._saved[name] = real
-
-            def counted(tx: Any, *args: Any, _real: Any = real, **kwargs: Any) -> Any:
-                self.count += 1
-                return _real(tx, *args, **kwargs)
-            setattr(PostgresTx, name, counted)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for name, real in self._saved.items():
-            setattr(PostgresTx, name, real)
-
-
 # -- city-scale data --------------------------------------------------------------------------------
 
 WORKER_COLUMNS = ("id", "community", "name", "wechat", "phone", "skills", "team", "pledge_date", "status",

@@ -204,7 +204,7 @@ async def bench_reports_pg(sizes: Sizes, results: Results) -> None:
     results.pg("reports", "yearly ranking, busiest community, first", ms(first_r))
     results.pg("reports", "daily tally / yearly ranking, a median", f"{ms(typical_daily)} / {ms(typical_yearly)}")
     results.pg("reports", "open orders of the busiest community",
-               f"{ms(open_median)} ({len(opened)} orders, their takers one query each)",
+               f"{ms(open_median)} ({len(opened)} orders, their takers in one query)",
                "open orders of the busiest community (find_orders posted + dispatched), warm p50")
     results.pg("reports", "for comparison: daily tally with the indexes before", ms(without_daily))
     seq_scans = [sql for sql, _, seq, _ in plans if seq]

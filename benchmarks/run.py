@@ -7,14 +7,20 @@ intake model the classifier's precision / recall / review share / category accur
              (benchmarks/classifier.py).
 intake       app.process of residents' needs (order + audit event + acknowledgement in the outbox
              + processed id, one transaction each) on a file database in WAL mode, against the
-             raw aiosqlite limit with the same PRAGMAs: BEGIN IMMEDIATE, one INSERT, COMMIT
-             (benchmarks/intake.py).
+             same statements replayed one call per message, and the raw aiosqlite loop (BEGIN
+             IMMEDIATE, one INSERT, COMMIT) for the disk's pace (benchmarks/intake.py).
 claim storm  N claims of one dispatched order submitted at once, the outbox running with the
              configured pacing: per-claim service time and latency from submission, exactly one
              winner, messages the market group receives (benchmarks/storm.py).
 reports      the daily tally and the yearly ranking over a synthetic year of city-scale data
              (benchmarks/city.py), through the same code the bot runs (handlers.reports), with the
              indexes of migration 003 and, for comparison, without them (benchmarks/reports.py).
+real day     an interleaved city (1M orders of 700 communities, the served one holding 100k, with
+             events, outbox and handled ids): each scheduled job body and web page timed with the
+             longest write transaction it held; message -> reply p50 / p99 alone and while a day of
+             jobs and pages runs beside; peak RSS during them; calls to the database and
+             transactions per intake, claim and delivered reply, counted (benchmarks/daybench.py,
+             benchmarks/day.py, benchmarks/daycity.py).
 end to end   ``linggong run`` as a separate process, connected through the real wechaty client to a
              local gateway in this process (benchmarks/e2e.py, benchmarks/harness.py): 200 needs
              after 10 warm-up ones, one at a time with pacing off, each timed from its injection
@@ -53,6 +59,7 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 from benchmarks.classifier import bench_classifier
+from benchmarks.daybench import bench_day
 from benchmarks.common import DOC, FULL, NO_PG, QUICK, ROOT, Results, Sizes
 from benchmarks.doc import markdown, table
 from benchmarks.intake import bench_intake
@@ -61,7 +68,7 @@ from benchmarks.storm import bench_storm
 from benchmarks.wechaty_bench import bench_wechaty
 
 BENCHES: list[Callable[[Sizes, Path, Results], Awaitable[None]]] = [bench_intake, bench_classifier, bench_storm,
-                                                                   bench_reports, bench_wechaty]
+                                                                   bench_reports, bench_day, bench_wechaty]
 
 
 async def run_benchmarks(sizes: Sizes, work: Path, only: list[str] | None = None,

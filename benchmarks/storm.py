@@ -143,10 +143,10 @@ async def bench_storm(sizes: Sizes, work: Path, results: Results) -> None:
         f"submission is about the whole storm ({ms(storm_seconds)} for {sizes.storm_claims} claims). The "
         "winner is the first claim through the lock; the time until it is committed is mostly the other tasks "
         "parsing their claims on the event loop before the first transaction's round trips come back (the "
-        "storm starts all of them at once; in a real group they arrive over a few seconds). The late "
-        "claimers' notices coalesce into one pending market message while the outbox waits out "
-        "min_interval after the winner's announcement, so the market group gets two messages however big "
-        "the storm.")
+        "storm starts all of them at once; in a real group they arrive over a few seconds). Each late claim "
+        "only inserts its own row into the outbox (no row lock to wait for); the sender merges the pending "
+        "rows of the order's notice into one message when it takes the oldest, so the market group gets two "
+        "messages however big the storm, with at most 20 @ and the rest counted.")
     if not results.pg_url:
         for match in ("500 concurrent", "per-claim decision", "whole storm"):
             results.pg("claim storm", match, results.pg_missing.split(":")[0])
@@ -159,7 +159,8 @@ async def bench_storm(sizes: Sizes, work: Path, results: Results) -> None:
                           pg_storm_status=f["status"])
     held, from_submission = f["held"], f["from_submission"]
     results.pg("claim storm", f"{sizes.storm_claims} concurrent", f"{f['winners']}")
-    results.pg("claim storm", "per-claim decision", f"{ms(percentile(held, 50))} / {ms(percentile(held, 99))}")
+    results.pg("claim storm", "per-claim decision", f"{ms(percentile(held, 50))} / {ms(percentile(held, 99))}",
+               met=percentile(held, 99) < 0.020)
     results.pg("claim storm", "time until the winner", ms(f["decision"]))
     results.pg("claim storm", "per-claim latency from submission",
                f"{ms(percentile(from_submission, 50))} / {ms(percentile(from_submission, 99))}")
@@ -170,7 +171,8 @@ async def bench_storm(sizes: Sizes, work: Path, results: Results) -> None:
         "Up to ten claims run at once, one per pooled connection (the pool's max_size); the other tasks wait for a "
         "connection. The first UPDATE ... WHERE status = 'dispatched' takes the order's row lock; the claims "
         "behind it wait for that lock, then re-check the condition after the winner's COMMIT and update nothing, "
-        "so the decision time of a late claim includes its wait on the row lock and on the outbox key's advisory "
-        "lock (the coalesced late notice), so its decision time is longer than on SQLite, where the claims never overlap. The whole storm is bounded by "
+        "so only the claims that read the order before the winner committed wait on its row lock; the late "
+        "claims after it read it taken and insert their notice rows, which no other transaction locks. The "
+        "whole storm is bounded by "
         "the round trips of 500 transactions through ten connections and by the CPU that the event loop, the "
         "server backends and the machine's other jobs share.")

@@ -339,11 +339,13 @@ class App:
         return out
 
     async def enqueue(self, tx: Tx, replies: list[Reply], now: datetime,
-                      community: Community | None) -> list[OutMessage]:
-        """Render ``replies`` into the outbox (in ``tx``); returns the rendered messages."""
+                      community: Community | None, *, bulk: bool = False) -> list[OutMessage]:
+        """Render ``replies`` into the outbox (in ``tx``); returns the rendered messages.  ``bulk``:
+        a job's messages, sent after the replies to people's messages."""
         queued = []
         for reply in replies:
             out = self.render(reply)
+            out.bulk = bulk
             if reply.fallback is not None:
                 fb = self.render(reply.fallback)
                 out.fallback = {"room": fb.room, "contact": fb.contact, "text": fb.text,

@@ -151,6 +151,7 @@ class OutMessage:
     more_text: str | None = None
     max_notices: int | None = None
     sending_since: float | None = None  # claimed to be sent, since then (the in-doubt marker)
+    bulk: bool = False  # a job's message (a report, a reminder): sent after the replies to people
 
     def to_send(self) -> tuple[str, tuple[str, ...]]:
         """The text and @-mentions that go out: capped, with the line that counts the rest."""

@@ -84,6 +84,10 @@ class Tx(Protocol):
         all; ``takers=False`` skips it); ``is_null``: columns that must be NULL; ``before_no``:
         numbers below it (the next page of a newest-first list)."""
     async def count_active(self, worker_id: int) -> int: ...
+    async def stale_taken(self, community: str, taken_by: float) -> list[Order]:
+        """Taken orders not yet reminded, taken at or before ``taken_by`` (the sweep's stale check)."""
+
+    async def first_unreminded_taken_at(self, community: str) -> float | None: ...
     async def worker_activity(self, community: str, done_start: float, done_end: float,
                               claims_since: float) -> dict[int, dict[str, Any]]:
         """Per worker: active orders, orders done in the range, median claim seconds since ``claims_since``."""
@@ -116,6 +120,10 @@ class Tx(Protocol):
         claimed ones or None, "median_claim": the median claim seconds of the claimed ones that have one,
         or None}``, in any
         order.  ``confirmed_only`` counts only orders rated 3 or more, or unrated with a follow-up sent."""
+
+    async def chart_counts(self, community: str, start: float, end: float, claim_limits: Sequence[float],
+                           day_edges: Sequence[float]) -> dict[str, Any]:
+        """The stats page's charts counted by the database (see ``SqlTx.chart_counts``)."""
 
     async def add_event(
         self, order_id: int | None, community: str, at: float, actor: str, kind: str, detail: str = ""

@@ -264,7 +264,10 @@ class SqlTx:
             where.append("no < ?")
             args.append(before_no)
         sql = "SELECT * FROM orders" + (" WHERE " + " AND ".join(where) if where else "")
-        sql += f" ORDER BY community{self.BINARY}, no" + (" DESC" if newest_first else "")
+        # one community: by number alone, so PostgreSQL reads (community, no) in index order and stops
+        # at the LIMIT (its text collation differs from the index's: ordering by the column would sort)
+        order = "no" if community is not None else f"community{self.BINARY}, no"
+        sql += f" ORDER BY {order}" + (" DESC" if newest_first else "")
         sql += f" LIMIT {int(limit)}" if limit else ""
         orders = [Order.from_row(r) for r in await self.fetch_all(sql, args)]
         return await self._with_takers(orders) if takers else orders
@@ -292,6 +295,21 @@ class SqlTx:
                 "FROM orders o WHERE o.community = ? AND o.taken_at >= ?", (community, claims_since))).items():
             of(worker_id)["median_claim"] = median
         return figures
+
+    # the sweep's stale check: literal predicates, so both engines use the partial index
+    # orders_unreminded (migration 011), which holds only the taken orders not yet reminded
+    async def stale_taken(self, community: str, taken_by: float) -> list[Order]:
+        """Taken orders not yet reminded, taken at or before ``taken_by``, with their takers."""
+        rows = await self.fetch_all(
+            "SELECT * FROM orders WHERE community = ? AND status = 'taken' AND stale_reminded_at IS NULL "
+            "AND taken_at <= ? ORDER BY taken_at", (community, taken_by))
+        return await self._with_takers([Order.from_row(r) for r in rows])
+
+    async def first_unreminded_taken_at(self, community: str) -> float | None:
+        row = await self.fetch_one(
+            "SELECT MIN(taken_at) AS first FROM orders WHERE community = ? AND status = 'taken' "
+            "AND stale_reminded_at IS NULL AND taken_at IS NOT NULL", (community,))
+        return float(row["first"]) if row and row["first"] is not None else None
 
     async def count_active(self, worker_id: int) -> int:
         row = await self.fetch_one("SELECT COUNT(*) AS n FROM orders WHERE taker_id = ? AND status = 'taken'",
@@ -364,6 +382,41 @@ class SqlTx:
                  "assigned": int(r["assigned"]),
                  "rating": int(r["rating_sum"]) / int(r["rated"]) if r["rated"] else None,
                  "median_claim": medians.get(r["worker_id"])} for r in rows]
+
+    async def chart_counts(self, community: str, start: float, end: float, claim_limits: Sequence[float],
+                           day_edges: Sequence[float]) -> dict[str, Any]:
+        """The stats page's charts, counted by the database (index ranges; no order reaches Python):
+        ``per_worker``: [(name, orders done in [start, end))], most first, at most 15; ``claims``:
+        claims taken in the range per bucket (bucket i: claim seconds below ``claim_limits[i]``
+        and not below the one before); ``assigned``: orders staff assigned in the range;
+        ``posted`` / ``done``: orders created / completed on each day between ``day_edges``."""
+        per_worker = await self.fetch_all(
+            "SELECT w.name AS name, COUNT(*) AS n FROM orders o JOIN workers w ON w.id = o.taker_id "
+            "WHERE o.community = ? AND o.status = 'done' AND o.done_at >= ? AND o.done_at < ? "
+            "GROUP BY w.name ORDER BY n DESC, MIN(o.no) LIMIT 15", (community, start, end))
+        seconds = "CASE WHEN taken_at > dispatched_at THEN taken_at - dispatched_at ELSE 0.0 END"
+        finite = [limit for limit in claim_limits if limit != float("inf")]
+        bucket = "CASE " + " ".join(f"WHEN {seconds} < ? THEN {i}" for i in range(len(finite))) + f" ELSE {len(finite)} END"
+        claims = await self.fetch_all(
+            f"SELECT {bucket} AS b, COUNT(*) AS n FROM orders WHERE community = ? AND taken_at >= ? AND taken_at < ? "
+            "AND assigned_at IS NULL AND dispatched_at IS NOT NULL GROUP BY b", (*finite, community, start, end))
+        assigned = await self.fetch_one(
+            "SELECT COUNT(*) AS n FROM orders WHERE community = ? AND taken_at >= ? AND taken_at < ? "
+            "AND assigned_at IS NOT NULL", (community, start, end))
+        by_day = {}
+        for column in ("created_at", "done_at"):
+            day = "CASE " + " ".join(f"WHEN {column} < ? THEN {i}" for i in range(len(day_edges) - 2)) + \
+                f" ELSE {len(day_edges) - 2} END"
+            rows = await self.fetch_all(
+                f"SELECT {day} AS d, COUNT(*) AS n FROM orders WHERE community = ? AND {column} >= ? AND {column} < ? "
+                "GROUP BY d", (*day_edges[1:-1], community, day_edges[0], day_edges[-1]))
+            counts = {int(r["d"]): int(r["n"]) for r in rows}
+            by_day[column] = [counts.get(i, 0) for i in range(len(day_edges) - 1)]
+        found = {int(r["b"]): int(r["n"]) for r in claims}
+        return {"per_worker": [(r["name"], int(r["n"])) for r in per_worker],
+                "claims": [found.get(i, 0) for i in range(len(claim_limits))],
+                "assigned": int(assigned["n"]) if assigned else 0,
+                "posted": by_day["created_at"], "done": by_day["done_at"]}
 
     async def _median_claims(self, source: str, args: Sequence[Any]) -> dict[int, float]:
         """The median claim seconds (``claim_seconds``) per taker of the claimed orders of ``source``
@@ -540,11 +593,11 @@ class SqlTx:
                 return  # enough notices of this kind went out already
         self.later(
             "INSERT INTO outbox (created_at, room, contact, text, mentions, coalesce_key, fallback, next_at, "
-            "notice_group, mention_cap, more_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "notice_group, mention_cap, more_text, bulk) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (at, message.room, message.contact, message.text,
              json.dumps(list(message.mentions), ensure_ascii=False), message.coalesce_key,
              json.dumps(message.fallback, ensure_ascii=False) if message.fallback else None, at,
-             message.coalesce_key, message.mention_cap, message.more_text),
+             message.coalesce_key, message.mention_cap, message.more_text, int(message.bulk)),
         )
 
     async def pending_outbox(self, now: float, limit: int = 50) -> list[OutMessage]:
@@ -566,7 +619,8 @@ class SqlTx:
         orphans_due_before: float | None = None,
         sending: bool = False,
     ) -> list[OutMessage]:
-        """Claim up to ``limit`` due messages for ``instance`` to send now; oldest first.
+        """Claim up to ``limit`` due messages for ``instance`` to send now; oldest first, the
+        replies to people before the bulk (jobs') messages.
         ``sending``: the claim also marks the send as begun (``sending_since``, the in-doubt
         marker) and closes the message to coalescing, so the caller sends it right after commit.
 
@@ -617,7 +671,7 @@ class SqlTx:
             where.append(f"(room IS NOT NULL OR NOT {contacts})")
             args += contact_args
         candidates = await self.fetch_all(
-            f"SELECT id FROM outbox WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", (*args, limit + 10)
+            f"SELECT id FROM outbox WHERE {' AND '.join(where)} ORDER BY bulk, id LIMIT ?", (*args, limit + 10)
         )
         claimed: list[OutMessage] = []
         # sending: from here on a new late notice starts a new message (mentions merged into this

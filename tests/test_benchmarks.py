@@ -24,7 +24,12 @@ def test_quick_benchmark_is_correct(tmp_path, capsys):
     assert sum(done for _, done in checks["report_ranking"]) <= checks["report_busiest_done"]
     text = doc.read_text(encoding="utf-8")
     assert "## Machine" in text and "sqlite:" in text and "not in --quick" in text
-    assert "winners" in out and "ratio app / raw" in out
+    assert "winners" in out and "ratio app / same statements in one call" in out
+    # the real day ran: messages answered beside the jobs, and the counts (not timings) within the targets
+    counts = checks["day_counts"]
+    assert checks["day_messages"] > 0
+    assert counts["intake"]["round_trips"] <= 5 and counts["claim"]["round_trips"] <= 8
+    assert counts["reply_flush"]["transactions"] <= 3, "claim + mark sent, and the flush's last look"
 
 
 def test_quick_benchmark_without_postgresql_says_so(tmp_path, capsys):
@@ -43,6 +48,7 @@ def test_quick_benchmark_postgresql_column_is_correct(tmp_path, capsys, pg_url):
     assert checks["pg_storm_winners"] == 1 and checks["pg_storm_status"] == "taken"
     assert checks["pg_storm_market_messages"] == 2
     assert checks["pg_report_orders"] == checks["report_orders"]
+    assert checks["day_pg_counts"]["intake"]["round_trips"] <= 5 and checks["day_pg_counts"]["claim"]["round_trips"] <= 8
     assert checks["pg_report_tally"] == checks["report_tally"]
     assert checks["pg_report_ranking"] == checks["report_ranking"]
     assert all(used and not seq for _, used, seq in checks["pg_plans"]), "every report statement uses an index"

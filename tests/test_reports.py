@@ -154,6 +154,54 @@ async def test_reports_match_the_order_by_order_computation(repo, config, seed):
                         assert got == want, (community, period, confirmed_only)
 
 
+def reference_charts(orders, tz, start, end, limits, days) -> dict:
+    """The stats page's charts as chart_data computed them order by order, before chart_counts."""
+    done = [o for o in orders if o.status == "done" and o.done_at is not None and start <= o.done_at < end]
+    taken = [o for o in orders if o.taken_at is not None and start <= o.taken_at < end]
+    buckets = Counter()
+    for o in taken:
+        if (seconds := _claim(o)) is not None:
+            buckets[next(i for i, limit in enumerate(limits) if seconds < limit)] += 1
+    local = [datetime.fromtimestamp(o.created_at, tz).date() for o in orders]
+    finished = [datetime.fromtimestamp(o.done_at, tz).date() for o in orders if o.done_at is not None]
+    return {"per_worker": Counter(o.taker.name for o in done if o.taker is not None).most_common(15),
+            "claims": [buckets[i] for i in range(len(limits))], "assigned": sum(o.assigned_at is not None for o in taken),
+            "posted": [local.count(d) for d in days], "done": [finished.count(d) for d in days]}
+
+
+@pytest.mark.parametrize("seed", range(4), ids=[f"history-{s}" for s in range(4)])
+async def test_charts_and_worker_figures_match_the_order_by_order_computation(repo, config, seed):  # noqa: F811
+    from bot.web.queries import CLAIM_LIMITS
+
+    now = datetime(2026, 11, 23, 20, 0, tzinfo=config.tz)
+    rng = random.Random(100 + seed)
+    async with repo.transaction() as tx:
+        await random_history(tx, rng, now)
+    first = (now - timedelta(days=13)).replace(hour=0, minute=0, second=0, microsecond=0)
+    days = [(first + timedelta(days=i)).date() for i in range(14)]
+    edges = [datetime.combine(d, datetime.min.time(), config.tz).timestamp() for d in days]
+    edges.append(edges[-1] + 86400)
+    async with repo.transaction() as tx:
+        for community in COMMUNITIES:
+            orders = await tx.find_orders(community)
+            for period in ("week", "month"):
+                start, end = (t.timestamp() for t in period_bounds(now, period))
+                got = await tx.chart_counts(community, start, end, CLAIM_LIMITS, edges)
+                want = reference_charts(orders, config.tz, start, end, CLAIM_LIMITS, days)
+                assert got == want, (community, period)
+            month_start, month_end = (t.timestamp() for t in period_bounds(now, "month"))
+            since = now.timestamp() - 10 * 86400
+            figures = await tx.worker_activity(community, month_start, month_end, since)
+            for worker in await tx.list_workers(community):
+                mine = [o for o in orders if o.taker_id == worker.id]
+                claims = [_claim(o) for o in mine if o.taken_at is not None and o.taken_at >= since
+                          and _claim(o) is not None]
+                want = {"active": sum(o.status == "taken" for o in mine),
+                        "done": sum(o.status == "done" and month_start <= o.done_at < month_end for o in mine),
+                        "median_claim": _median(claims)}
+                assert figures.get(worker.id, {"active": 0, "done": 0, "median_claim": None}) == want, worker.name
+
+
 async def test_report_queries_use_the_indexes(tmp_path):
     """Each tally count is a range scan of a (community, time) index, never of the table; the open
     orders of a community come in number order from their own index, not from a walk over all."""

@@ -441,9 +441,10 @@ async def test_migration_009_finds_the_assigned_orders_in_the_audit_log(backend,
             async with repo.transaction() as tx:  # back to the schema migration 008 left
                 await tx.execute("DROP INDEX processed_at")  # (and undo 010 and 011, which come after)
                 await tx.execute("DROP INDEX orders_followup")
+                await tx.execute("DROP INDEX orders_unreminded")
                 await tx.execute("DROP INDEX outbox_notice_group")
                 await tx.execute("DROP INDEX outbox_merged")
-                for column in ("sending_since", "merged_into", "notice_group", "mention_cap", "more_text"):
+                for column in ("sending_since", "bulk", "merged_into", "notice_group", "mention_cap", "more_text"):
                     await tx.execute(f"ALTER TABLE outbox DROP COLUMN {column}")
                 await tx.execute("DROP INDEX outbox_sent")
                 await tx.execute("DROP INDEX orders_taken_how")

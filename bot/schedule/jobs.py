@@ -8,14 +8,16 @@ Periodic reports record their run in ``job_runs`` first: a period is reported on
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.config import Community
 from handlers.base import Reply
 from handlers.common import card
 from handlers.reports import period_bounds, ranking, tally
+from storage.models import Order
 from storage.status import Status
 
 if TYPE_CHECKING:
@@ -58,7 +60,7 @@ async def run_report(app: "App", job: str, community: Community, due: datetime, 
         if not await tx.claim_job_run(job, community.name, period, due.timestamp(), now.timestamp(), late):
             log.info("%s for %s %s already ran; skipped", job, community.name, period)
             return False
-        await app.enqueue(tx, replies, now, community)
+        await app.enqueue(tx, replies, now, community, bulk=True)
     log.info("%s for %s %s posted%s", job, community.name, period, " late" if late else "")
     if job == "daily_tally":
         await write_daily_export(app, community, start, end)
@@ -132,9 +134,14 @@ def followup_due(community: Community, done_at: float, tz) -> float:
     return due.timestamp()
 
 
+SWEEP_BATCH = 20  # due steps per write transaction: a backlog never holds the write lock for long
+
+
 async def sweep(app: "App", community: Community) -> None:
     """Escalate unclaimed orders, remind stale ones, ask for follow-up ratings: all that is due.
 
+    What is due is read from a snapshot (open orders and a week of completed ones, through
+    indexes); the steps are applied in write transactions of at most ``SWEEP_BATCH`` orders.
     Several instances may sweep one community at the same moment.  Every step is one
     conditional update (``... WHERE escalation_level = 0``, ``... stale_reminded_at IS NULL``)
     and its event and messages are added only when this instance's update won, so each
@@ -142,69 +149,84 @@ async def sweep(app: "App", community: Community) -> None:
     now = app.clock.now()
     ts = now.timestamp()
     sched = community.schedule
-    replies: list[Reply] = []
-    async with app.repo.transaction() as tx:
-        # every query below reads open orders (the orders_open index) or a bounded window
-        for order in await tx.find_orders(community.name, statuses=(Status.DISPATCHED,), takers=False):
-            waited = ts - (order.dispatched_at or order.created_at)
-            grid_room = app.directory.grid_room(community, order.grid)
-            staff = tuple(app.directory.staff_ids(community, order.grid))
-            if order.escalation_level == 0 and waited >= sched.escalate_after_minutes * 60:
-                if not await tx.update_order(order.id, {"escalation_level": 1, "escalated_at": ts},
-                                             expect_status=(Status.DISPATCHED,),
-                                             expect={"escalation_level": 0, "dispatched_at": order.dispatched_at}):
-                    continue  # taken or re-dispatched meanwhile, or another instance escalated it
-                await tx.add_event(order.id, community.name, ts, "bot", "escalated", "market+staff")
-                replies.append(Reply("order_card", {"kind": "escalated", "order": card(app, order)},
-                                     room=community.market_group))
-                if grid_room:
-                    replies.append(Reply("escalate_staff", {"no": order.no, "minutes": int(waited // 60)},
-                                         room=grid_room, mentions=staff))
-            elif order.escalation_level == 1 and waited >= sched.admins_after_minutes * 60:
-                if not await tx.update_order(order.id, {"escalation_level": 2, "escalated_at": ts},
-                                             expect_status=(Status.DISPATCHED,),
-                                             expect={"escalation_level": 1, "dispatched_at": order.dispatched_at}):
-                    continue
-                await tx.add_event(order.id, community.name, ts, "bot", "escalated", "admins")
-                admins = app.directory.admin_ids(community)
-                for admin in admins:
-                    replies.append(Reply("escalate_admin", {"no": order.no, "grid": order.grid,
-                                                            "minutes": int(waited // 60),
-                                                            "order": card(app, order)}, contact=admin))
-        stale_cut = ts - sched.stale_after_hours * 3600
-        # the taken orders not yet reminded (open ones: few), not every order ever taken before the cut
-        for order in await tx.find_orders(community.name, statuses=(Status.TAKEN,), is_null=("stale_reminded_at",)):
-            if order.taker is None or order.taken_at is None or order.taken_at > stale_cut:
-                continue
-            if not await tx.update_order(order.id, {"stale_reminded_at": ts}, expect_status=(Status.TAKEN,),
-                                         expect={"stale_reminded_at": None, "taker_id": order.taker_id,
-                                                 "taken_at": order.taken_at}):
-                continue
-            await tx.add_event(order.id, community.name, ts, "bot", "stale_reminded", order.taker.name)
-            data = {"no": order.no, "hours": int((ts - (order.taken_at or ts)) // 3600), "worker": order.taker.name}
-            if order.taker.bound:  # direct messages only to a proven contact id
-                replies.append(Reply("stale_taker", data, contact=order.taker.wechat))
-            grid_room = app.directory.grid_room(community, order.grid)
-            if grid_room:
-                replies.append(Reply("stale_staff", data, room=grid_room,
-                                     mentions=tuple(app.directory.staff_ids(community, order.grid))))
-        for order in await tx.find_orders(community.name, statuses=(Status.DONE,), time_column="done_at",
-                                          start=ts - FOLLOWUP_HORIZON, is_null=("rating", "followup_sent_at")):
-            if order.done_at is None:
-                continue
-            if followup_due(community, order.done_at, app.config.tz) > ts:
-                continue
-            if not await tx.update_order(order.id, {"followup_sent_at": ts}, expect_status=(Status.DONE,),
-                                         expect={"followup_sent_at": None, "rating": None}):
-                continue
-            await tx.add_event(order.id, community.name, ts, "bot", "followup", "")
-            room = order.origin_room or app.directory.grid_room(community, order.grid)
-            data = {"no": order.no, "worker": order.taker.name if order.taker else "", "category": order.category,
-                    "proxy": order.source == "proxy"}
-            if room:
-                mentions = (order.resident_id,)
-                replies.append(Reply("followup_ask", data, room=room, mentions=mentions))
-        await app.enqueue(tx, replies, now, community)
+    async with app.repo.reading() as tx:
+        dispatched = await tx.find_orders(community.name, statuses=(Status.DISPATCHED,), takers=False)
+        stale = await tx.stale_taken(community.name, ts - sched.stale_after_hours * 3600)
+        done = await tx.find_orders(community.name, statuses=(Status.DONE,), time_column="done_at",
+                                    start=ts - FOLLOWUP_HORIZON, is_null=("rating", "followup_sent_at"))
+    due: list[tuple[Step, Order]] = []
+    for order in dispatched:
+        waited = ts - (order.dispatched_at or order.created_at)
+        if order.escalation_level == 0 and waited >= sched.escalate_after_minutes * 60:
+            due.append((_escalate, order))
+        elif order.escalation_level == 1 and waited >= sched.admins_after_minutes * 60:
+            due.append((_escalate, order))
+    due += [(_remind_stale, o) for o in stale if o.taker is not None]
+    due += [(_ask_followup, o) for o in done
+            if o.done_at is not None and followup_due(community, o.done_at, app.config.tz) <= ts]
+    for i in range(0, len(due), SWEEP_BATCH):
+        replies: list[Reply] = []
+        async with app.repo.transaction() as tx:
+            for step, order in due[i:i + SWEEP_BATCH]:
+                await step(app, tx, community, order, ts, replies)
+            await app.enqueue(tx, replies, now, community, bulk=True)
+
+
+Step = Callable[["App", Any, Community, Order, float, list[Reply]], Awaitable[None]]
+
+
+async def _escalate(app: "App", tx: Any, community: Community, order: Order, ts: float, replies: list[Reply]) -> None:
+    """To the market group and the grid's staff after escalate_after_minutes; to the admins after
+    admins_after_minutes."""
+    waited = ts - (order.dispatched_at or order.created_at)
+    level = order.escalation_level + 1
+    if not await tx.update_order(order.id, {"escalation_level": level, "escalated_at": ts},
+                                 expect_status=(Status.DISPATCHED,),
+                                 expect={"escalation_level": order.escalation_level,
+                                         "dispatched_at": order.dispatched_at}):
+        return  # taken or re-dispatched meanwhile, or another instance escalated it
+    if level == 1:
+        await tx.add_event(order.id, community.name, ts, "bot", "escalated", "market+staff")
+        replies.append(Reply("order_card", {"kind": "escalated", "order": card(app, order)}, room=community.market_group))
+        grid_room = app.directory.grid_room(community, order.grid)
+        if grid_room:
+            replies.append(Reply("escalate_staff", {"no": order.no, "minutes": int(waited // 60)}, room=grid_room,
+                                 mentions=tuple(app.directory.staff_ids(community, order.grid))))
+        return
+    await tx.add_event(order.id, community.name, ts, "bot", "escalated", "admins")
+    for admin in app.directory.admin_ids(community):
+        replies.append(Reply("escalate_admin", {"no": order.no, "grid": order.grid, "minutes": int(waited // 60),
+                                                "order": card(app, order)}, contact=admin))
+
+
+async def _remind_stale(app: "App", tx: Any, community: Community, order: Order, ts: float,
+                        replies: list[Reply]) -> None:
+    assert order.taker is not None
+    if not await tx.update_order(order.id, {"stale_reminded_at": ts}, expect_status=(Status.TAKEN,),
+                                 expect={"stale_reminded_at": None, "taker_id": order.taker_id,
+                                         "taken_at": order.taken_at}):
+        return
+    await tx.add_event(order.id, community.name, ts, "bot", "stale_reminded", order.taker.name)
+    data = {"no": order.no, "hours": int((ts - (order.taken_at or ts)) // 3600), "worker": order.taker.name}
+    if order.taker.bound:  # direct messages only to a proven contact id
+        replies.append(Reply("stale_taker", data, contact=order.taker.wechat))
+    grid_room = app.directory.grid_room(community, order.grid)
+    if grid_room:
+        replies.append(Reply("stale_staff", data, room=grid_room,
+                             mentions=tuple(app.directory.staff_ids(community, order.grid))))
+
+
+async def _ask_followup(app: "App", tx: Any, community: Community, order: Order, ts: float,
+                        replies: list[Reply]) -> None:
+    if not await tx.update_order(order.id, {"followup_sent_at": ts}, expect_status=(Status.DONE,),
+                                 expect={"followup_sent_at": None, "rating": None}):
+        return
+    await tx.add_event(order.id, community.name, ts, "bot", "followup", "")
+    room = order.origin_room or app.directory.grid_room(community, order.grid)
+    data = {"no": order.no, "worker": order.taker.name if order.taker else "", "category": order.category,
+            "proxy": order.source == "proxy"}
+    if room:
+        replies.append(Reply("followup_ask", data, room=room, mentions=(order.resident_id,)))
 
 
 async def next_sweep_deadline(app: "App", community: Community) -> float | None:
@@ -218,10 +240,8 @@ async def next_sweep_deadline(app: "App", community: Community) -> float | None:
                 deadlines.append(base + sched.escalate_after_minutes * 60)
             elif order.escalation_level == 1:
                 deadlines.append(base + sched.admins_after_minutes * 60)
-        for order in await tx.find_orders(community.name, statuses=(Status.TAKEN,), is_null=("stale_reminded_at",),
-                                          takers=False):
-            if order.taken_at is not None:
-                deadlines.append(order.taken_at + sched.stale_after_hours * 3600)
+        if (first := await tx.first_unreminded_taken_at(community.name)) is not None:
+            deadlines.append(first + sched.stale_after_hours * 3600)
         for order in await tx.find_orders(community.name, statuses=(Status.DONE,), time_column="done_at",
                                           start=app.clock.now().timestamp() - FOLLOWUP_HORIZON,
                                           is_null=("rating", "followup_sent_at"), takers=False):

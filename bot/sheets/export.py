@@ -12,6 +12,7 @@ assigned (方式 指派) has no claim time.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import statistics
 from collections import defaultdict
@@ -102,16 +103,21 @@ async def export_orders(repo: Repository, config: Config, community: str | None,
     async with repo.reading() as tx:  # a snapshot: an export never holds the write lock
         orders = await tx.find_orders(community, time_column="created_at", start=start.timestamp(),
                                       end=end.timestamp())
+    # Turning the rows into cells and writing the file is pure Python (openpyxl, most of a
+    # millisecond per order): in a thread, so the event loop goes on handling messages (it shares
+    # the GIL with the thread meanwhile, so they are slower for that moment, not stopped).
+    return await asyncio.to_thread(_write, orders, config, community, start, end, path, fmt)
+
+
+def _write(orders: list, config: Config, community: str | None, start: datetime, end: datetime, path: Path,
+           fmt: str) -> int:
     names = labels()["export"]
     order_header, worker_header = list(names["order_columns"]), list(names["worker_columns"])
     assert len(order_header) == len(ORDER_KEYS) and len(worker_header) == len(WORKER_KEYS), "labels.toml [export]"
     rows, summary = order_rows(orders, config), worker_rows(orders)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
-        with path.open("w", encoding="utf-8-sig", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(order_header)
-            writer.writerows(csv_row(row) for row in rows)
+        _write_csv(path, order_header, rows)
         return len(rows)
     last_day = (end - timedelta(microseconds=1)).date()  # end is exclusive: midnight after the last day
 
@@ -127,6 +133,13 @@ async def export_orders(repo: Repository, config: Config, community: str | None,
         (names["workers_sheet"], title(names["workers_sheet"]), worker_header, WORKER_KEYS, summary),
     ], footer=names["footer"])
     return len(rows)
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
+    with path.open("w", encoding="utf-8-sig", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(csv_row(row) for row in rows)
 
 
 def _write_xlsx(path: Path, sheets: list[tuple[str, str, list[str], tuple[str, ...], list[list[Any]]]], *,

@@ -7,7 +7,6 @@ works on any backend.  The board's data is built from an explicit list of public
 from __future__ import annotations
 
 import statistics
-from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -200,27 +199,19 @@ CLAIM_LIMITS = (10, 30, 60, 300, 1800, float("inf"))  # seconds; bucket names: l
 
 
 async def chart_data(tx: Tx, web: WebState, community: str, period: str) -> dict[str, Any]:
+    """The stats page's charts: counted by the database (``Tx.chart_counts``), not order by order."""
     now = web.now()
-    claim_buckets = tuple(zip(CLAIM_LIMITS, web.msgs["charts"]["claim_buckets"], strict=True))
+    labels = web.msgs["charts"]["claim_buckets"]
+    assert len(labels) == len(CLAIM_LIMITS), "labels.toml [web.charts] claim_buckets"
     start, end = period_bounds(now, period)
-    done = await tx.find_orders(community, statuses=(Status.DONE,), time_column="done_at",
-                                start=start.timestamp(), end=end.timestamp())
-    per_worker = Counter(o.taker.name for o in done if o.taker is not None).most_common(15)
-    taken = await tx.find_orders(community, time_column="taken_at", start=start.timestamp(),
-                                 end=end.timestamp(), takers=False)
-    buckets = Counter()
-    for o in taken:
-        if o.claim_seconds is not None:  # claims only: an assigned order (指派) has none
-            buckets[next(label for limit, label in claim_buckets if o.claim_seconds < limit)] += 1
     first_day = (now - timedelta(days=13)).replace(hour=0, minute=0, second=0, microsecond=0)
-    recent = await tx.find_orders(community, start=first_day.timestamp(), takers=False)
-    recent_done = await tx.find_orders(community, time_column="done_at", start=first_day.timestamp(), takers=False)
     days = [(first_day + timedelta(days=i)).date() for i in range(14)]
-    posted_by_day = Counter(web.local(o.created_at).date() for o in recent)
-    done_by_day = Counter(web.local(o.done_at).date() for o in recent_done if o.done_at is not None)
+    edges = [datetime.combine(d, datetime.min.time(), now.tzinfo).timestamp() for d in days]
+    edges.append(datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(), now.tzinfo).timestamp())
+    counts = await tx.chart_counts(community, start.timestamp(), end.timestamp(), CLAIM_LIMITS, edges)
     return {
-        "per_worker": per_worker,
-        "per_day": [(f"{d.month}/{d.day}", posted_by_day[d], done_by_day[d]) for d in days],
-        "claims": [(label, buckets[label]) for _, label in claim_buckets],
-        "assigned": sum(o.assigned for o in taken),  # left out of the claim times, said under the chart
+        "per_worker": counts["per_worker"],
+        "per_day": [(f"{d.month}/{d.day}", posted, done) for d, posted, done in zip(days, counts["posted"], counts["done"])],
+        "claims": list(zip(labels, counts["claims"])),
+        "assigned": counts["assigned"],  # left out of the claim times, said under the chart
     }

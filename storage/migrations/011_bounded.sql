@@ -3,10 +3,19 @@
 -- every completed order of the community.
 CREATE INDEX orders_followup ON orders (community, followup_sent_at);
 
+-- The every-minute sweep's stale check: the taken orders not yet reminded, by when they were
+-- taken (a partial index: only those rows, however many orders were ever taken).
+CREATE INDEX orders_unreminded ON orders (community, taken_at) WHERE status = 'taken' AND stale_reminded_at IS NULL;
+
 -- A reply's in-doubt marker is its claim: the claim that takes a message to send it sets
 -- sending_since (when the send began); mark_sent, or settling the doubt, clears it.  So a
 -- delivered reply costs two transactions (claim, mark sent), not three.
 ALTER TABLE outbox ADD COLUMN sending_since REAL;
+
+-- Reports (the 20:00 tally, rankings, follow-up lists, reminders) are bulk: the sender takes
+-- the replies to people's messages first, so a resident's acknowledgement never waits behind
+-- a job's burst of messages.
+ALTER TABLE outbox ADD COLUMN bulk INTEGER NOT NULL DEFAULT 0;
 
 -- "Already taken" notices (claim_late).  Each late claimer's transaction only inserts its own row
 -- (no row lock for hundreds of claimers to queue on); the claim that takes the oldest row of a
