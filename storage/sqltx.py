@@ -593,11 +593,11 @@ class SqlTx:
                 return  # enough notices of this kind went out already
         self.later(
             "INSERT INTO outbox (created_at, room, contact, text, mentions, coalesce_key, fallback, next_at, "
-            "notice_group, mention_cap, more_text, bulk) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "notice_group, mention_cap, more_text, bulk, max_notices) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (at, message.room, message.contact, message.text,
              json.dumps(list(message.mentions), ensure_ascii=False), message.coalesce_key,
              json.dumps(message.fallback, ensure_ascii=False) if message.fallback else None, at,
-             message.coalesce_key, message.mention_cap, message.more_text, int(message.bulk)),
+             message.coalesce_key, message.mention_cap, message.more_text, int(message.bulk), message.max_notices),
         )
 
     async def pending_outbox(self, now: float, limit: int = 50) -> list[OutMessage]:
@@ -685,11 +685,34 @@ class SqlTx:
             )
             if row is not None:
                 if sending and row["notice_group"] and row["merged_into"] is None:
+                    # one sender at a time decides about a group's next notice (PostgreSQL: an
+                    # advisory lock; the count below then sees the notice another sender claimed)
+                    await self.serialize(f"notice:{row['notice_group']}")
+                    if row["max_notices"] is not None and await self._notices_out(row) >= row["max_notices"]:
+                        await self._drop_notice(row, now)
+                        continue
                     row = await self._merge_notice(row)
                 claimed.append(out_message(row))
                 if len(claimed) == limit:
                     break
         return claimed
+
+    async def _notices_out(self, head: dict[str, Any]) -> int:
+        row = await self.fetch_one(
+            "SELECT COUNT(*) AS n FROM outbox WHERE notice_group = ? AND merged_into IS NULL AND id <> ? "
+            "AND (status = 'sent' OR sending_since IS NOT NULL)", (head["notice_group"], head["id"]))
+        return int(row["n"]) if row else 0
+
+    async def _drop_notice(self, head: dict[str, Any], now: float) -> None:
+        """Enough notices of the group went out: this one (and what would join it) is folded into
+        the last of them, unsent: marked sent with it (merged_into), so it is never sent."""
+        last = await self.fetch_one(
+            "SELECT MAX(id) AS id FROM outbox WHERE notice_group = ? AND merged_into IS NULL AND id <> ? "
+            "AND (status = 'sent' OR sending_since IS NOT NULL)", (head["notice_group"], head["id"]))
+        await self.execute(
+            "UPDATE outbox SET status = 'sent', sent_at = ?, merged_into = ?, sending_since = NULL, coalesce_key = NULL "
+            "WHERE id = ? OR (coalesce_key = ? AND status = 'pending' AND merged_into IS NULL)",
+            (now, last["id"] if last else head["id"], head["id"], head["notice_group"]))
 
     async def _merge_notice(self, head: dict[str, Any]) -> dict[str, Any]:
         """Merge the other pending rows of the head's coalesce key into it: they go out with it."""

@@ -219,6 +219,13 @@ class TestRepositoryContract:
         async with repo.transaction() as tx:  # two went out: a third is not queued
             await tx.enqueue(OutMessage("late", room="m", mentions=("d",), coalesce_key="k", max_notices=2), 30.0)
             assert await tx.claim_outbox("i1", 40.0, 30.0, sending=True) == []
+            # one that slipped in (its claimer counted before the second notice was claimed) is
+            # folded into the last notice when a sender takes it, never sent
+            await tx.enqueue(OutMessage("late", room="m", mentions=("e",), coalesce_key="k", max_notices=9), 41.0)
+            await tx.execute("UPDATE outbox SET max_notices = 2 WHERE max_notices = 9")
+            assert await tx.claim_outbox("i1", 42.0, 30.0, sending=True) == []
+            rows = await tx.outbox_rows()
+            assert (rows[-1]["status"], rows[-1]["merged_into"]) == ("sent", second.id)
 
     async def test_outbox_retry_and_give_up(self, repo):
         async with repo.transaction() as tx:
@@ -444,7 +451,8 @@ async def test_migration_009_finds_the_assigned_orders_in_the_audit_log(backend,
                 await tx.execute("DROP INDEX orders_unreminded")
                 await tx.execute("DROP INDEX outbox_notice_group")
                 await tx.execute("DROP INDEX outbox_merged")
-                for column in ("sending_since", "bulk", "merged_into", "notice_group", "mention_cap", "more_text"):
+                for column in ("sending_since", "bulk", "merged_into", "notice_group", "mention_cap", "more_text",
+                               "max_notices"):
                     await tx.execute(f"ALTER TABLE outbox DROP COLUMN {column}")
                 await tx.execute("DROP INDEX outbox_sent")
                 await tx.execute("DROP INDEX orders_taken_how")

@@ -23,10 +23,12 @@ ALTER TABLE outbox ADD COLUMN bulk INTEGER NOT NULL DEFAULT 0;
 -- message they go out with; they are marked sent with it).  notice_group is the coalesce key,
 -- kept after the key is closed for sending, so the notices per order can be counted;
 -- mention_cap is how many @-mentions one notice carries, more_text the line that counts the rest
--- ("{n}": how many).
+-- ("{n}": how many), max_notices how many notices of the group may go out (checked when one is
+-- claimed, under a lock on the group, so two senders never both send one too many).
 ALTER TABLE outbox ADD COLUMN merged_into INTEGER;
 ALTER TABLE outbox ADD COLUMN notice_group TEXT;
 ALTER TABLE outbox ADD COLUMN mention_cap INTEGER;
 ALTER TABLE outbox ADD COLUMN more_text TEXT;
+ALTER TABLE outbox ADD COLUMN max_notices INTEGER;  -- at most this many notices of the group go out
 CREATE INDEX outbox_notice_group ON outbox (notice_group);
 CREATE INDEX outbox_merged ON outbox (merged_into);
