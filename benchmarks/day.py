@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import heapq
 import json
 import re
 import statistics
@@ -77,6 +78,7 @@ class Day:
         self.serial = 0
         self.csrf = ""
         self.slow: list[tuple[float, float, str, str]] = []
+        self.sent_count = 0
         self.ids = {p.name: p.wechat_id for g in self.community.grids for p in g.staff if p.wechat_id}
 
     def _timing(self, send: Any) -> Any:
@@ -113,14 +115,18 @@ class Day:
         handled = time.perf_counter()
         await self.outbox.flush()
         took = (self.send_times[first] if len(self.send_times) > first else time.perf_counter()) - start
-        self.slow.append((took, handled - start, running, message.text[:6]))
+        heapq.heappush(self.slow, (took, handled - start, running, message.text[:6]))
+        if len(self.slow) > 8:
+            heapq.heappop(self.slow)
         return took
 
     async def cycle(self, k: int, advance: bool = True) -> list[float]:
         """A need in grid 1, its dispatch by the staff, a claim by a worker: three exchanges."""
         grid = self.community.grids[0]
         room = grid.groups[0]
-        before = len(self.transport.sent)
+        self.sent_count += len(self.transport.sent)
+        del self.send_times[:], self.transport.sent[:]  # the recording must not grow the heap either
+        before = 0
         times = [await self.exchange(self.message(room, f"wxid_res{k:05d}", f"居民{k}",
                                                   f"家里水管漏水了，需要师傅来修，阳光小区{k % 30 + 1}栋，电话139{k:08d}"))]
         ack = next((m.text for m in self.transport.sent[before:] if "订单号 #" in m.text), "")
@@ -251,12 +257,15 @@ class Day:
             finally:
                 done.set()
 
-        async def ticker() -> None:
+        async def ticker() -> None:  # keeps the 5 longest gaps only: the benchmark must not grow the heap
             last = time.perf_counter()
             while not done.is_set():
                 await asyncio.sleep(0.001)
                 now = time.perf_counter()
-                gaps.append((now - last, self.running))
+                if len(gaps) < 5 or now - last > gaps[0][0]:
+                    heapq.heappush(gaps, (now - last, self.running))
+                    if len(gaps) > 5:
+                        heapq.heappop(gaps)
                 last = now
 
         tasks = [asyncio.create_task(ticker())]
@@ -297,7 +306,7 @@ async def run(config: Config, repo: Any, cache: Path, cycles: int, minutes: int)
         busy = await day.latency(day_minutes=minutes)
         return {"counts": counts, "jobs": jobs, "pages": pages, "quiet": quiet, "busy": busy,
                 "rss_start_mb": rss_before, "rss_peak_mb": rss_peak_mb(),
-                "sent": len(day.transport.sent), "median_job_s": statistics.median(j["seconds"] for j in jobs.values())}
+                "sent": day.sent_count + len(day.transport.sent), "median_job_s": statistics.median(j["seconds"] for j in jobs.values())}
     finally:
         await repo.close()
 

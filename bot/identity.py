@@ -58,16 +58,25 @@ class Identities:
         self.config = config
         self.bound: dict[tuple[str, str], str] = {}  # (scope, name) -> contact id
         self._people = list(dict.fromkeys((seat.scope, seat.person) for seat in self.seats()))  # config is fixed
+        self._index()
 
     def load(self, rows: Iterable[dict]) -> None:
         self.bound = {(r["scope"], r["name"]): r["contact_id"] for r in rows}
+        self._index()
+
+    def _index(self) -> None:
+        """contact id -> the (scope, name) seats it holds: every message asks who its sender is."""
+        self._who: dict[str, set[tuple[str, str]]] = {}
+        for scope, person in self._people:
+            if (contact := self.contact_of(scope, person)) is not None:
+                self._who.setdefault(contact, set()).add((scope, person.name))
 
     def contact_of(self, scope: str, person: Person) -> str | None:
         """The contact id that is ``person`` (config's id first), or None while unbound."""
         return person.wechat_id or self.bound.get((scope, person.name))
 
     def is_(self, scope: str, person: Person, sender_id: str) -> bool:
-        return bool(sender_id) and self.contact_of(scope, person) == sender_id
+        return bool(sender_id) and (scope, person.name) in self._who.get(sender_id, ())
 
     def seats(self) -> Iterator[Seat]:
         """Everyone config names, in config order (a person in two grids has two seats)."""
@@ -99,6 +108,8 @@ class Identities:
 
     def name_of(self, sender_id: str) -> str | None:
         """The configured name of a bound contact (for audit lines), if it is a configured person."""
+        if sender_id not in self._who:
+            return None
         for scope, person in self.people():
             if self.is_(scope, person, sender_id):
                 return person.name

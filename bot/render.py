@@ -33,6 +33,7 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
+            auto_reload=False,  # templates do not change while the bot runs: no stat() per reply
         )
         self.labels = load_labels(directory)
         self.env.globals["labels"] = self.labels

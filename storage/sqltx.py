@@ -582,15 +582,12 @@ class SqlTx:
 
     # outbox ---------------------------------------------------------------------------
     async def enqueue(self, message: OutMessage, at: float) -> None:
-        """Queue ``message``.  One with a ``coalesce_key`` is its own row too: the sender merges the
-        pending rows of a key into one message when it claims the oldest (``claim_outbox``), so
-        hundreds of claimers joining one notice never wait on each other's row lock."""
-        if message.coalesce_key and message.max_notices is not None:
-            sent = await self.fetch_one(
-                "SELECT COUNT(*) AS n FROM outbox WHERE notice_group = ? AND merged_into IS NULL "
-                "AND (status = 'sent' OR sending_since IS NOT NULL)", (message.coalesce_key,))
-            if sent is not None and int(sent["n"]) >= message.max_notices:
-                return  # enough notices of this kind went out already
+        """Queue ``message`` (no statement yet: ``later``).  One with a ``coalesce_key`` is its own row
+        too: the sender merges the pending rows of a key into one message when it claims the oldest
+        (``claim_outbox``), so hundreds of claimers joining one notice never wait on each other's
+        row lock."""
+        # (the cap on notices, max_notices, is applied when one is claimed to be sent: a late claim
+        # costs one queued INSERT and no read)
         self.later(
             "INSERT INTO outbox (created_at, room, contact, text, mentions, coalesce_key, fallback, next_at, "
             "notice_group, mention_cap, more_text, bulk, max_notices) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
