@@ -79,6 +79,17 @@ def iter_city(sizes: Sizes, tz: Any) -> Any:
     yield ("facts", {"orders": total, "workers": len(worker_rows), "now": now})
 
 
+def drop_indexes(conn: sqlite3.Connection, tables: tuple[str, ...]) -> list[str]:
+    """Drop the secondary indexes of ``tables`` (inside the load's transaction); their SQL, to
+    build them again once the rows are in."""
+    found = list(conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN "
+        f"({', '.join('?' for _ in tables)})", tables))
+    for name, _ in found:
+        conn.execute(f"DROP INDEX {name}")
+    return [sql for _, sql in found]
+
+
 def generate_city(path: Path, sizes: Sizes, tz: Any) -> dict[str, Any]:
     """The synthetic year (``iter_city``) written with executemany in one transaction, the orders'
     indexes dropped while loading and rebuilt after it."""
@@ -87,11 +98,8 @@ def generate_city(path: Path, sizes: Sizes, tz: Any) -> dict[str, Any]:
     try:
         conn.execute("PRAGMA journal_mode = OFF")  # generation only; the queries run on a normal WAL database
         conn.execute("PRAGMA synchronous = OFF")
-        indexes = [(name, sql) for name, sql in conn.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'orders' AND sql IS NOT NULL")]
         conn.execute("BEGIN")
-        for name, _ in indexes:
-            conn.execute(f"DROP INDEX {name}")
+        indexes = drop_indexes(conn, ("orders",))
         for part in iter_city(sizes, tz):
             if part[0] == "workers":
                 conn.executemany("INSERT INTO workers (id, community, name, wechat, phone, skills, team, pledge_date, "
@@ -105,7 +113,7 @@ def generate_city(path: Path, sizes: Sizes, tz: Any) -> dict[str, Any]:
                 conn.execute("INSERT INTO counters (community, last_no) VALUES (?, ?)", (name, len(rows)))
             else:
                 made = part[1]
-        for _, sql in indexes:
+        for sql in indexes:
             conn.execute(sql)
         conn.execute("COMMIT")
         conn.execute("PRAGMA journal_mode = WAL")

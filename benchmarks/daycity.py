@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.city import community_names, weights
+from benchmarks.city import community_names, drop_indexes, weights
 from bot.config import Config
 
 YEAR = 2026
@@ -33,6 +33,9 @@ EVENT_COLUMNS = ("order_id", "community", "at", "actor", "kind", "detail")
 OUTBOX_COLUMNS = ("created_at", "room", "contact", "text", "mentions", "status", "attempts", "next_at", "sent_at",
                   "claimed_by")
 PROCESSED_COLUMNS = ("message_id", "at")
+COLUMNS = {"workers": WORKER_COLUMNS, "orders": ORDER_COLUMNS, "events": EVENT_COLUMNS, "outbox": OUTBOX_COLUMNS,
+           "processed": PROCESSED_COLUMNS, "counters": ("community", "last_no")}
+LOADED_WITHOUT_INDEXES = ("orders", "events", "outbox", "processed")  # their indexes are built after the rows
 
 
 @dataclass(frozen=True)
@@ -142,21 +145,14 @@ def write_sqlite(path: Path, sizes: DaySizes, config: Config) -> dict[str, int]:
     try:
         conn.execute("PRAGMA journal_mode = OFF")  # loading only; the benchmark runs on a normal WAL database
         conn.execute("PRAGMA synchronous = OFF")
-        tables = ("orders", "events", "outbox", "processed")
-        indexes = [(n, sql) for n, sql in conn.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN "
-            f"({', '.join('?' for _ in tables)})", tables)]
         conn.execute("BEGIN")
-        for name, _ in indexes:
-            conn.execute(f"DROP INDEX {name}")
+        indexes = drop_indexes(conn, LOADED_WITHOUT_INDEXES)
         for table, rows in iter_day_city(sizes, config):
-            columns = {"workers": WORKER_COLUMNS, "orders": ORDER_COLUMNS, "events": EVENT_COLUMNS,
-                       "outbox": OUTBOX_COLUMNS, "processed": PROCESSED_COLUMNS,
-                       "counters": ("community", "last_no")}[table]
+            columns = COLUMNS[table]
             conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
                              rows)
             made[table] = made.get(table, 0) + len(rows)
-        for _, sql in indexes:
+        for sql in indexes:
             conn.execute(sql)
         conn.execute("COMMIT")
         conn.execute("PRAGMA journal_mode = WAL")
@@ -171,27 +167,22 @@ async def write_postgres(url: str, schema: dict[str, str], sizes: DaySizes, conf
     then VACUUM ANALYZE, as a running district's database would have been."""
     import asyncpg
 
-    columns = {"workers": WORKER_COLUMNS, "orders": ORDER_COLUMNS, "events": EVENT_COLUMNS, "outbox": OUTBOX_COLUMNS,
-               "processed": PROCESSED_COLUMNS, "counters": ("community", "last_no")}
+    from benchmarks.pg import drop_indexes as drop_pg_indexes
+
     conn = await asyncpg.connect(url, server_settings=schema)
     made: dict[str, int] = {}
     try:
-        indexes = await conn.fetch(
-            "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.schemaname = current_schema() "
-            "AND i.tablename IN ('orders', 'events', 'outbox', 'processed') AND NOT EXISTS (SELECT 1 FROM pg_constraint c "
-            "WHERE c.conname = i.indexname AND c.connamespace = current_schema()::regnamespace)")
         async with conn.transaction():
-            for row in indexes:
-                await conn.execute(f'DROP INDEX {row["indexname"]}')
+            indexes = await drop_pg_indexes(conn, LOADED_WITHOUT_INDEXES)
             for table, rows in iter_day_city(sizes, config):
-                await conn.copy_records_to_table(table, records=rows, columns=columns[table])
+                await conn.copy_records_to_table(table, records=rows, columns=COLUMNS[table])
                 made[table] = made.get(table, 0) + len(rows)
-            for row in indexes:
-                await conn.execute(row["indexdef"])
+            for sql in indexes:
+                await conn.execute(sql)
             for table in ("workers", "orders", "events", "outbox"):
                 await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                                    f"(SELECT coalesce(max(id), 1) FROM {table}))")
-        for table in columns:
+        for table in COLUMNS:
             await conn.execute(f"VACUUM ANALYZE {table}")
         made["bytes"] = await conn.fetchval(
             "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c WHERE c.relkind = 'r' "

@@ -88,19 +88,26 @@ ORDER_COLUMNS = ("community", "no", "grid", "source", "status", "category", "raw
                  "cancelled_at", "rating", "followup_sent_at")
 
 
+async def drop_indexes(conn: asyncpg.Connection, tables: tuple[str, ...]) -> list[str]:
+    """Drop the secondary indexes of ``tables`` (not those of constraints) in the current schema,
+    inside the load's transaction; their definitions, to build them again after the rows."""
+    found = await conn.fetch(
+        "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.schemaname = current_schema() "
+        "AND i.tablename = ANY($1::text[]) AND NOT EXISTS (SELECT 1 FROM pg_constraint c "
+        "WHERE c.conname = i.indexname AND c.connamespace = current_schema()::regnamespace)", list(tables))
+    for row in found:
+        await conn.execute(f'DROP INDEX {row["indexname"]}')
+    return [row["indexdef"] for row in found]
+
+
 async def load_city(url: str, schema: dict[str, str], city: Any) -> dict[str, Any]:
     """COPY the synthetic year (``iter_city``'s parts) into the migrated schema, the orders' indexes
     dropped while loading and rebuilt after it; then VACUUM ANALYZE."""
     conn = await asyncpg.connect(url, server_settings=schema)
     made: dict[str, Any] = {}
     try:
-        indexes = await conn.fetch(
-            "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.schemaname = current_schema() "
-            "AND i.tablename = 'orders' AND NOT EXISTS (SELECT 1 FROM pg_constraint c "
-            "WHERE c.conname = i.indexname AND c.connamespace = current_schema()::regnamespace)")
         async with conn.transaction():
-            for row in indexes:
-                await conn.execute(f'DROP INDEX {row["indexname"]}')
+            indexes = await drop_indexes(conn, ("orders",))
             for part in city:
                 if part[0] == "workers":
                     await conn.copy_records_to_table("workers", records=part[1], columns=WORKER_COLUMNS)
@@ -111,8 +118,8 @@ async def load_city(url: str, schema: dict[str, str], city: Any) -> dict[str, An
                     await conn.execute("INSERT INTO counters (community, last_no) VALUES ($1, $2)", name, len(rows))
                 else:
                     made.update(part[1])
-            for row in indexes:
-                await conn.execute(row["indexdef"])
+            for sql in indexes:
+                await conn.execute(sql)
             await conn.execute("SELECT setval(pg_get_serial_sequence('workers', 'id'), "
                                "(SELECT max(id) FROM workers))")
         await conn.execute("VACUUM ANALYZE workers")

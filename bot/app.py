@@ -33,7 +33,6 @@ from bot.config import Community, Config, looks_like_id
 from bot.directory import Directory, RoomInfo
 from bot.flood import FloodGuard, Verdict
 from bot.instance import Scope, bot_account_key
-from storage.sqltx import BINDINGS_REV
 from bot.logs import masked
 from bot.processed import ProcessedIds
 from bot.render import Renderer
@@ -55,7 +54,7 @@ from handlers.commands import Command, Media
 from handlers.parse import parse_message
 from storage.errors import StorageBusy, StorageFault
 from storage.models import Order, OutMessage
-from storage.repository import Repository, Tx
+from storage.repository import BINDINGS_REV, Repository, Tx
 
 log = logging.getLogger(__name__)
 

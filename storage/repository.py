@@ -19,6 +19,7 @@ from storage.stats import StorageStats
 if TYPE_CHECKING:
     from storage.sqltx import MessageGate
 
+BINDINGS_REV = "bindings.rev"  # meta key: bumped by every change of the bindings table
 ORDER_TIME_COLUMNS = ("created_at", "dispatched_at", "taken_at", "done_at", "cancelled_at", "rated_at",
                       "followup_sent_at")
 

@@ -20,10 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from storage.models import Conversations, Event, Order, OutMessage, Worker, claim_seconds
-from storage.repository import ORDER_TIME_COLUMNS
+from storage.repository import BINDINGS_REV, ORDER_TIME_COLUMNS
 
-
-BINDINGS_REV = "bindings.rev"  # meta key: bumped by every change of the bindings table
 NULLABLE = ORDER_TIME_COLUMNS + ("rating", "taker_id", "stale_reminded_at", "escalated_at", "assigned_at", "category")
 
 
@@ -32,6 +30,10 @@ class MessageGate:
     """What ``begin_message`` found out about a new message, in the statement that claimed it."""
 
     bindings_rev: str | None  # the bindings' revision: reload them when it changed
+
+
+# Order.claim_seconds in SQL (of orders aliased ``o``; the callers keep claims only: assigned_at NULL)
+CLAIM_SECONDS = "CASE WHEN o.taken_at > o.dispatched_at THEN o.taken_at - o.dispatched_at ELSE 0.0 END"
 
 
 class SqlTx:
@@ -72,7 +74,7 @@ class SqlTx:
         # one's transaction and then finds the message processed (instead of failing late on
         # the primary key of ``processed``).
         await self.serialize(f"message:{message_id}")
-        return await self.fetch_one("SELECT 1 AS hit FROM processed WHERE message_id = ?", (message_id,)) is not None
+        return await self.was_processed(message_id)
 
     async def was_processed(self, message_id: str) -> bool:
         """Whether the message's processing was committed (no waiting for a concurrent one)."""
@@ -394,12 +396,13 @@ class SqlTx:
             "SELECT w.name AS name, COUNT(*) AS n FROM orders o JOIN workers w ON w.id = o.taker_id "
             "WHERE o.community = ? AND o.status = 'done' AND o.done_at >= ? AND o.done_at < ? "
             "GROUP BY w.name ORDER BY n DESC, MIN(o.no) LIMIT 15", (community, start, end))
-        seconds = "CASE WHEN taken_at > dispatched_at THEN taken_at - dispatched_at ELSE 0.0 END"
         finite = [limit for limit in claim_limits if limit != float("inf")]
-        bucket = "CASE " + " ".join(f"WHEN {seconds} < ? THEN {i}" for i in range(len(finite))) + f" ELSE {len(finite)} END"
+        bucket = "CASE " + " ".join(f"WHEN {CLAIM_SECONDS} < ? THEN {i}" for i in range(len(finite))) + \
+            f" ELSE {len(finite)} END"
         claims = await self.fetch_all(
-            f"SELECT {bucket} AS b, COUNT(*) AS n FROM orders WHERE community = ? AND taken_at >= ? AND taken_at < ? "
-            "AND assigned_at IS NULL AND dispatched_at IS NOT NULL GROUP BY b", (*finite, community, start, end))
+            f"SELECT {bucket} AS b, COUNT(*) AS n FROM orders o WHERE o.community = ? AND o.taken_at >= ? "
+            "AND o.taken_at < ? AND o.assigned_at IS NULL AND o.dispatched_at IS NOT NULL GROUP BY b",
+            (*finite, community, start, end))
         assigned = await self.fetch_one(
             "SELECT COUNT(*) AS n FROM orders WHERE community = ? AND taken_at >= ? AND taken_at < ? "
             "AND assigned_at IS NOT NULL", (community, start, end))
@@ -425,8 +428,7 @@ class SqlTx:
             "SELECT taker_id, AVG(s) AS median FROM ("
             " SELECT taker_id, s, ROW_NUMBER() OVER (PARTITION BY taker_id ORDER BY s) AS rn,"
             " COUNT(*) OVER (PARTITION BY taker_id) AS c FROM ("
-            "  SELECT o.taker_id AS taker_id, CASE WHEN o.taken_at > o.dispatched_at"
-            "  THEN o.taken_at - o.dispatched_at ELSE 0.0 END AS s "
+            f"  SELECT o.taker_id AS taker_id, {CLAIM_SECONDS} AS s "
             f" {source} AND o.assigned_at IS NULL AND o.taken_at IS NOT NULL AND o.dispatched_at IS NOT NULL"
             "  AND o.taker_id IS NOT NULL) AS claims"
             ") AS ranked WHERE rn IN ((c + 1) / 2, (c + 2) / 2) GROUP BY taker_id", args)

@@ -8,40 +8,24 @@ the next statement, so the figures there are lower.  Counted, not timed: they ho
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
-
 import pytest
 
 from bot.clock import FakeClock
-from storage.postgres import PostgresRepository
 from storage.sqlite import SqliteRepository
 from tests.conftest import START, Chat
-from tests.test_storage import pg_schema, pg_url  # noqa: F401  (pg_url: fixture)
+from tests.test_storage import pg_url, repo  # noqa: F401  (fixtures)
 
 GRID1, MARKET = "洗马社区第一网格群", "洗马社区零工市场群"
 NEED = "我家厨房水管漏水了，需要师傅来修一下，阳光小区3栋，电话13908521234"
 LIMITS = {"intake": 5, "claim": 8}
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def chat_on(request, config, tmp_path: Path):
+@pytest.fixture
+async def chat_on(repo, config):  # noqa: F811  (repo: test_storage's fixture, both backends)
     clock = FakeClock(datetime.strptime(START, "%Y-%m-%d %H:%M:%S"), config.tz)
-    if request.param == "sqlite":
-        repo = SqliteRepository(str(tmp_path / "trips.db"))
-        await repo.open()
-        chat = Chat.wire(config, repo, clock)
-        await chat.app.setup()
-        yield request.param, chat
-        await repo.close()
-        return
-    url = request.getfixturevalue("pg_url")
-    async with pg_schema(url) as settings:
-        repo = PostgresRepository(url, server_settings=settings)
-        await repo.open()
-        chat = Chat.wire(config, repo, clock)
-        await chat.app.setup()
-        yield request.param, chat
-        await repo.close()
+    chat = Chat.wire(config, repo, clock)
+    await chat.app.setup()
+    return ("sqlite" if isinstance(repo, SqliteRepository) else "postgres"), chat
 
 
 async def counted(chat: Chat, room: str, who: str, text: str) -> dict[str, int]:

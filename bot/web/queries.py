@@ -6,7 +6,6 @@ works on any backend.  The board's data is built from an explicit list of public
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -129,10 +128,6 @@ def order_row(web: WebState, o: Order) -> dict[str, Any]:
         "created": web.local(o.created_at).strftime("%m-%d %H:%M"), "source": o.source,
         "claim_seconds": o.claim_seconds, "assigned": o.assigned,  # assigned (指派): no claim time
     }
-
-
-def _median(values: list[float]) -> float | None:
-    return statistics.median(values) if values else None
 
 
 CLAIM_WINDOW_DAYS = 90  # the median time to claim is of the claims of the last 90 days
